@@ -1,0 +1,56 @@
+# The index of everyday work. Run through ./justw on a fresh machine (it installs first).
+set dotenv-load := false
+set positional-arguments := true
+
+venv_bin := justfile_directory() / ".venv/bin"
+export PATH := venv_bin + ":" + env_var("PATH")
+
+# list the recipes
+default:
+    @just --list
+
+# start PostgreSQL, RabbitMQ and the five services locally; Ctrl-C stops all
+up:
+    python -m pyservices.devstack up
+
+# the whole test suite: Rust and Python, unit, integration, end to end, browser
+test *args: test-rust
+    python -m pytest "$@"
+
+# only the fast unit tests (fakes at the ports)
+test-unit *args:
+    python -m pytest tests/unit "$@"
+
+# Rust unit tests of the kernel
+test-rust:
+    cargo test --quiet --manifest-path binconv/Cargo.toml --lib
+
+# every benchmark
+bench: bench-kernel bench-e2e
+
+# the conversion kernel: naive and best pure Python, NumPy, Rust, memory-write limit
+bench-kernel:
+    python -m bench.kernel
+
+# the pipeline end to end, against a running stack (`just up` in another terminal)
+bench-e2e *args:
+    python -m bench.e2e "$@"
+
+# regenerate the gRPC stubs from protos/task.proto
+proto:
+    python -m grpc_tools.protoc -I protos --python_out=pyservices/common/proto --grpc_python_out=pyservices/common/proto --mypy_out=pyservices/common/proto protos/task.proto
+    sed -i 's/^import task_pb2/from pyservices.common.proto import task_pb2/' pyservices/common/proto/task_pb2_grpc.py
+
+# format Python and Rust
+fmt:
+    ruff format pyservices tests bench
+    ruff check --fix pyservices tests bench
+    cargo fmt --manifest-path binconv/Cargo.toml
+
+# lint Python and Rust
+lint:
+    ruff format --check pyservices tests bench
+    ruff check pyservices tests bench
+    mypy pyservices
+    cargo fmt --manifest-path binconv/Cargo.toml --check
+    cargo clippy --manifest-path binconv/Cargo.toml --all-targets -- -D warnings
