@@ -1,0 +1,95 @@
+"""The two events that travel from the outbox through RabbitMQ, as JSON bodies.
+
+`task.created` (queue `task.process`) carries what the worker needs, so it never calls
+back to fetch the task. `task.processed` (fanout `task.processed`) carries the frame the
+WebSocket service pushes (`id`, `binaryCode`) plus the creation time, from which the
+end-to-end latency is measured. Keys are camelCase, as in the GraphQL API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+TASK_CREATED = "task.created"
+TASK_PROCESSED = "task.processed"
+
+
+class MalformedEvent(ValueError):
+    """A body that is not the event it claims to be."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCreated:
+    id: str
+    message: str
+    created_at: datetime
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {"id": self.id, "message": self.message, "createdAt": self.created_at.isoformat()}
+        )
+
+    @classmethod
+    def from_json(cls, body: bytes) -> TaskCreated:
+        data = _load(body)
+        return cls(
+            id=_str(data, "id"),
+            message=_str(data, "message"),
+            created_at=_time(data, "createdAt"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TaskProcessed:
+    id: str
+    binary_code: str
+    created_at: datetime
+    processed_at: datetime
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {
+                "id": self.id,
+                "binaryCode": self.binary_code,
+                "createdAt": self.created_at.isoformat(),
+                "processedAt": self.processed_at.isoformat(),
+            }
+        )
+
+    @classmethod
+    def from_json(cls, body: bytes) -> TaskProcessed:
+        data = _load(body)
+        return cls(
+            id=_str(data, "id"),
+            binary_code=_str(data, "binaryCode"),
+            created_at=_time(data, "createdAt"),
+            processed_at=_time(data, "processedAt"),
+        )
+
+
+def _load(body: bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedEvent(f"body is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise MalformedEvent("body is not a JSON object")
+    return data
+
+
+def _str(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str):
+        raise MalformedEvent(f"{key!r} is missing or not a string")
+    return value
+
+
+def _time(data: dict[str, Any], key: str) -> datetime:
+    try:
+        return datetime.fromisoformat(_str(data, key))
+    except ValueError as exc:
+        raise MalformedEvent(f"{key!r} is not an ISO-8601 time") from exc

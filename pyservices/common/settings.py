@@ -1,0 +1,37 @@
+"""Settings shared by every service; each service subclasses `CommonSettings`.
+
+Every value comes from an environment variable of the same name (upper case), with a
+default that matches the local stack started by `just up`.
+"""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    log_level: str = "INFO"
+    # Bind address of every listening socket; 0.0.0.0 in containers.
+    host: str = "127.0.0.1"
+
+
+class DatabaseSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    database_url: str = "postgresql://binconv@127.0.0.1:5432/binconv"
+    database_pool_min: int = 2
+    database_pool_max: int = 10
+
+
+class BrokerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+class TaskServiceAddress(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    task_service_addr: str = "127.0.0.1:50051"

@@ -1,0 +1,75 @@
+"""Real PostgreSQL and RabbitMQ for the integration and end-to-end tests.
+
+Each test session starts its own servers (own temporary directories, free ports) only
+when a test asks for them, so the suite passes beside a running `just up` stack. Tests
+get their own database and virtual host from the `database_url` / `rabbitmq_url`
+factories so they never see each other's rows or queues.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from pyservices.common.migrations import migrate
+from pyservices.devstack.infra import LocalPostgres, LocalRabbitMQ, free_port
+
+_names = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def servers_dir() -> Iterator[Path]:
+    # Not pytest's tmp_path: its parent is private to root, and PostgreSQL runs as
+    # the postgres user when the tests run as root.
+    with tempfile.TemporaryDirectory(prefix="binconv-test-") as directory:
+        os.chmod(directory, 0o755)
+        yield Path(directory)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(servers_dir: Path) -> Iterator[LocalPostgres]:
+    server = LocalPostgres(servers_dir / "postgres", free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_server(servers_dir: Path) -> Iterator[LocalRabbitMQ]:
+    server = LocalRabbitMQ(servers_dir / "rabbitmq", free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def new_database(postgres_server: LocalPostgres) -> Callable[[], str]:
+    """Makes a fresh, migrated database and returns its URL."""
+
+    def make() -> str:
+        url = postgres_server.create_database(f"test_{next(_names)}")
+        migrate(url)
+        return url
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def new_vhost(rabbitmq_server: LocalRabbitMQ) -> Callable[[], str]:
+    """Makes a fresh virtual host and returns its AMQP URL."""
+    return lambda: rabbitmq_server.create_vhost(f"test_{next(_names)}")
+
+
+@pytest.fixture
+def database_url(new_database: Callable[[], str]) -> str:
+    return new_database()
+
+
+@pytest.fixture
+def rabbitmq_url(new_vhost: Callable[[], str]) -> str:
+    return new_vhost()
