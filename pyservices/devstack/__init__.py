@@ -1,0 +1,1 @@
+"""The local stack: PostgreSQL, RabbitMQ and the five services as local processes."""
