@@ -24,8 +24,14 @@ def dbmate_binary() -> str:
 def migrate(database_url: str, migrations_dir: Path | None = None, wait: bool = True) -> None:
     """Create the database if needed and apply every pending migration."""
     directory = migrations_dir or Path(os.environ.get("MIGRATIONS_DIR", DEFAULT_DIR))
-    args = [dbmate_binary(), "--url", database_url, "--migrations-dir", str(directory),
-            "--no-dump-schema"]
+    args = [
+        dbmate_binary(),
+        "--url",
+        database_url,
+        "--migrations-dir",
+        str(directory),
+        "--no-dump-schema",
+    ]
     if wait:
         args.append("--wait")
     subprocess.run([*args, "up"], check=True, capture_output=True, text=True)

@@ -68,7 +68,5 @@ class EmbeddedServer(uvicorn.Server):
 
 
 def embedded_server(app: ASGIApplication, host: str, port: int, **options: Any) -> EmbeddedServer:
-    config = uvicorn.Config(
-        app, host=host, port=port, log_config=None, access_log=False, **options
-    )
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, **options)
     return EmbeddedServer(config)

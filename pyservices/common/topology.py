@@ -26,7 +26,9 @@ PROCESS_QUEUE_ARGUMENTS: dict[str, Any] = {
 }
 
 
-async def declare_process_queue(channel: aio_pika.abc.AbstractChannel) -> aio_pika.abc.AbstractQueue:
+async def declare_process_queue(
+    channel: aio_pika.abc.AbstractChannel,
+) -> aio_pika.abc.AbstractQueue:
     """The work queue and its dead-letter queue (idempotent: same arguments everywhere)."""
     dlx = await channel.declare_exchange(
         DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True

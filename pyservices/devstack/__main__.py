@@ -77,8 +77,7 @@ def up() -> int:
         for name, command in procfile_commands().items():
             # The Procfile says `python`: run the services with this interpreter.
             command = command.replace("python ", f"{sys.executable} ", 1)
-            env = {**os.environ,
-                   **service_environment(name, ports, database_url, rabbitmq_url)}
+            env = {**os.environ, **service_environment(name, ports, database_url, rabbitmq_url)}
             manager.add_process(name, command, env=env, cwd=str(REPO))
         threading.Thread(target=announce_when_healthy, args=(ports,), daemon=True).start()
         manager.loop()

@@ -56,13 +56,13 @@ class ResultFeed:
         self.frames: list[dict[str, Any]] = []
         self._changed = asyncio.Condition()
 
-    async def wait_for(self, ids: set[str], timeout: float) -> dict[str, dict[str, Any]]:
+    async def wait_for(self, ids: set[str], seconds: float) -> dict[str, dict[str, Any]]:
         async def arrived() -> dict[str, dict[str, Any]]:
             async with self._changed:
                 await self._changed.wait_for(lambda: ids <= {f["id"] for f in self.frames})
             return {f["id"]: f for f in self.frames if f["id"] in ids}
 
-        return await asyncio.wait_for(arrived(), timeout)
+        return await asyncio.wait_for(arrived(), seconds)
 
     async def _add(self, frame: dict[str, Any]) -> None:
         async with self._changed:

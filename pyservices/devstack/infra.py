@@ -28,11 +28,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
+def wait_for_port(
+    port: int, timeout: float, process: subprocess.Popen[bytes] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode} before port {port} opened")
+            raise RuntimeError(
+                f"process exited with {process.returncode} before port {port} opened"
+            )
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
             return
         time.sleep(0.05)
@@ -49,7 +53,9 @@ def _pg_bin(name: str) -> str:
         return candidate
     found = shutil.which(name)
     if found is None:
-        raise FileNotFoundError(f"{name} not found: install PostgreSQL (apt-get install postgresql)")
+        raise FileNotFoundError(
+            f"{name} not found: install PostgreSQL (apt-get install postgresql)"
+        )
     return found
 
 
@@ -86,9 +92,20 @@ class LocalPostgres:
         run = _as_unprivileged()
         if not (self.data_dir / "PG_VERSION").exists():
             subprocess.run(
-                [_pg_bin("initdb"), "-D", str(self.data_dir), "-U", self.user, "--auth=trust",
-                 "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync"],
-                check=True, capture_output=True, **run,  # type: ignore[call-overload]
+                [
+                    _pg_bin("initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    self.user,
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                    "--no-sync",
+                ],
+                check=True,
+                capture_output=True,
+                **run,  # type: ignore[call-overload]
             )
         self.stop()  # a server left behind by a killed run
         options = (
@@ -96,20 +113,42 @@ class LocalPostgres:
             "-c max_connections=300"
         )
         subprocess.run(
-            [_pg_bin("pg_ctl"), "-D", str(self.data_dir), "-l", str(self.base_dir / "postgres.log"),
-             "-o", options, "-w", "-t", "60", "start"],
-            check=True, capture_output=True, **run,  # type: ignore[call-overload]
+            [
+                _pg_bin("pg_ctl"),
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.base_dir / "postgres.log"),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+            **run,  # type: ignore[call-overload]
         )
         subprocess.run(
-            [_pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user,
-             self.database],
+            [
+                _pg_bin("createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                self.user,
+                self.database,
+            ],
             capture_output=True,  # fails harmlessly when it exists
         )
 
     def create_database(self, name: str) -> str:
         subprocess.run(
             [_pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, name],
-            check=True, capture_output=True,
+            check=True,
+            capture_output=True,
         )
         return self.url(name)
 
@@ -117,7 +156,8 @@ class LocalPostgres:
         if (self.data_dir / "postmaster.pid").exists():
             subprocess.run(
                 [_pg_bin("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"],
-                capture_output=True, **_as_unprivileged(),  # type: ignore[call-overload]
+                capture_output=True,
+                **_as_unprivileged(),  # type: ignore[call-overload]
             )
 
 
@@ -161,7 +201,10 @@ class LocalRabbitMQ:
         (self.base_dir / "enabled_plugins").write_text("[].\n")
         self.ctl("shutdown", check=False)  # a node left behind by a killed run
         self.process = subprocess.Popen(
-            [server], env=self._env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [server],
+            env=self._env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
         wait_for_port(self.port, 60, self.process)
@@ -169,7 +212,9 @@ class LocalRabbitMQ:
     def ctl(self, *args: str, check: bool = True) -> None:
         subprocess.run(
             ["/usr/lib/rabbitmq/bin/rabbitmqctl", "-n", self.node, *args],
-            env=self._env(), check=check, capture_output=True,
+            env=self._env(),
+            check=check,
+            capture_output=True,
         )
 
     def create_vhost(self, name: str) -> str:

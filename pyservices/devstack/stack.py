@@ -120,17 +120,26 @@ class ServiceProcesses:
         name = instance or service
         ports = self.ports
         if instance is not None:  # a second copy needs its own listening ports
-            ports = Ports(**{**self.ports.__dict__, **{
-                key: free_port() for key in self.ports.__dict__ if key != "task_service"
-            }})
-        env = {**os.environ, **service_environment(
-            service, ports, self.database_url, self.rabbitmq_url, **self.extra_env, **extra
-        )}
+            ports = Ports(
+                **{
+                    **self.ports.__dict__,
+                    **{key: free_port() for key in self.ports.__dict__ if key != "task_service"},
+                }
+            )
+        env = {
+            **os.environ,
+            **service_environment(
+                service, ports, self.database_url, self.rabbitmq_url, **self.extra_env, **extra
+            ),
+        }
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_dir / f"{name}.log", "ab") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", f"pyservices.{service}"], env=env, cwd=REPO,
-                stdout=log, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", f"pyservices.{service}"],
+                env=env,
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         self.running[name] = process
         self.instance_ports[name] = ports

@@ -66,7 +66,8 @@ async def test_a_bad_request_is_refused_with_a_clear_error_and_stores_nothing(
 async def test_malformed_json_is_a_client_error_not_a_server_error(stack: ServiceProcesses) -> None:
     async with httpx.AsyncClient() as http:
         response = await http.post(
-            stack.ports.graphql_url, content=b"{not json",
+            stack.ports.graphql_url,
+            content=b"{not json",
             headers={"content-type": "application/json"},
         )
     assert 400 <= response.status_code < 500
