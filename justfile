@@ -54,3 +54,7 @@ lint:
     mypy pyservices
     cargo fmt --manifest-path binconv/Cargo.toml --check
     cargo clippy --manifest-path binconv/Cargo.toml --all-targets -- -D warnings
+
+# copy the saved benchmark tables into the README
+readme:
+    python -m bench.readme

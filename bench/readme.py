@@ -1,0 +1,33 @@
+"""Copies the generated benchmark tables (docs/bench-*.md) into README.md between
+`<!-- name:start -->` and `<!-- name:end -->` markers, so the README never drifts from
+the saved results. `just readme` runs it; the benchmarks regenerate the fragments."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FRAGMENTS = {"bench-kernel": "docs/bench-kernel.md", "bench-e2e": "docs/bench-e2e.md"}
+
+
+def render(readme: str) -> str:
+    for name, path in FRAGMENTS.items():
+        fragment = ROOT / path
+        if not fragment.exists():
+            continue
+        pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
+        readme = pattern.sub(
+            lambda m, text=fragment.read_text(): m.group(1) + text.strip() + "\n" + m.group(2),
+            readme,
+        )
+    return readme
+
+
+def main() -> None:
+    path = ROOT / "README.md"
+    path.write_text(render(path.read_text()))
+
+
+if __name__ == "__main__":
+    main()
