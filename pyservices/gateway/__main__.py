@@ -1,0 +1,3 @@
+from pyservices.gateway import main
+
+main.main()

@@ -1,0 +1,96 @@
+"""The executable schema: limits, error masking, metrics and logging around the types."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import strawberry
+from graphql import FieldNode, GraphQLError, OperationDefinitionNode
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+from strawberry.types import ExecutionContext
+
+from pyservices.common.logging import get_logger
+from pyservices.gateway.adapters.graphql_errors import outcome_of, should_mask_error
+from pyservices.gateway.adapters.graphql_schema import Mutation, Query
+from pyservices.gateway.metrics import GRAPHQL_REQUEST_SECONDS, GRAPHQL_REQUESTS
+
+log = get_logger(__name__)
+
+# Metric labels come from this closed set, never from client-chosen operation names.
+KNOWN_ROOT_FIELDS = frozenset({"sendTask", "tasks", "task", "__schema", "__type", "__typename"})
+
+
+@dataclass(frozen=True)
+class SchemaLimits:
+    max_depth: int = 10
+    max_aliases: int = 15
+    max_tokens: int = 2500
+    introspection: bool = True
+
+
+class GraphQLMetrics(SchemaExtension):
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        context = self.execution_context
+        operation = operation_label(context)
+        # The errors as raised, before MaskErrors replaced any of them.
+        errors = context.pre_execution_errors or getattr(context.result, "errors", None) or []
+        outcome = outcome_of(errors[0]) if errors else "ok"
+        GRAPHQL_REQUESTS.labels(operation, outcome).inc()
+        GRAPHQL_REQUEST_SECONDS.labels(operation).observe(time.perf_counter() - started)
+
+
+def operation_label(context: ExecutionContext) -> str:
+    document = context.graphql_document
+    if document is None:
+        return "unparsed"
+    names: set[str] = set()
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            for selection in definition.selection_set.selections:
+                if isinstance(selection, FieldNode):
+                    name = selection.name.value
+                    names.add(name if name in KNOWN_ROOT_FIELDS else "other")
+    return "+".join(sorted(names)) or "other"
+
+
+class GatewaySchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Called with the errors as raised (before masking): log the unexpected ones in
+        # full; the client's own mistakes are not the server's errors.
+        for error in errors:
+            if should_mask_error(error):
+                original = error.original_error
+                log.error(
+                    "graphql_unexpected_error",
+                    path=error.path,
+                    error=repr(original),
+                    exc_info=original,
+                )
+            else:
+                log.info("graphql_request_refused", path=error.path, reason=error.message)
+
+
+def build_schema(limits: SchemaLimits) -> strawberry.Schema:
+    extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
+        GraphQLMetrics,
+        lambda: MaskErrors(should_mask_error=should_mask_error),
+        lambda: QueryDepthLimiter(max_depth=limits.max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
+    ]
+    if not limits.introspection:
+        extensions.append(DisableIntrospection)
+    return GatewaySchema(query=Query, mutation=Mutation, extensions=extensions)

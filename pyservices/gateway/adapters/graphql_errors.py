@@ -1,0 +1,53 @@
+"""Domain errors as GraphQL errors, and which errors a client may see unmasked."""
+
+from __future__ import annotations
+
+from graphql import GraphQLError
+
+from pyservices.gateway.domain import GatewayError, InvalidInput, TaskServiceUnavailable
+
+BAD_USER_INPUT = "BAD_USER_INPUT"
+UNAVAILABLE = "UNAVAILABLE"
+NOT_FOUND = "NOT_FOUND"
+
+
+class ApiError(Exception):
+    """An error meant for the client; graphql-core copies `extensions` onto the error."""
+
+    def __init__(self, message: str, code: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extensions: dict[str, object] = {"code": code}
+        if retryable:
+            self.extensions["retryable"] = True
+
+
+def to_api_error(error: GatewayError) -> ApiError:
+    if isinstance(error, TaskServiceUnavailable):
+        return ApiError(str(error), UNAVAILABLE, retryable=True)
+    if isinstance(error, InvalidInput):
+        return ApiError(str(error), BAD_USER_INPUT)
+    return ApiError(str(error), NOT_FOUND)
+
+
+def should_mask_error(error: GraphQLError) -> bool:
+    """Hide only unexpected exceptions raised while resolving.
+
+    Syntax and validation errors (including the limiters') and variable coercion errors
+    have no original exception, or a GraphQLError one: they describe the client's own
+    request and are shown as they are.
+    """
+    original = error.original_error
+    if original is None:
+        return False
+    return not isinstance(original, ApiError | GraphQLError)
+
+
+def outcome_of(error: GraphQLError) -> str:
+    """A bounded label for the metrics."""
+    if isinstance(error.original_error, ApiError):
+        code = error.original_error.extensions["code"]
+        return str(code).lower()
+    if error.path is None:
+        return "invalid_request"
+    return "error"

@@ -1,0 +1,97 @@
+"""The GraphQL schema, compatible with the original Go gateway (plus `task` and `status`).
+
+Resolvers only translate: arguments to a use case, domain results to GraphQL types,
+domain errors to GraphQL errors with an `extensions.code` a client can act on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypedDict, TypeVar
+
+import strawberry
+
+from pyservices.gateway import usecases
+from pyservices.gateway.adapters.graphql_errors import ApiError, to_api_error
+from pyservices.gateway.domain import GatewayError
+from pyservices.gateway.domain import Task as DomainTask
+from pyservices.gateway.domain import TaskStatus as DomainTaskStatus
+from pyservices.gateway.metrics import TASKS_ACCEPTED
+from pyservices.gateway.ports import TaskService
+
+T = TypeVar("T")
+
+# Registers the domain's enum as the GraphQL enum TaskStatus (the class is unchanged).
+TaskStatus = strawberry.enum(DomainTaskStatus, name="TaskStatus")
+
+
+class Context(TypedDict):
+    task_service: TaskService
+
+
+@strawberry.type
+class Task:
+    id: str
+    message: str
+    binary_code: str
+    created_at: str = strawberry.field(description="ISO-8601 with time zone")
+    updated_at: str = strawberry.field(description="ISO-8601 with time zone")
+    status: DomainTaskStatus
+
+    @classmethod
+    def of(cls, task: DomainTask) -> Task:
+        return cls(
+            id=task.id,
+            message=task.message,
+            binary_code=task.binary_code,
+            created_at=task.created_at.isoformat(timespec="microseconds"),
+            updated_at=task.updated_at.isoformat(timespec="microseconds"),
+            status=task.status,
+        )
+
+
+def _service(info: strawberry.Info[Context, Any]) -> TaskService:
+    return info.context["task_service"]
+
+
+async def _call(action: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return await action()
+    except GatewayError as error:
+        raise to_api_error(error) from None
+
+
+async def resolve_tasks(
+    info: strawberry.Info[Context, Any], limit: int | None = None, offset: int | None = None
+) -> list[Task]:
+    found = await _call(lambda: usecases.list_tasks(limit, offset, _service(info)))
+    return [Task.of(task) for task in found]
+
+
+async def resolve_task(info: strawberry.Info[Context, Any], id: str) -> Task | None:
+    found = await _call(lambda: usecases.get_task(id, _service(info)))
+    return None if found is None else Task.of(found)
+
+
+async def resolve_send_task(info: strawberry.Info[Context, Any], messages: list[str]) -> list[Task]:
+    stored = await _call(lambda: usecases.send_tasks(messages, _service(info)))
+    TASKS_ACCEPTED.inc(len(stored))
+    return [Task.of(task) for task in stored]
+
+
+@strawberry.type
+class Query:
+    tasks: list[Task] = strawberry.field(resolver=resolve_tasks, description="Newest first.")
+    task: Task | None = strawberry.field(
+        resolver=resolve_task, description="One task; null when no task has this id."
+    )
+
+
+@strawberry.type
+class Mutation:
+    send_task: list[Task] = strawberry.mutation(
+        resolver=resolve_send_task, description="Stores the messages as tasks (all or none)."
+    )
+
+
+__all__ = ["ApiError", "Context", "Mutation", "Query", "Task", "TaskStatus"]

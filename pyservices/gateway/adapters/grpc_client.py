@@ -1,0 +1,112 @@
+"""The TaskService port over gRPC (protos/task.proto), on one channel made in main."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from pyservices.common.logging import get_logger
+from pyservices.common.proto import task_pb2, task_pb2_grpc
+from pyservices.gateway.domain import (
+    InvalidInput,
+    Task,
+    TaskNotFound,
+    TaskServiceUnavailable,
+)
+from pyservices.gateway.ports import TaskService
+
+log = get_logger(__name__)
+
+# A sendTask of 1,000 messages of 64 KiB comes back as one TaskList of ~64 MiB, far
+# over gRPC's default 4 MiB receive limit. Reconnect quickly after a task service
+# restart instead of gRPC's default backoff of up to two minutes.
+CHANNEL_OPTIONS: list[tuple[str, int]] = [
+    ("grpc.max_receive_message_length", -1),
+    ("grpc.max_send_message_length", -1),
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+]
+
+_UNAVAILABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+
+
+def open_channel(address: str) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+
+
+class TaskServiceError(Exception):
+    """The task service answered in a way the gateway does not expect (a bug somewhere)."""
+
+
+class GrpcTaskService(TaskService):
+    def __init__(self, channel: grpc.aio.Channel, timeout_seconds: float) -> None:
+        self._channel = channel
+        self._stub = task_pb2_grpc.TaskServiceStub(channel)  # type: ignore[no-untyped-call]
+        self._timeout = timeout_seconds
+
+    async def send_tasks(self, messages: Sequence[str]) -> list[Task]:
+        def requests() -> Iterator[task_pb2.TaskMessage]:
+            for message in messages:
+                yield task_pb2.TaskMessage(message=message)
+
+        try:
+            reply = await self._stub.ReceiveTaskToProcess(requests(), timeout=self._timeout)
+        except grpc.aio.AioRpcError as error:
+            raise _translate(error) from None
+        return [_task(item) for item in reply.tasks]
+
+    async def list_tasks(self, limit: int, offset: int) -> list[Task]:
+        request = task_pb2.GetTasksRequest(limit=limit, offset=offset)
+        try:
+            reply = await self._stub.GetTasks(request, timeout=self._timeout)
+        except grpc.aio.AioRpcError as error:
+            raise _translate(error) from None
+        return [_task(item) for item in reply.tasks]
+
+    async def get_task(self, task_id: str) -> Task:
+        request = task_pb2.GetTaskByIDRequest(id=task_id)
+        try:
+            reply = await self._stub.GetTaskByID(request, timeout=self._timeout)
+        except grpc.aio.AioRpcError as error:
+            raise _translate(error) from None
+        return _task(reply)
+
+    async def is_reachable(self) -> bool:
+        """For /health: the channel connects (a cheap check that touches no database)."""
+        await self._channel.channel_ready()
+        return True
+
+
+def _translate(error: grpc.aio.AioRpcError) -> Exception:
+    code = error.code()
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        return InvalidInput(error.details() or "invalid request")
+    if code == grpc.StatusCode.NOT_FOUND:
+        return TaskNotFound(error.details() or "task not found")
+    if code in _UNAVAILABLE:
+        log.warning("task_service_unavailable", code=code.name, details=error.details())
+        return TaskServiceUnavailable()
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return InvalidInput(error.details() or "request too large")
+    return TaskServiceError(f"task service answered {code.name}: {error.details()}")
+
+
+def _time(stamp: Timestamp) -> datetime:
+    return stamp.ToDatetime(tzinfo=UTC)
+
+
+def _task(item: task_pb2.Task) -> Task:
+    return Task(
+        id=item.id,
+        message=item.message,
+        binary_code=item.binary_code,
+        created_at=_time(item.created_at),
+        updated_at=_time(item.updated_at),
+        processed=item.processed,
+    )

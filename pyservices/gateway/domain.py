@@ -1,0 +1,62 @@
+"""What the gateway knows of a task, and the one rule it enforces itself.
+
+Everything about a message's content is the task service's to judge, except what
+cannot even cross the wire: protobuf strings are UTF-8, so a message holding a lone
+surrogate (which JSON can express as "\\ud800") cannot be sent at all.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+
+class TaskStatus(enum.Enum):
+    PENDING = "PENDING"
+    PROCESSED = "PROCESSED"
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    id: str
+    message: str
+    binary_code: str
+    created_at: datetime
+    updated_at: datetime
+    processed: bool
+
+    @property
+    def status(self) -> TaskStatus:
+        return TaskStatus.PROCESSED if self.processed else TaskStatus.PENDING
+
+
+class GatewayError(Exception):
+    """A failure the client is told about as it is."""
+
+
+class InvalidInput(GatewayError):
+    """The request itself is wrong: the message says which part and why."""
+
+
+class TaskServiceUnavailable(GatewayError):
+    """The task service could not be reached in time; the same request may succeed later."""
+
+    def __init__(self) -> None:
+        super().__init__("task service unavailable, retry")
+
+
+class TaskNotFound(GatewayError):
+    """No task has the id asked for."""
+
+
+def check_encodable(messages: Sequence[str]) -> None:
+    """Raise InvalidInput naming the first message that is not encodable as UTF-8."""
+    for index, message in enumerate(messages):
+        try:
+            message.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput(
+                f"messages[{index}]: not valid Unicode text (contains a lone surrogate)"
+            ) from None

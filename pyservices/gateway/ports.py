@@ -1,0 +1,25 @@
+"""What the use cases need from the outside world."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+
+from pyservices.gateway.domain import Task
+
+
+class TaskService(abc.ABC):
+    """The task service. Implementations raise the errors of `domain`:
+    InvalidInput, TaskServiceUnavailable, TaskNotFound."""
+
+    @abc.abstractmethod
+    async def send_tasks(self, messages: Sequence[str]) -> list[Task]:
+        """Store all the messages as tasks (all or none); returns them in order."""
+
+    @abc.abstractmethod
+    async def list_tasks(self, limit: int, offset: int) -> list[Task]:
+        """Newest first; a limit of 0 means the task service's default page size."""
+
+    @abc.abstractmethod
+    async def get_task(self, task_id: str) -> Task:
+        """The task with this id, or TaskNotFound."""

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from pyservices.common.settings import CommonSettings, TaskServiceAddress
+
+
+class GatewaySettings(CommonSettings, TaskServiceAddress):
+    gateway_port: int = 8080
+    grpc_timeout_seconds: float = 10.0
+    graphql_introspection: bool = True
+    graphql_max_depth: int = 10
+    graphql_max_aliases: int = 15
+    # 1,000 messages written inline in a document are about 1,010 tokens.
+    graphql_max_tokens: int = 2500
+    # 1,000 messages of 64 KiB, JSON-encoded, with room for the query around them.
+    max_body_bytes: int = 70 * 1024 * 1024
+    # Comma-separated; "*" allows any origin.
+    cors_origins: str = "*"
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]

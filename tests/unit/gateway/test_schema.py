@@ -1,0 +1,146 @@
+"""The GraphQL schema executed against a fake task service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import strawberry
+
+from pyservices.gateway.adapters.graphql_app import SchemaLimits, build_schema
+from pyservices.gateway.domain import TaskServiceUnavailable
+from tests.unit.gateway.fakes import FakeTaskService
+
+FIELDS = "id message binaryCode createdAt updatedAt status"
+SEND = f"mutation($m: [String!]!) {{ sendTask(messages: $m) {{ {FIELDS} }} }}"
+TASKS = f"query($l: Int, $o: Int) {{ tasks(limit: $l, offset: $o) {{ {FIELDS} }} }}"
+TASK = f"query($id: String!) {{ task(id: $id) {{ {FIELDS} }} }}"
+
+
+@pytest.fixture
+def service() -> FakeTaskService:
+    return FakeTaskService()
+
+
+@pytest.fixture(scope="module")
+def schema() -> strawberry.Schema:
+    return build_schema(SchemaLimits())
+
+
+async def execute(
+    schema: strawberry.Schema, service: FakeTaskService, query: str, **variables: Any
+) -> Any:
+    return await schema.execute(query, variables, context_value={"task_service": service})
+
+
+async def test_send_task_returns_the_stored_tasks_in_the_order_sent(schema, service) -> None:
+    messages = ["hello", "  kept as sent  ", "é🦀"]
+    result = await execute(schema, service, SEND, m=messages)
+
+    assert result.errors is None
+    sent = result.data["sendTask"]
+    assert [task["message"] for task in sent] == messages
+    assert all(task["binaryCode"] == "" and task["status"] == "PENDING" for task in sent)
+    assert sent[0]["createdAt"] == "2026-11-24T07:00:00.123456+00:00"
+    assert service.calls == [("send_tasks", messages)]
+
+
+async def test_a_lone_surrogate_is_refused_by_index_before_anything_is_sent(
+    schema, service
+) -> None:
+    result = await execute(schema, service, SEND, m=["fine", "bad \ud800 text"])
+
+    assert result.data is None
+    [error] = result.errors
+    assert "messages[1]" in error.message
+    assert error.extensions == {"code": "BAD_USER_INPUT"}
+    assert service.calls == []
+
+
+async def test_the_task_services_refusal_reaches_the_client_as_bad_user_input(
+    schema, service
+) -> None:
+    result = await execute(schema, service, SEND, m=["fine", "   "])
+
+    [error] = result.errors
+    assert error.message == "messages[1]: must not be empty or only whitespace"
+    assert error.extensions == {"code": "BAD_USER_INPUT"}
+
+
+async def test_an_unreachable_task_service_is_a_retryable_unavailable_error(
+    schema, service
+) -> None:
+    service.fail_with = TaskServiceUnavailable()
+
+    result = await execute(schema, service, SEND, m=["hello"])
+
+    [error] = result.errors
+    assert error.message == "task service unavailable, retry"
+    assert error.extensions == {"code": "UNAVAILABLE", "retryable": True}
+
+
+async def test_an_unexpected_failure_is_masked(schema, service) -> None:
+    service.fail_with = RuntimeError("connection string with a password in it")
+
+    result = await execute(schema, service, TASKS)
+
+    [error] = result.errors
+    assert error.message == "Unexpected error."
+    assert "password" not in str(result.errors)
+
+
+async def test_tasks_are_listed_as_the_task_service_orders_them(schema, service) -> None:
+    await execute(schema, service, SEND, m=["older", "newer"])
+
+    result = await execute(schema, service, TASKS, l=10, o=0)
+
+    assert [task["message"] for task in result.data["tasks"]] == ["newer", "older"]
+    assert service.calls[-1] == ("list_tasks", (10, 0))
+
+
+async def test_tasks_without_arguments_ask_for_the_default_page(schema, service) -> None:
+    await execute(schema, service, "{ tasks { id } }")
+
+    assert service.calls == [("list_tasks", (0, 0))]
+
+
+async def test_a_limit_of_zero_lists_nothing(schema, service) -> None:
+    await execute(schema, service, SEND, m=["one"])
+
+    result = await execute(schema, service, TASKS, l=0)
+
+    assert result.data == {"tasks": []}
+
+
+async def test_task_finds_one_task_by_id(schema, service) -> None:
+    sent = await execute(schema, service, SEND, m=["hello"])
+    task_id = sent.data["sendTask"][0]["id"]
+
+    result = await execute(schema, service, TASK, id=task_id)
+
+    assert result.data["task"]["message"] == "hello"
+
+
+async def test_task_is_null_for_an_unknown_id(schema, service) -> None:
+    result = await execute(schema, service, TASK, id="00000000-0000-0000-0000-000000000000")
+
+    assert result.errors is None
+    assert result.data == {"task": None}
+
+
+async def test_task_with_an_id_that_is_not_a_uuid_is_bad_user_input(schema, service) -> None:
+    result = await execute(schema, service, TASK, id="not-a-uuid")
+
+    [error] = result.errors
+    assert error.extensions == {"code": "BAD_USER_INPUT"}
+
+
+async def test_the_schema_keeps_the_original_contract(schema) -> None:
+    sdl = schema.as_str()
+
+    assert "sendTask(messages: [String!]!): [Task!]!" in sdl
+    assert "tasks(limit: Int = null, offset: Int = null): [Task!]!" in sdl
+    assert "task(id: String!): Task" in sdl
+    for field in ("id", "message", "binaryCode", "createdAt", "updatedAt"):
+        assert f"  {field}: String!" in sdl
+    assert "status: TaskStatus!" in sdl
