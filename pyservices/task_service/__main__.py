@@ -1,0 +1,3 @@
+from pyservices.task_service import main
+
+main.main()

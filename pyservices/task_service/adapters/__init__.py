@@ -1,0 +1,1 @@
+"""The Task Service's I/O: PostgreSQL (asyncpg) and the gRPC server."""

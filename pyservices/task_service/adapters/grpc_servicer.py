@@ -1,0 +1,164 @@
+"""The gRPC entry points: parse the request, call a use case, map the result or error."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from pyservices.common.logging import get_logger
+from pyservices.common.proto import task_pb2, task_pb2_grpc
+from pyservices.task_service import usecases
+from pyservices.task_service.domain import (
+    Ack,
+    AckStatus,
+    InvalidRequest,
+    MessageLimits,
+    PageLimits,
+    Task,
+    TaskNotFound,
+)
+from pyservices.task_service.ports import RepositoryUnavailable, TaskRepository
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+ACK_STATUS = {
+    AckStatus.ACCEPTED: task_pb2.ProcessedTaskAck.ACCEPTED,
+    AckStatus.NOT_FOUND: task_pb2.ProcessedTaskAck.NOT_FOUND,
+    AckStatus.INVALID: task_pb2.ProcessedTaskAck.INVALID,
+}
+UNAVAILABLE_MESSAGE = "database unavailable, retry"
+
+
+class TaskServicer(task_pb2_grpc.TaskServiceServicer):
+    def __init__(
+        self,
+        tasks: TaskRepository,
+        message_limits: MessageLimits,
+        page_limits: PageLimits,
+        processed_batch_max: int = 1000,
+    ) -> None:
+        self._tasks = tasks
+        self._message_limits = message_limits
+        self._page_limits = page_limits
+        self._batch_max = processed_batch_max
+
+    async def ReceiveTaskToProcess(
+        self, request_iterator: AsyncIterable[task_pb2.TaskMessage], context: Any
+    ) -> task_pb2.TaskList:
+        messages = (item.message async for item in request_iterator)
+        stored = await _guarded(
+            context, usecases.receive_tasks(messages, self._tasks, self._message_limits)
+        )
+        return task_pb2.TaskList(tasks=[task_message(task) for task in stored])
+
+    async def SendProcessedTask(
+        self, request_iterator: AsyncIterable[task_pb2.ProcessedTask], context: Any
+    ) -> AsyncIterator[task_pb2.ProcessedTaskAck]:
+        # Results are recorded in batches of whatever has arrived, never waiting for more:
+        # one transaction for many results when the worker is busy, no delay when not.
+        max_bytes = self._message_limits.max_message_bytes
+        batches = available_batches(request_iterator, self._batch_max)
+        async with contextlib.aclosing(batches):
+            async for batch in batches:
+                acks = await _guarded(
+                    context, usecases.record_processed_tasks(batch, self._tasks, max_bytes)
+                )
+                for ack in acks:
+                    yield ack_message(ack)
+
+    async def GetTasks(self, request: task_pb2.GetTasksRequest, context: Any) -> task_pb2.TaskList:
+        page = await _guarded(
+            context,
+            usecases.list_tasks(request.limit, request.offset, self._tasks, self._page_limits),
+        )
+        return task_pb2.TaskList(tasks=[task_message(task) for task in page])
+
+    async def GetTaskByID(
+        self, request: task_pb2.GetTaskByIDRequest, context: Any
+    ) -> task_pb2.Task:
+        task = await _guarded(context, usecases.get_task(request.id, self._tasks))
+        return task_message(task)
+
+
+async def available_batches(
+    items: AsyncIterable[task_pb2.ProcessedTask], cap: int
+) -> AsyncGenerator[list[tuple[str, str]], None]:
+    """Lists of (id, binary code): everything received so far, up to `cap` at a time.
+
+    A reader task fills a bounded queue (so a fast client is slowed by flow control, not
+    buffered without end) while the caller records the previous batch.
+    """
+    queue: asyncio.Queue[tuple[str, str] | None] = asyncio.Queue(maxsize=2 * cap)
+
+    async def read() -> None:
+        async for item in items:
+            await queue.put((item.id, item.binary_code))
+        await queue.put(None)
+
+    reader = asyncio.create_task(read())
+    getter: asyncio.Future[tuple[str, str] | None] | None = None
+    try:
+        while True:
+            getter = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait((getter, reader), return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done and (error := reader.exception()) is not None:
+                raise error  # the stream broke; a clean end is queued as None
+            batch: list[tuple[str, str]] = []
+            item = await getter
+            while item is not None:
+                batch.append(item)
+                if len(batch) >= cap or queue.empty():
+                    break
+                item = queue.get_nowait()
+            if batch:
+                yield batch
+            if item is None:
+                return
+    finally:
+        if getter is not None:
+            getter.cancel()
+        reader.cancel()
+
+
+async def _guarded(context: Any, work: Awaitable[T]) -> T:
+    """Run a use case, answering its refusals with the matching gRPC status."""
+    try:
+        return await work
+    except InvalidRequest as exc:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+    except TaskNotFound as exc:
+        await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+    except RepositoryUnavailable as exc:
+        log.warning("database_unavailable", error=str(exc.__cause__ or exc))
+        await context.abort(grpc.StatusCode.UNAVAILABLE, UNAVAILABLE_MESSAGE)
+    except Exception:
+        log.exception("unexpected_error")
+        await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+    raise AssertionError("context.abort returned")  # pragma: no cover
+
+
+def timestamp(value: Any) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def task_message(task: Task) -> task_pb2.Task:
+    return task_pb2.Task(
+        id=str(task.id),
+        message=task.message,
+        binary_code=task.binary_code,
+        created_at=timestamp(task.created_at),
+        updated_at=timestamp(task.updated_at),
+        processed=task.processed,
+    )
+
+
+def ack_message(ack: Ack) -> task_pb2.ProcessedTaskAck:
+    return task_pb2.ProcessedTaskAck(id=ack.id, status=ACK_STATUS[ack.status], detail=ack.detail)

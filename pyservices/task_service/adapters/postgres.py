@@ -1,0 +1,165 @@
+"""The task repository on PostgreSQL (asyncpg): tasks and their outbox events.
+
+Each method is one transaction of a few batched statements (arrays through `unnest`),
+never a round trip per row. Timestamps come from the database (`now()`, fixed for the
+whole transaction) and are read back with RETURNING, so the event payloads carry
+exactly the stored values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import asyncpg
+
+from pyservices.common.events import TASK_CREATED, TASK_PROCESSED, TaskCreated, TaskProcessed
+from pyservices.task_service.domain import NewTask, ProcessedResult, Task
+from pyservices.task_service.ports import Recorded, RepositoryUnavailable, TaskRepository
+
+# Errors that say "the database cannot be used right now", as opposed to a bug.
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now
+    asyncpg.exceptions.InsufficientResourcesError,  # too many connections, disk full
+)
+# Two streams recording overlapping results may lock rows in opposite orders.
+RETRIES_ON_CONFLICT = 3
+
+INSERT_TASKS = """
+INSERT INTO tasks (id, message)
+SELECT * FROM unnest($1::uuid[], $2::text[])
+RETURNING id, created_at, updated_at
+"""
+
+INSERT_EVENTS = """
+INSERT INTO outbox (topic, task_id, payload)
+SELECT $1::text, * FROM unnest($2::uuid[], $3::bytea[])
+"""
+
+# Duplicate ids in one batch keep their first result. Only tasks not yet processed are
+# updated (a repeat changes nothing); the outer query also names the ids that exist.
+RECORD_PROCESSED = """
+WITH input AS (
+    SELECT DISTINCT ON (id) id, code
+    FROM unnest($1::uuid[], $2::text[]) WITH ORDINALITY AS r(id, code, n)
+    ORDER BY id, n
+), updated AS (
+    UPDATE tasks AS t
+    SET binary_code = input.code, processed_at = now(), updated_at = now()
+    FROM input
+    WHERE t.id = input.id AND t.processed_at IS NULL
+    RETURNING t.id, t.binary_code, t.created_at, t.processed_at
+)
+SELECT input.id, updated.binary_code, updated.created_at, updated.processed_at
+FROM input LEFT JOIN updated ON updated.id = input.id
+WHERE updated.id IS NOT NULL OR EXISTS (SELECT 1 FROM tasks WHERE tasks.id = input.id)
+"""
+
+TASK_COLUMNS = "id, message, binary_code, created_at, updated_at, processed_at"
+LIST_TASKS = f"""
+SELECT {TASK_COLUMNS} FROM tasks ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2
+"""
+GET_TASK = f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1"
+
+
+async def create_pool(
+    dsn: str, max_size: int, command_timeout: float, connect_timeout: float
+) -> asyncpg.Pool:
+    """A pool that connects on demand, so the service starts (and reports itself
+    unhealthy) while PostgreSQL is down, and recovers by itself when it is back."""
+    return await asyncpg.create_pool(
+        dsn,
+        min_size=0,
+        max_size=max_size,
+        command_timeout=command_timeout,
+        timeout=connect_timeout,
+    )
+
+
+class PostgresTaskRepository(TaskRepository):
+    def __init__(self, pool: asyncpg.Pool, acquire_timeout: float) -> None:
+        self._pool = pool
+        self._acquire_timeout = acquire_timeout
+
+    async def add_tasks(self, tasks: Sequence[NewTask]) -> list[Task]:
+        ids = [task.id for task in tasks]
+        async with self._transaction() as conn:
+            rows = await conn.fetch(INSERT_TASKS, ids, [task.message for task in tasks])
+            stamps = {row["id"]: (row["created_at"], row["updated_at"]) for row in rows}
+            stored = [Task(t.id, t.message, "", *stamps[t.id]) for t in tasks]
+            payloads = [TaskCreated(str(t.id), t.message, t.created_at).to_json() for t in stored]
+            await conn.execute(INSERT_EVENTS, TASK_CREATED, ids, payloads)
+        return stored
+
+    async def record_processed(self, results: Sequence[ProcessedResult]) -> Recorded:
+        ids = [result.task_id for result in results]
+        codes = [result.binary_code for result in results]
+        for attempt in range(1, RETRIES_ON_CONFLICT + 1):
+            try:
+                return await self._record_processed(ids, codes)
+            except asyncpg.TransactionRollbackError:  # deadlock or serialization failure
+                if attempt == RETRIES_ON_CONFLICT:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _record_processed(self, ids: list[uuid.UUID], codes: list[str]) -> Recorded:
+        async with self._transaction() as conn:
+            rows = await conn.fetch(RECORD_PROCESSED, ids, codes)
+            updated = [row for row in rows if row["processed_at"] is not None]
+            if updated:
+                payloads = [_processed_event(row).to_json() for row in updated]
+                await conn.execute(
+                    INSERT_EVENTS, TASK_PROCESSED, [row["id"] for row in updated], payloads
+                )
+        return Recorded(
+            found=frozenset(row["id"] for row in rows),
+            newly_processed=frozenset(row["id"] for row in updated),
+        )
+
+    async def list_tasks(self, limit: int, offset: int) -> list[Task]:
+        async with self._connection() as conn:
+            rows = await conn.fetch(LIST_TASKS, limit, offset)
+        return [_task(row) for row in rows]
+
+    async def get_task(self, task_id: uuid.UUID) -> Task | None:
+        async with self._connection() as conn:
+            row = await conn.fetchrow(GET_TASK, task_id)
+        return None if row is None else _task(row)
+
+    async def ping(self) -> bool:
+        async with self._connection() as conn:
+            return bool(await conn.fetchval("SELECT 1") == 1)
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        try:
+            async with self._pool.acquire(timeout=self._acquire_timeout) as conn:
+                yield conn
+        except UNAVAILABLE_ERRORS as exc:
+            raise RepositoryUnavailable(f"database unavailable: {type(exc).__name__}") from exc
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self._connection() as conn, conn.transaction():
+            yield conn
+
+
+def _processed_event(row: Any) -> TaskProcessed:
+    return TaskProcessed(str(row["id"]), row["binary_code"], row["created_at"], row["processed_at"])
+
+
+def _task(row: Any) -> Task:
+    return Task(
+        id=row["id"],
+        message=row["message"],
+        binary_code=row["binary_code"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        processed_at=row["processed_at"],
+    )

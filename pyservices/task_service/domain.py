@@ -1,0 +1,163 @@
+"""Tasks and the rules every request must follow. No I/O here."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+# A request with a thousand bad messages gets a readable error, not a thousand lines.
+MAX_REPORTED_VIOLATIONS = 5
+
+
+class InvalidRequest(ValueError):
+    """A request that breaks a rule; the message names what is wrong and why."""
+
+
+class TaskNotFound(LookupError):
+    """No task has the requested id."""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageLimits:
+    max_messages: int
+    max_message_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class PageLimits:
+    default_size: int
+    max_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    id: uuid.UUID
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    id: uuid.UUID
+    message: str
+    binary_code: str
+    created_at: datetime
+    updated_at: datetime
+    processed_at: datetime | None = None
+
+    @property
+    def processed(self) -> bool:
+        return self.processed_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessedResult:
+    """A well-formed result: the task's id and its binary code."""
+
+    task_id: uuid.UUID
+    binary_code: str
+
+
+class AckStatus(enum.Enum):
+    ACCEPTED = "accepted"  # recorded now, or before: a repeat changes nothing
+    NOT_FOUND = "not_found"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """The answer to one result, echoing the id exactly as the worker sent it."""
+
+    id: str
+    status: AckStatus
+    detail: str = ""
+
+
+def new_tasks(messages: Sequence[str], limits: MessageLimits) -> list[NewTask]:
+    """The tasks of one request, or InvalidRequest naming every broken rule."""
+    violations = message_violations(messages, limits)
+    if violations:
+        raise InvalidRequest(summarize(violations))
+    return [NewTask(uuid.uuid4(), message) for message in messages]
+
+
+def message_violations(messages: Sequence[str], limits: MessageLimits) -> list[str]:
+    if not messages:
+        return ["at least one message is required"]
+    found: list[str] = []
+    if len(messages) > limits.max_messages:
+        found.append(f"too many messages: at most {limits.max_messages} per request")
+    for index, message in enumerate(messages[: limits.max_messages]):
+        fault = message_fault(message, limits.max_message_bytes)
+        if fault is not None:
+            found.append(f"messages[{index}]: {fault}")
+    return found
+
+
+def message_fault(message: str, max_bytes: int) -> str | None:
+    """Why a message cannot be stored as sent, or None. Messages are never trimmed."""
+    if not message.strip():
+        return "message is empty or only whitespace"
+    if "\x00" in message:
+        return "message contains the NUL character U+0000, which cannot be stored"
+    try:
+        size = len(message.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "message is not valid Unicode (it contains a lone surrogate)"
+    if size > max_bytes:
+        return f"message is {size} bytes of UTF-8, over the limit of {max_bytes}"
+    return None
+
+
+def summarize(violations: Sequence[str]) -> str:
+    shown = "; ".join(violations[:MAX_REPORTED_VIOLATIONS])
+    hidden = len(violations) - MAX_REPORTED_VIOLATIONS
+    return f"{shown} (and {hidden} more)" if hidden > 0 else shown
+
+
+def parse_task_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise InvalidRequest(f"id {_excerpt(raw)} is not a UUID") from None
+
+
+def parse_result(raw_id: str, binary_code: str, max_message_bytes: int) -> ProcessedResult | Ack:
+    """A well-formed result, or the INVALID ack that refuses it."""
+    try:
+        task_id = parse_task_id(raw_id)
+    except InvalidRequest as exc:
+        return Ack(raw_id, AckStatus.INVALID, str(exc))
+    fault = binary_code_fault(binary_code, max_message_bytes)
+    if fault is not None:
+        return Ack(raw_id, AckStatus.INVALID, fault)
+    return ProcessedResult(task_id, binary_code)
+
+
+def binary_code_fault(code: str, max_message_bytes: int) -> str | None:
+    if not code:
+        return "binary code is empty"
+    if len(code) % 8:
+        return f"binary code has {len(code)} characters, not a multiple of 8"
+    if code.strip("01"):
+        return "binary code may contain only the characters 0 and 1"
+    if len(code) > 8 * max_message_bytes:
+        return f"binary code is longer than the code of a {max_message_bytes}-byte message"
+    return None
+
+
+def page(limit: int, offset: int, limits: PageLimits) -> tuple[int, int]:
+    """The (limit, offset) to read; 0 means the default size. Never a silent cap."""
+    if limit < 0:
+        raise InvalidRequest(f"limit must not be negative (got {limit})")
+    if limit > limits.max_size:
+        raise InvalidRequest(f"limit must be at most {limits.max_size} (got {limit})")
+    if offset < 0:
+        raise InvalidRequest(f"offset must not be negative (got {offset})")
+    return (limit or limits.default_size), offset
+
+
+def _excerpt(raw: str, width: int = 64) -> str:
+    return repr(raw if len(raw) <= width else raw[:width] + "…")

@@ -1,0 +1,80 @@
+"""The Task Service's use cases, one function each, talking only to the ports."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterable, Sequence
+
+from pyservices.common.logging import get_logger
+from pyservices.task_service import domain, metrics
+from pyservices.task_service.domain import (
+    Ack,
+    AckStatus,
+    MessageLimits,
+    PageLimits,
+    ProcessedResult,
+    Task,
+    TaskNotFound,
+)
+from pyservices.task_service.ports import TaskRepository
+
+log = get_logger(__name__)
+
+
+async def receive_tasks(
+    messages: AsyncIterable[str], tasks: TaskRepository, limits: MessageLimits
+) -> list[Task]:
+    """Store the messages of one request as tasks, all or none; in the order sent."""
+    received: list[str] = []
+    async for message in messages:
+        received.append(message)
+        if len(received) > limits.max_messages:
+            break  # refused whatever follows: no need to read (and hold) the rest
+    stored = await tasks.add_tasks(domain.new_tasks(received, limits))
+    metrics.TASKS_CREATED.inc(len(stored))
+    log.debug("tasks_received", count=len(stored))
+    return stored
+
+
+async def record_processed_tasks(
+    results: Sequence[tuple[str, str]], tasks: TaskRepository, max_message_bytes: int
+) -> list[Ack]:
+    """Record a batch of (id, binary code) results; one ack per result, in order."""
+    checked = [domain.parse_result(raw_id, code, max_message_bytes) for raw_id, code in results]
+    valid = [item for item in checked if isinstance(item, ProcessedResult)]
+    found: frozenset[uuid.UUID] = frozenset()
+    if valid:
+        recorded = await tasks.record_processed(valid)
+        found = recorded.found
+        metrics.TASKS_PROCESSED.inc(len(recorded.newly_processed))
+    acks = [_ack(item, results[index][0], found) for index, item in enumerate(checked)]
+    for ack in acks:
+        if ack.status is not AckStatus.ACCEPTED:
+            log.warning(
+                "result_refused", task_id=ack.id, status=ack.status.value, detail=ack.detail
+            )
+    return acks
+
+
+def _ack(item: ProcessedResult | Ack, raw_id: str, found: frozenset[uuid.UUID]) -> Ack:
+    if isinstance(item, Ack):
+        return item
+    if item.task_id in found:
+        return Ack(raw_id, AckStatus.ACCEPTED)
+    return Ack(raw_id, AckStatus.NOT_FOUND, "no task has this id")
+
+
+async def list_tasks(
+    limit: int, offset: int, tasks: TaskRepository, limits: PageLimits
+) -> list[Task]:
+    """One page of tasks, newest first."""
+    size, start = domain.page(limit, offset, limits)
+    return await tasks.list_tasks(size, start)
+
+
+async def get_task(raw_id: str, tasks: TaskRepository) -> Task:
+    task_id = domain.parse_task_id(raw_id)
+    task = await tasks.get_task(task_id)
+    if task is None:
+        raise TaskNotFound(f"no task has id {task_id}")
+    return task
