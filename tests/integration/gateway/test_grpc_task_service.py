@@ -1,0 +1,127 @@
+"""The gRPC adapter of the TaskService port against an in-process gRPC task service."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import grpc
+import httpx
+import pytest
+
+from pyservices.devstack.infra import free_port
+from pyservices.gateway.adapters.grpc_client import GrpcTaskService, open_channel
+from pyservices.gateway.adapters.http import create_app
+from pyservices.gateway.domain import InvalidInput, TaskNotFound, TaskServiceUnavailable
+from tests.integration.gateway.fake_task_server import FakeTaskServicer, start_server
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def servicer() -> AsyncIterator[FakeTaskServicer]:
+    yield FakeTaskServicer()
+
+
+@pytest.fixture
+async def address(servicer: FakeTaskServicer) -> AsyncIterator[str]:
+    server, port = await start_server(servicer)
+    yield f"127.0.0.1:{port}"
+    await server.stop(grace=None)
+
+
+@pytest.fixture
+async def channel(address: str) -> AsyncIterator[grpc.aio.Channel]:
+    channel = open_channel(address)
+    yield channel
+    await channel.close()
+
+
+@pytest.fixture
+def tasks(channel: grpc.aio.Channel) -> GrpcTaskService:
+    return GrpcTaskService(channel, timeout_seconds=5)
+
+
+async def test_send_tasks_streams_every_message_in_one_call_and_keeps_the_order(
+    tasks: GrpcTaskService, servicer: FakeTaskServicer
+) -> None:
+    messages = [f"message {i} é🦀" for i in range(300)]
+
+    stored = await tasks.send_tasks(messages)
+
+    assert [task.message for task in stored] == messages
+    assert servicer.streams == 1
+    assert all(task.created_at.utcoffset() is not None for task in stored)
+    assert not any(task.processed for task in stored)
+
+
+async def test_a_reply_larger_than_grpcs_default_limit_is_received(tasks: GrpcTaskService) -> None:
+    messages = ["x" * 65536] * 100  # a TaskList of about 6.5 MiB
+
+    stored = await tasks.send_tasks(messages)
+
+    assert len(stored) == 100
+
+
+async def test_the_task_services_invalid_argument_becomes_invalid_input(
+    tasks: GrpcTaskService,
+) -> None:
+    with pytest.raises(InvalidInput, match=r"^messages\[1\]: must not be empty$"):
+        await tasks.send_tasks(["fine", ""])
+
+
+async def test_listing_and_finding_tasks(tasks: GrpcTaskService) -> None:
+    [older, newer] = await tasks.send_tasks(["older", "newer"])
+
+    assert [t.id for t in await tasks.list_tasks(10, 0)] == [newer.id, older.id]
+    assert (await tasks.get_task(older.id)).message == "older"
+    with pytest.raises(TaskNotFound):
+        await tasks.get_task("00000000-0000-0000-0000-000000000000")
+    with pytest.raises(InvalidInput):
+        await tasks.get_task("not-a-uuid")
+
+
+async def test_a_task_service_that_does_not_answer_in_time_is_unavailable(
+    channel: grpc.aio.Channel, servicer: FakeTaskServicer
+) -> None:
+    servicer.hang.set()
+    tasks = GrpcTaskService(channel, timeout_seconds=0.2)
+
+    with pytest.raises(TaskServiceUnavailable):
+        await tasks.send_tasks(["hello"])
+
+
+async def test_a_task_service_that_is_down_is_unavailable_and_unhealthy() -> None:
+    channel = open_channel(f"127.0.0.1:{free_port()}")
+    tasks = GrpcTaskService(channel, timeout_seconds=2)
+    try:
+        with pytest.raises(TaskServiceUnavailable):
+            await tasks.list_tasks(1, 0)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(tasks.is_reachable(), 0.3)
+    finally:
+        await channel.close()
+
+
+async def test_the_gateway_serves_graphql_through_the_grpc_adapter(
+    tasks: GrpcTaskService,
+) -> None:
+    app = create_app(tasks, {"task_service": tasks.is_reachable})
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+        sent = await http.post(
+            "/query",
+            json={
+                "query": "mutation($m: [String!]!) { sendTask(messages: $m) { id message } }",
+                "variables": {"m": ["hello", "world"]},
+            },
+        )
+        missing = await http.post(
+            "/query",
+            json={"query": '{ task(id: "00000000-0000-0000-0000-000000000000") { id } }'},
+        )
+        health = await http.get("/health")
+
+    assert [t["message"] for t in sent.json()["data"]["sendTask"]] == ["hello", "world"]
+    assert missing.json() == {"data": {"task": None}}
+    assert health.status_code == 200
