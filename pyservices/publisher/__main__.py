@@ -1,0 +1,3 @@
+from pyservices.publisher import main
+
+main.main()

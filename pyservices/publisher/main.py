@@ -1,0 +1,119 @@
+"""Composition root of the relay: settings, real adapters, the loop, and a clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import asyncpg
+
+from pyservices.common import lifecycle, ops
+from pyservices.common.logging import configure_logging, get_logger
+from pyservices.publisher.adapters.listener import OutboxListener
+from pyservices.publisher.adapters.postgres import PostgresOutboxStore
+from pyservices.publisher.adapters.rabbitmq import AmqpEventPublisher
+from pyservices.publisher.domain import backoff_delay
+from pyservices.publisher.settings import PublisherSettings
+from pyservices.publisher.usecases import OutboxRelay
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+
+async def run(settings: PublisherSettings, stop: asyncio.Event) -> None:
+    state: dict[str, object] = {}
+
+    async def database_ok() -> bool:
+        store = state.get("store")
+        return isinstance(store, PostgresOutboxStore) and await store.ping()
+
+    async def broker_ok() -> bool:
+        publisher = state.get("publisher")
+        return isinstance(publisher, AmqpEventPublisher) and publisher.connected
+
+    server = ops.embedded_server(
+        ops.ops_app({"database": database_ok, "broker": broker_ok}),  # type: ignore[arg-type]
+        settings.host,
+        settings.metrics_port,
+    )
+    serving = asyncio.create_task(server.serve())
+    pool = await _until_connected(
+        lambda: asyncpg.create_pool(
+            settings.database_url,
+            min_size=1,
+            max_size=max(2, settings.database_pool_max),
+        ),
+        stop,
+        "database",
+    )
+    publisher = await _until_connected(
+        lambda: AmqpEventPublisher.connect(settings.rabbitmq_url, settings.publish_timeout_seconds),
+        stop,
+        "broker",
+    )
+    try:
+        if pool is None or publisher is None:
+            return
+        store = PostgresOutboxStore(pool)
+        state.update(store=store, publisher=publisher)
+        wakeup = asyncio.Event()
+        listener = OutboxListener(settings.database_url, wakeup)
+        relay = OutboxRelay(
+            store,
+            publisher,
+            wakeup,
+            batch_size=settings.outbox_batch_size,
+            fallback_poll=settings.outbox_fallback_poll_seconds,
+            delay_after_publish=settings.relay_delay_after_publish_seconds,
+        )
+        listening = asyncio.create_task(listener.run(stop))
+        relaying = asyncio.create_task(relay.run(stop))
+        log.info("publisher_started", port=settings.metrics_port)
+        await stop.wait()
+        # Let the batch in hand finish (its rows are deleted only if confirmed); a batch
+        # cut short rolls back and is published again by the next relay: at-least-once.
+        _, pending = await asyncio.wait(
+            [relaying, listening], timeout=settings.shutdown_grace_seconds
+        )
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+    finally:
+        if publisher is not None:
+            with contextlib.suppress(Exception):
+                await publisher.close()
+        if pool is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(pool.close(), 5)
+        server.should_exit = True
+        await serving
+        log.info("publisher_stopped")
+
+
+async def _until_connected(
+    connect: Callable[[], Awaitable[T]], stop: asyncio.Event, what: str
+) -> T | None:
+    """Connect with backoff until it works, or return None once `stop` is set."""
+    attempt = 0
+    while not stop.is_set():
+        try:
+            return await connect()
+        except Exception as exc:  # the dependency is not there yet: wait and retry
+            attempt += 1
+            delay = backoff_delay(attempt)
+            log.warning("connect_failed", dependency=what, error=repr(exc), retry_in=delay)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+    return None
+
+
+def main() -> None:
+    settings = PublisherSettings()
+    configure_logging("publisher", settings.log_level)
+
+    async def serve() -> None:
+        await run(settings, lifecycle.shutdown_event())
+
+    asyncio.run(serve())

@@ -1,0 +1,140 @@
+"""The relay's use cases: relay one batch, measure the backlog, and the loop that runs them.
+
+Why the order claim -> publish -> confirm -> delete -> commit: a row leaves the outbox
+only after the broker confirmed its message, so a crash anywhere loses nothing (the
+row is published again: at-least-once; consumers are idempotent). The claim holds
+`FOR UPDATE SKIP LOCKED` row locks until the delete commits, so a second relay skips
+rows this one is publishing instead of publishing them twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import time
+
+from pyservices.common.logging import get_logger
+from pyservices.publisher import metrics
+from pyservices.publisher.domain import Backlog, BatchReport, backoff_delay
+from pyservices.publisher.ports import EventPublisher, OutboxStore
+
+log = get_logger(__name__)
+
+
+class PublishFailed(RuntimeError):
+    """Some events of a batch were not confirmed; their rows stay for a retry."""
+
+
+async def relay_batch(
+    store: OutboxStore,
+    publisher: EventPublisher,
+    batch_size: int,
+    delay_after_publish: float = 0.0,
+) -> BatchReport:
+    """Publish the oldest unclaimed rows together and delete those the broker confirmed."""
+    started = time.perf_counter()
+    async with store.claim(batch_size) as batch:
+        events = list(batch.events)
+        if not events:
+            return BatchReport(claimed=0, published=0, failed=0)
+        # All publishes in flight at once: the confirms come back together.
+        outcomes = await asyncio.gather(
+            *(publisher.publish(event) for event in events), return_exceptions=True
+        )
+        confirmed = [
+            event
+            for event, outcome in zip(events, outcomes, strict=True)
+            if not isinstance(outcome, BaseException)
+        ]
+        failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        if delay_after_publish > 0:
+            await asyncio.sleep(delay_after_publish)
+        if confirmed:
+            await batch.remove([event.id for event in confirmed])
+    metrics.OUTBOX_BATCH_SECONDS.observe(time.perf_counter() - started)
+    for topic, count in collections.Counter(event.topic for event in confirmed).items():
+        metrics.OUTBOX_PUBLISHED.labels(topic=topic).inc(count)
+    if failures:
+        metrics.OUTBOX_PUBLISH_FAILURES.inc(len(failures))
+        log.warning(
+            "outbox_publish_failed",
+            failed=len(failures),
+            confirmed=len(confirmed),
+            error=repr(failures[0]),
+        )
+    return BatchReport(claimed=len(events), published=len(confirmed), failed=len(failures))
+
+
+async def measure_backlog(store: OutboxStore) -> Backlog:
+    backlog = await store.backlog()
+    metrics.OUTBOX_BACKLOG.set(backlog.count)
+    metrics.OUTBOX_OLDEST_AGE.set(backlog.oldest_age_seconds)
+    return backlog
+
+
+class OutboxRelay:
+    """Drains the outbox whenever woken (NOTIFY) or every `fallback_poll` seconds.
+
+    `wakeup` is set by the LISTEN adapter. It is cleared *before* a drain starts, so a
+    notification that arrives during the drain makes the next wait return at once:
+    a committed row is never left waiting for the fallback poll.
+    """
+
+    def __init__(
+        self,
+        store: OutboxStore,
+        publisher: EventPublisher,
+        wakeup: asyncio.Event,
+        *,
+        batch_size: int,
+        fallback_poll: float,
+        delay_after_publish: float = 0.0,
+    ) -> None:
+        self._store = store
+        self._publisher = publisher
+        self._wakeup = wakeup
+        self._batch_size = batch_size
+        self._fallback_poll = fallback_poll
+        self._delay_after_publish = delay_after_publish
+        self.failures = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self._wakeup.clear()
+            try:
+                await self.drain(stop)
+            except Exception as exc:  # db or broker trouble: the rows stay, retry later
+                self.failures += 1
+                delay = backoff_delay(self.failures)
+                log.warning("outbox_drain_failed", error=repr(exc), retry_in=delay)
+                await _wait_any(stop, seconds=delay)
+                continue
+            self.failures = 0
+            with contextlib.suppress(Exception):  # a metric is not worth a retry
+                await measure_backlog(self._store)
+            await _wait_any(stop, self._wakeup, seconds=self._fallback_poll)
+
+    async def drain(self, stop: asyncio.Event) -> int:
+        """Relay batches until one comes back short; return how many events went out."""
+        published = 0
+        while not stop.is_set():
+            report = await relay_batch(
+                self._store, self._publisher, self._batch_size, self._delay_after_publish
+            )
+            published += report.published
+            if report.failed:
+                raise PublishFailed(f"{report.failed} of {report.claimed} not confirmed")
+            if not report.is_full(self._batch_size):
+                break
+        return published
+
+
+async def _wait_any(*events: asyncio.Event, seconds: float) -> None:
+    """Return when any event is set or after `seconds`."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

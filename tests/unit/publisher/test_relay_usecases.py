@@ -1,0 +1,182 @@
+from __future__ import annotations
+
+import asyncio
+
+from prometheus_client import REGISTRY
+from relay_fakes import FakeOutbox, FakePublisher, event
+
+from pyservices.publisher.domain import backoff_delay
+from pyservices.publisher.usecases import OutboxRelay, measure_backlog, relay_batch
+
+
+class TestRelayBatch:
+    async def test_publishes_claimed_rows_then_removes_them(self) -> None:
+        store, broker = FakeOutbox([event(1), event(2, "task.processed")]), FakePublisher()
+
+        report = await relay_batch(store, broker, batch_size=10)
+
+        assert [e.id for e in broker.confirmed] == [1, 2]
+        assert store.rows == {}
+        assert (report.claimed, report.published, report.failed) == (2, 2, 0)
+
+    async def test_all_publishes_of_a_batch_are_in_flight_together(self) -> None:
+        store, broker = FakeOutbox(event(i) for i in range(1, 51)), FakePublisher()
+
+        await relay_batch(store, broker, batch_size=50)
+
+        assert broker.max_in_flight == 50
+
+    async def test_removes_the_batch_in_one_statement(self) -> None:
+        store, broker = FakeOutbox(event(i) for i in range(1, 21)), FakePublisher()
+
+        await relay_batch(store, broker, batch_size=20)
+
+        assert store.batches[0].remove_calls == 1
+
+    async def test_an_unconfirmed_publish_leaves_its_row(self) -> None:
+        store, broker = FakeOutbox(event(i) for i in range(1, 6)), FakePublisher(refuse={3})
+
+        report = await relay_batch(store, broker, batch_size=10)
+
+        assert list(store.rows) == [3]
+        assert (report.published, report.failed) == (4, 1)
+
+    async def test_takes_at_most_a_batch_oldest_first(self) -> None:
+        store, broker = FakeOutbox(event(i) for i in (5, 3, 9, 1)), FakePublisher()
+
+        await relay_batch(store, broker, batch_size=2)
+
+        assert [e.id for e in broker.confirmed] == [1, 3]
+        assert sorted(store.rows) == [5, 9]
+
+    async def test_an_empty_outbox_publishes_nothing(self) -> None:
+        report = await relay_batch(FakeOutbox(), FakePublisher(), batch_size=10)
+
+        assert report.claimed == 0
+
+    async def test_rows_stay_until_after_the_delay_that_follows_the_confirm(self) -> None:
+        store, broker = FakeOutbox([event(1)]), FakePublisher()
+
+        relaying = asyncio.create_task(
+            relay_batch(store, broker, batch_size=10, delay_after_publish=0.2)
+        )
+        await asyncio.wait_for(broker.arrived.get(), 2)
+
+        assert 1 in store.rows  # confirmed, not yet deleted
+        await relaying
+        assert store.rows == {}
+
+    async def test_counts_published_events_by_topic(self) -> None:
+        def published(topic: str) -> float:
+            value = REGISTRY.get_sample_value("binconv_outbox_published_total", {"topic": topic})
+            return value or 0.0
+
+        before = published("task.processed")
+        store = FakeOutbox([event(1, "task.processed"), event(2, "task.processed")])
+
+        await relay_batch(store, FakePublisher(), batch_size=10)
+
+        assert published("task.processed") - before == 2
+
+
+class TestMeasureBacklog:
+    async def test_sets_the_backlog_gauges(self) -> None:
+        await measure_backlog(FakeOutbox([event(1), event(2)]))
+
+        assert REGISTRY.get_sample_value("binconv_outbox_backlog") == 2
+        assert REGISTRY.get_sample_value("binconv_outbox_oldest_age_seconds") == 1.5
+
+
+def relay(
+    store: FakeOutbox, broker: FakePublisher, wakeup: asyncio.Event, **kw: float
+) -> OutboxRelay:
+    options = {"batch_size": 10, "fallback_poll": 30.0, **kw}
+    return OutboxRelay(store, broker, wakeup, **options)  # type: ignore[arg-type]
+
+
+class TestOutboxRelay:
+    async def test_drains_full_batches_until_one_comes_back_short(self) -> None:
+        store, broker = FakeOutbox(event(i) for i in range(1, 26)), FakePublisher()
+
+        published = await relay(store, broker, asyncio.Event()).drain(asyncio.Event())
+
+        assert published == 25
+        assert [len(b.events) for b in store.batches] == [10, 10, 5]
+
+    async def test_a_notification_wakes_it_without_waiting_for_the_fallback_poll(self) -> None:
+        store, broker, wakeup, stop = (
+            FakeOutbox(),
+            FakePublisher(),
+            asyncio.Event(),
+            asyncio.Event(),
+        )
+        running = asyncio.create_task(relay(store, broker, wakeup, fallback_poll=30).run(stop))
+        try:
+            await asyncio.sleep(0.05)  # the relay is idle, waiting
+            store.add(event(1))
+            wakeup.set()
+
+            arrived = await asyncio.wait_for(broker.arrived.get(), 2)
+
+            assert arrived.id == 1
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, 2)
+
+    async def test_the_fallback_poll_finds_rows_nobody_announced(self) -> None:
+        store, broker, stop = FakeOutbox(), FakePublisher(), asyncio.Event()
+        running = asyncio.create_task(
+            relay(store, broker, asyncio.Event(), fallback_poll=0.05).run(stop)
+        )
+        try:
+            store.add(event(7))
+
+            assert (await asyncio.wait_for(broker.arrived.get(), 2)).id == 7
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, 2)
+
+    async def test_retries_refused_publishes_with_backoff_until_confirmed(self) -> None:
+        store, broker, stop = (
+            FakeOutbox([event(1), event(2)]),
+            FakePublisher(refuse={2}),
+            asyncio.Event(),
+        )
+        subject = relay(store, broker, asyncio.Event())
+        running = asyncio.create_task(subject.run(stop))
+        try:
+            await asyncio.wait_for(broker.arrived.get(), 2)
+            assert list(store.rows) == [2]
+            assert subject.failures >= 1
+            broker.refuse.clear()  # the broker is back
+
+            assert (await asyncio.wait_for(broker.arrived.get(), 2)).id == 2
+            assert store.rows == {}
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, 2)
+
+    async def test_survives_a_database_outage(self) -> None:
+        store, broker, stop = FakeOutbox([event(1)]), FakePublisher(), asyncio.Event()
+        store.fail_claims = 2
+        running = asyncio.create_task(relay(store, broker, asyncio.Event()).run(stop))
+        try:
+            assert (await asyncio.wait_for(broker.arrived.get(), 2)).id == 1
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, 2)
+
+    async def test_stops_promptly_when_asked(self) -> None:
+        stop = asyncio.Event()
+        running = asyncio.create_task(
+            relay(FakeOutbox(), FakePublisher(), asyncio.Event()).run(stop)
+        )
+        await asyncio.sleep(0.01)
+
+        stop.set()
+
+        await asyncio.wait_for(running, 1)
+
+
+def test_backoff_doubles_from_the_first_delay_up_to_a_cap() -> None:
+    assert [backoff_delay(n, initial=0.1, cap=0.5) for n in (1, 2, 3, 4)] == [0.1, 0.2, 0.4, 0.5]
