@@ -38,7 +38,7 @@ async def run(settings: GatewaySettings, stop: asyncio.Event) -> None:
         settings.gateway_port,
         timeout_graceful_shutdown=DRAIN_SECONDS,
     )
-    serving = asyncio.create_task(server.serve())
+    serving = asyncio.create_task(ops_serve(server))
     stopping = asyncio.create_task(stop.wait())
     log.info("gateway_started", port=settings.gateway_port, task_service=settings.task_service_addr)
     try:
@@ -52,6 +52,15 @@ async def run(settings: GatewaySettings, stop: asyncio.Event) -> None:
         log.info("gateway_stopped")
     if serving.done() and not serving.cancelled() and serving.exception() is not None:
         raise serving.exception()  # type: ignore[misc]
+
+
+async def ops_serve(server: ops.EmbeddedServer) -> None:
+    # uvicorn calls sys.exit() when it cannot bind; a SystemExit escaping a task stops
+    # the loop without our cleanup, so make it an ordinary error.
+    try:
+        await server.serve()
+    except SystemExit as exit_:
+        raise RuntimeError(f"HTTP server failed to start (exit code {exit_.code})") from None
 
 
 def main() -> None:
