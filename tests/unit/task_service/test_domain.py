@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from pyservices.task_service import domain
+from pyservices.task_service.domain import (
+    Ack,
+    AckStatus,
+    InvalidRequest,
+    MessageLimits,
+    PageLimits,
+    ProcessedResult,
+)
+
+LIMITS = MessageLimits(max_messages=3, max_message_bytes=8)
+PAGES = PageLimits(default_size=50, max_size=1000)
+
+
+class TestNewTasks:
+    def test_gives_each_message_its_own_uuid4_in_the_order_sent(self) -> None:
+        tasks = domain.new_tasks(["a", " b ", "c"], LIMITS)
+        assert [t.message for t in tasks] == ["a", " b ", "c"]
+        assert len({t.id for t in tasks}) == 3
+        assert all(t.id.version == 4 for t in tasks)
+
+    def test_refuses_an_empty_request(self) -> None:
+        with pytest.raises(InvalidRequest, match="at least one message"):
+            domain.new_tasks([], LIMITS)
+
+    @pytest.mark.parametrize("message", ["", " ", "\t\n", "\u00a0\u2003"])
+    def test_refuses_empty_or_whitespace_messages_naming_the_index(self, message: str) -> None:
+        with pytest.raises(
+            InvalidRequest, match=r"messages\[1\]: message is empty or only whitespace"
+        ):
+            domain.new_tasks(["ok", message], LIMITS)
+
+    def test_refuses_more_messages_than_the_limit(self) -> None:
+        with pytest.raises(InvalidRequest, match="too many messages: at most 3"):
+            domain.new_tasks(["a"] * 4, LIMITS)
+
+    def test_measures_size_in_utf8_bytes(self) -> None:
+        assert domain.new_tasks(["12345678"], LIMITS)
+        with pytest.raises(InvalidRequest, match=r"messages\[0\]: message is 10 bytes of UTF-8"):
+            domain.new_tasks(["ééééé"], LIMITS)
+
+    def test_refuses_the_nul_character(self) -> None:
+        with pytest.raises(InvalidRequest, match=r"messages\[0\]: .*U\+0000"):
+            domain.new_tasks(["a\x00b"], LIMITS)
+
+    def test_refuses_a_lone_surrogate(self) -> None:
+        with pytest.raises(InvalidRequest, match="lone surrogate"):
+            domain.new_tasks(["\ud800"], LIMITS)
+
+    def test_reports_several_violations_in_one_message(self) -> None:
+        with pytest.raises(InvalidRequest) as caught:
+            domain.new_tasks(["", "ok", "123456789"], LIMITS)
+        assert "messages[0]" in str(caught.value)
+        assert "messages[2]" in str(caught.value)
+
+    def test_reports_only_the_first_few_violations(self) -> None:
+        many = MessageLimits(max_messages=100, max_message_bytes=8)
+        with pytest.raises(InvalidRequest) as caught:
+            domain.new_tasks([""] * 20, many)
+        assert "messages[4]" in str(caught.value)
+        assert "messages[5]" not in str(caught.value)
+        assert "(and 15 more)" in str(caught.value)
+
+
+class TestParseResult:
+    def test_accepts_a_uuid_and_a_code_of_whole_bytes(self) -> None:
+        task_id = uuid.uuid4()
+        assert domain.parse_result(str(task_id), "01000001", 8) == ProcessedResult(
+            task_id, "01000001"
+        )
+
+    @pytest.mark.parametrize(
+        ("code", "reason"),
+        [
+            ("", "empty"),
+            ("0100000", "not a multiple of 8"),
+            ("0100000a", "only the characters 0 and 1"),
+            ("01000001" * 9, "longer than"),
+        ],
+    )
+    def test_refuses_a_malformed_code(self, code: str, reason: str) -> None:
+        raw_id = str(uuid.uuid4())
+        ack = domain.parse_result(raw_id, code, 8)
+        assert isinstance(ack, Ack)
+        assert (ack.id, ack.status) == (raw_id, AckStatus.INVALID)
+        assert reason in ack.detail
+
+    def test_refuses_an_id_that_is_not_a_uuid(self) -> None:
+        ack = domain.parse_result("task-1", "01000001", 8)
+        assert ack == Ack("task-1", AckStatus.INVALID, "id 'task-1' is not a UUID")
+
+
+class TestPage:
+    def test_zero_limit_means_the_default_page_size(self) -> None:
+        assert domain.page(0, 0, PAGES) == (50, 0)
+
+    def test_keeps_a_limit_within_bounds(self) -> None:
+        assert domain.page(1000, 7, PAGES) == (1000, 7)
+
+    @pytest.mark.parametrize(
+        ("limit", "offset", "reason"),
+        [(-1, 0, "limit must not be negative"), (1001, 0, "at most 1000"), (1, -1, "offset")],
+    )
+    def test_refuses_out_of_range_values_instead_of_capping(
+        self, limit: int, offset: int, reason: str
+    ) -> None:
+        with pytest.raises(InvalidRequest, match=reason):
+            domain.page(limit, offset, PAGES)
