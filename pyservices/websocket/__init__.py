@@ -1,0 +1,1 @@
+"""The WebSocket service: pushes every processed task to every connected client."""

@@ -1,0 +1,3 @@
+from pyservices.websocket import main
+
+main.main()

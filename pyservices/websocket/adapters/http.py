@@ -1,0 +1,35 @@
+"""The service's ASGI app: `/ws`, `/health` and `/metrics` on one port."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, WebSocketRoute
+
+from pyservices.common.ops import HealthCheck, health_route
+from pyservices.websocket.adapters.websocket_endpoint import websocket_endpoint
+from pyservices.websocket.domain import ClientRegistry
+
+
+async def metrics(_: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(
+    registry: ClientRegistry,
+    checks: Mapping[str, HealthCheck],
+    *,
+    allowed_origins: frozenset[str],
+    buffer_size: int,
+) -> Starlette:
+    return Starlette(
+        routes=[
+            WebSocketRoute("/ws", websocket_endpoint(registry, allowed_origins, buffer_size)),
+            health_route(checks),
+            Route("/metrics", metrics, methods=["GET"]),
+        ]
+    )
