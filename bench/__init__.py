@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench.kernel` (the conversion kernel), `python -m bench.e2e`."""

@@ -1,0 +1,146 @@
+"""Benchmark of the conversion kernel: naive and best pure Python, NumPy, Rust, and the
+memory-write limit, over ASCII and mixed text of 5 B to 1 MiB and a batch of messages.
+
+    python -m bench.kernel            # run (~1 min), print, save JSON, write the README table
+    python -m bench.kernel --render   # only rewrite docs/bench-kernel.md from the JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pytest_benchmark.plugin import pytest_benchmark_generate_machine_info
+
+from bench.kernel_methods import (
+    BATCH,
+    BATCH_METHODS,
+    METHODS,
+    SIZES,
+    fill_limit,
+    sample,
+)
+from bench.kernel_report import markdown, table, target_checks
+from bench.kernel_timing import fresh_texts, measure
+
+__all__ = ["BATCH_METHODS", "METHODS", "fill_limit", "main", "run"]
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "kernel.json"
+FRAGMENT = ROOT / "docs" / "bench-kernel.md"
+BUDGET_SECONDS = 0.6  # per method and input
+
+
+def _row(kind: str, size: int) -> dict[str, Any]:
+    data = sample(kind, size)
+    methods = {
+        name: measure(method, lambda k: fresh_texts(data, k), size, BUDGET_SECONDS)
+        for name, method in METHODS.items()
+    }
+    out_chars = 8 * len(data)
+    methods["limit"] = measure(fill_limit, lambda k: [out_chars] * k, size, BUDGET_SECONDS)
+    label = f"{size} B" if size < 1024 else f"{size >> 10} KiB" if size < 1 << 20 else "1 MiB"
+    name = "ASCII" if kind == "ascii" else "mixed"
+    return {"input": name, "size": size, "label": label, "bytes": size, "methods": methods}
+
+
+def _batch_row() -> dict[str, Any]:
+    count, size = BATCH
+    data = sample("mixed", size)
+
+    def batches(k: int) -> list[list[str]]:
+        return [fresh_texts(data, count) for _ in range(k)]
+
+    methods = {
+        name: measure(method, batches, count * size, BUDGET_SECONDS)
+        for name, method in BATCH_METHODS.items()
+    }
+    methods["limit"] = measure(
+        lambda n: [fill_limit(n) for _ in range(count)],
+        lambda k: [8 * size] * k,
+        count * size,
+        BUDGET_SECONDS,
+    )
+    label = f"{count} × {size} B"
+    return {
+        "input": "batch",
+        "size": count * size,
+        "label": label,
+        "bytes": count * size,
+        "methods": methods,
+    }
+
+
+def _machine() -> dict[str, Any]:
+    info = pytest_benchmark_generate_machine_info()
+    rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True, check=False)
+    return {
+        "cpu": info["cpu"].get("brand_raw", platform.processor()),
+        "cores": info["cpu"].get("count"),
+        "system": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "rustc": rustc.stdout.strip() or "rustc (unknown)",
+    }
+
+
+def _commit() -> str:
+    done = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    return done.stdout.strip() or "unknown"
+
+
+def run() -> dict[str, Any]:
+    started = time.perf_counter()
+    rows = []
+    for kind in ("ascii", "mixed"):
+        for size in SIZES:
+            rows.append(_row(kind, size))
+            print(f"  measured {kind} {size} B", file=sys.stderr, flush=True)
+    rows.append(_batch_row())
+    return {
+        "command": "python -m bench.kernel",
+        "datetime": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": _commit(),
+        "machine": _machine(),
+        "seconds": time.perf_counter() - started,
+        "unit": "nanoseconds per call",
+        "rows": rows,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--render", action="store_true", help="only rewrite the README table")
+    args = parser.parse_args(argv)
+    if args.render:
+        results = json.loads(RESULTS.read_text())
+    else:
+        results = run()
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
+    FRAGMENT.parent.mkdir(parents=True, exist_ok=True)
+    FRAGMENT.write_text(markdown(results))
+    print(table(results))
+    print()
+    for what, got, ok in target_checks(results):
+        print(f"{'met   ' if ok else 'MISSED'}  {what}: {got}")
+    print(f"\nsaved {RESULTS.relative_to(ROOT)} and {FRAGMENT.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
