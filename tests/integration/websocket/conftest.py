@@ -1,0 +1,80 @@
+"""The WebSocket service started in-process on free ports against a real RabbitMQ."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import aio_pika
+import httpx
+import pytest
+
+from pyservices.common.events import TaskProcessed
+from pyservices.common.topology import declare_processed_exchange
+from pyservices.devstack.infra import free_port
+from pyservices.websocket.main import run
+from pyservices.websocket.settings import WebSocketSettings
+
+StartService = Callable[..., contextlib.AbstractAsyncContextManager[str]]
+
+
+async def wait_healthy(base: str, seconds: float = 20) -> None:
+    async with httpx.AsyncClient() as http:
+
+        async def poll() -> None:
+            while True:
+                with contextlib.suppress(httpx.TransportError):
+                    if (await http.get(f"{base}/health")).status_code == 200:
+                        return
+                await asyncio.sleep(0.05)  # readiness of another server: nothing to await
+
+        await asyncio.wait_for(poll(), seconds)
+
+
+@pytest.fixture
+def start_service(rabbitmq_url: str) -> StartService:
+    """Starts one service instance; yields its ws:// URL of /ws once it is healthy."""
+
+    @contextlib.asynccontextmanager
+    async def start(**overrides: Any) -> AsyncIterator[str]:
+        port = free_port()
+        settings = WebSocketSettings(rabbitmq_url=rabbitmq_url, websocket_port=port, **overrides)
+        stop = asyncio.Event()
+        service = asyncio.create_task(run(settings, stop))
+        try:
+            await wait_healthy(f"http://127.0.0.1:{port}")
+            yield f"ws://127.0.0.1:{port}/ws"
+        finally:
+            stop.set()
+            await asyncio.wait_for(service, 20)
+
+    return start
+
+
+class Publisher:
+    def __init__(self, exchange: aio_pika.abc.AbstractExchange) -> None:
+        self.exchange = exchange
+
+    async def publish(self, count: int, binary_code: str = "01000001") -> list[str]:
+        ids = [str(uuid.uuid4()) for _ in range(count)]
+        now = datetime.now(UTC)
+        for task_id in ids:
+            body = TaskProcessed(task_id, binary_code, now, now).to_json()
+            await self.exchange.publish(
+                aio_pika.Message(body, content_type="application/json"), routing_key=""
+            )
+        return ids
+
+
+@pytest.fixture
+async def publisher(rabbitmq_url: str) -> AsyncIterator[Publisher]:
+    connection = await aio_pika.connect_robust(rabbitmq_url)
+    try:
+        channel = await connection.channel()
+        yield Publisher(await declare_processed_exchange(channel))
+    finally:
+        await connection.close()
