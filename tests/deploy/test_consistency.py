@@ -62,7 +62,7 @@ def test_health_ports_are_the_ports_of_the_local_stack(service: str) -> None:
 
 
 def test_compose_runs_every_service_once_and_migrates_first(service: str) -> None:
-    name, spec = compose_service_for(service)
+    _, spec = compose_service_for(service)
     migrate = [n for n, s in compose_services().items() if s["command"] == ["migrate"]]
     assert len(migrate) == 1
     assert spec["read_only"] is True
