@@ -12,9 +12,11 @@ import functools
 import importlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -194,3 +196,42 @@ def helper_variables(spec: dict[str, Any]) -> set[str]:
     """Variables only there to be expanded as $(NAME) inside another variable's value."""
     values = " ".join(str(v.get("value", "")) for v in spec.get("env", []))
     return {v["name"] for v in spec.get("env", []) if f"$({v['name']})" in values}
+
+
+# The dashboard: the metric series its panels query.
+
+DASHBOARD = DEPLOY / "grafana" / "dashboards" / "binconv.json"
+# Series Prometheus makes itself for every target, not exported by a service.
+PROMETHEUS_SERIES = frozenset({"up", "scrape_duration_seconds", "scrape_samples_scraped"})
+_SAMPLE_SUFFIXES = {
+    "counter": ("_total", "_created"),
+    "gauge": ("",),
+    "histogram": ("_bucket", "_count", "_sum", "_created"),
+    "summary": ("", "_count", "_sum", "_created"),
+    "info": ("_info",),
+}
+
+
+def dashboard_queries() -> dict[str, list[str]]:
+    """Each panel's title and its PromQL expressions."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    return {
+        panel["title"]: [target["expr"] for target in panel.get("targets", [])]
+        for panel in dashboard["panels"]
+        if panel["type"] != "row"
+    }
+
+
+def queried_series(expression: str) -> set[str]:
+    """The metric names a PromQL expression selects (binconv_* and Prometheus' own)."""
+    names = {match for match in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expression)}
+    return {name for name in names if name.startswith("binconv_") or name in PROMETHEUS_SERIES}
+
+
+def sample_names(families: Iterable[Any]) -> set[str]:
+    """The series names a set of prometheus_client metric families can expose."""
+    return {
+        family.name + suffix
+        for family in families
+        for suffix in _SAMPLE_SUFFIXES.get(family.type, ("",))
+    }
