@@ -109,15 +109,20 @@ impl Text<'_> {
     }
 }
 
-/// The hot loop for ASCII text and bytes: 32-byte vector stores where the CPU has AVX2,
-/// else one table load and one 8-byte store per byte.
+/// The hot loop for ASCII text and bytes: 64- or 32-byte vector stores where the CPU has
+/// AVX-512 or AVX2, else one table load and one 8-byte store per byte.
 #[inline]
 pub fn encode_bytes_into(src: &[u8], out: &mut [Slot]) {
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if src.len() >= 16 && std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 is present; the function writes only inside `out`.
-        done = unsafe { crate::simd::encode_avx2(src, out) };
+    if src.len() >= 16 {
+        if std::arch::is_x86_feature_detected!("avx512bw") {
+            // SAFETY: AVX-512BW (which implies F) is present; writes stay inside `out`.
+            done = unsafe { crate::simd::encode_avx512(src, out) };
+        } else if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is present; the function writes only inside `out`.
+            done = unsafe { crate::simd::encode_avx2(src, out) };
+        }
     }
     encode_bytes_scalar(
         src.get(done..).unwrap_or(&[]),

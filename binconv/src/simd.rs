@@ -45,3 +45,43 @@ pub unsafe fn encode_avx2(src: &[u8], out: &mut [Slot]) -> usize {
     }
     n
 }
+
+/// The AVX-512 form: 64 output bytes per input word with one shuffle, one bit test and
+/// one masked blend, half the instructions of the AVX2 loop.
+///
+/// # Safety
+/// The CPU must support AVX-512F and AVX-512BW.
+#[target_feature(enable = "avx512f,avx512bw")]
+pub unsafe fn encode_avx512(src: &[u8], out: &mut [Slot]) -> usize {
+    let n = src.len().min(out.len()) & !7;
+    // Lane l (16 bytes) of the broadcast word holds its 8 bytes twice; output bytes
+    // 16l..16l+7 come from input byte 2l, 16l+8..16l+15 from byte 2l + 1.
+    let spread = _mm512_set_epi64(
+        0x0707_0707_0707_0707,
+        0x0606_0606_0606_0606,
+        0x0505_0505_0505_0505,
+        0x0404_0404_0404_0404,
+        0x0303_0303_0303_0303,
+        0x0202_0202_0202_0202,
+        0x0101_0101_0101_0101,
+        0x0000_0000_0000_0000,
+    );
+    let bits = _mm512_set1_epi64(i64::from_le_bytes([
+        0x80, 0x40, 0x20, 0x10, 0x08, 0x04, 0x02, 0x01,
+    ]));
+    let zeros = _mm512_set1_epi8(b'0' as i8);
+    let ones = _mm512_set1_epi8(b'1' as i8);
+    let src_ptr = src.as_ptr();
+    let out_ptr = out.as_mut_ptr().cast::<u8>();
+    let mut i = 0;
+    while i < n {
+        // SAFETY: i + 8 <= n <= src.len(), and 8 * (i + 8) <= 8 * out.len() bytes.
+        let word = src_ptr.add(i).cast::<i64>().read_unaligned();
+        let spread = _mm512_shuffle_epi8(_mm512_set1_epi64(word), spread);
+        let set = _mm512_test_epi8_mask(spread, bits);
+        let chars = _mm512_mask_blend_epi8(set, zeros, ones);
+        _mm512_storeu_si512(out_ptr.add(8 * i).cast(), chars);
+        i += 8;
+    }
+    n
+}

@@ -199,3 +199,31 @@ fn the_vector_loop_matches_the_table_at_every_length_and_offset() {
         }
     }
 }
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn each_vector_loop_matches_the_table_where_the_cpu_has_it() {
+    type Loop = unsafe fn(&[u8], &mut [Slot]) -> usize;
+    let mut loops: Vec<Loop> = Vec::new();
+    if std::arch::is_x86_feature_detected!("avx2") {
+        loops.push(crate::simd::encode_avx2);
+    }
+    if std::arch::is_x86_feature_detected!("avx512bw") {
+        loops.push(crate::simd::encode_avx512);
+    }
+    let data: Vec<u8> = (0..=255).chain(0..=255u8).rev().collect();
+    for vector_loop in loops {
+        for len in 0..data.len() {
+            let mut out: Vec<Slot> = vec![[b'#'; 8]; len];
+            // SAFETY: the feature was detected above.
+            let done = unsafe { vector_loop(&data[..len], &mut out) };
+            assert_eq!(done, len & !7);
+            let code: String = out[..done]
+                .iter()
+                .flatten()
+                .map(|&b| char::from(b))
+                .collect();
+            assert_eq!(code, naive(&data[..done]));
+        }
+    }
+}
