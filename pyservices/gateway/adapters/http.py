@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -19,8 +18,7 @@ from pyservices.common.ops import HealthCheck, health_route
 from pyservices.gateway.adapters.graphql_app import SchemaLimits, build_schema
 from pyservices.gateway.adapters.graphql_schema import Context
 from pyservices.gateway.ports import TaskService
-
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+from pyservices.webui import STATIC_DIR
 
 
 async def metrics(_: Request) -> Response:

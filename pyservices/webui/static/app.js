@@ -1,0 +1,132 @@
+// The page's composition root: endpoints, the GraphQL client, the live connection,
+// and the three parts of the page wired together.
+
+import { ComposeForm } from "./js/compose.js";
+import { endpoints } from "./js/endpoints.js";
+import { Feed } from "./js/feed.js";
+import { createClient } from "./js/graphql.js";
+import { LiveConnection } from "./js/live.js";
+import { TaskTable } from "./js/tasks.js";
+
+const $ = (selector) => document.querySelector(selector);
+
+// Results can overtake the sendTask response that created their task (the pipeline
+// takes a few milliseconds): recent results are kept so a row added later still
+// shows its code at once.
+const RECENT_RESULTS = 5000;
+const recentResults = new Map();
+
+function remember(frame) {
+  recentResults.set(frame.id, frame);
+  if (recentResults.size > RECENT_RESULTS) recentResults.delete(recentResults.keys().next().value);
+}
+
+function main() {
+  const { graphqlUrl, websocketUrl } = endpoints();
+  $("#graphql-url").textContent = graphqlUrl;
+  $("#websocket-url").textContent = websocketUrl;
+
+  const api = createClient(graphqlUrl);
+  const status = $("#form-status");
+  const announce = (text) => {
+    status.textContent = text;
+  };
+  const feed = new Feed($("#feed"), $("#feed-empty"), $("#feed-count"));
+  const table = new TaskTable(
+    api,
+    {
+      table: $("#task-table"),
+      body: $("#task-rows"),
+      heading: $("#tasks-heading"),
+      empty: $("#tasks-empty"),
+      error: $("#tasks-error"),
+      errorText: $("#tasks-error-text"),
+      retry: $("#tasks-retry"),
+      refresh: $("#refresh"),
+      newer: $("#newer"),
+      older: $("#older"),
+      pageLabel: $("#page-label"),
+      pageSize: $("#page-size"),
+    },
+    announce,
+  );
+
+  const applyRecent = () => {
+    for (const id of table.pendingIds()) {
+      const frame = recentResults.get(id);
+      if (frame) table.applyResult(frame);
+    }
+  };
+
+  new ComposeForm($("#compose-form"), async (messages) => {
+    const tasks = await api.sendTask(messages);
+    await table.showSent(tasks);
+    applyRecent();
+    return tasks;
+  });
+
+  const grouping = $("#group-bits");
+  grouping.checked = localStorage.getItem("binconv.groupBits") === "yes";
+  table.setGrouped(grouping.checked);
+  grouping.addEventListener("change", () => {
+    localStorage.setItem("binconv.groupBits", grouping.checked ? "yes" : "no");
+    table.setGrouped(grouping.checked);
+  });
+
+  const live = new LiveConnection(websocketUrl);
+  let connectedAt = null; // performance.now() of the current connection's open
+
+  // Results published while the socket was down are not replayed: ask for the
+  // pending rows again. A page load that started before the socket opened may have
+  // missed some too.
+  async function refreshPending() {
+    const ids = table.pendingIds();
+    if (ids.length === 0) return;
+    try {
+      table.applyTasks(await api.tasksById(ids));
+    } catch {
+      // The next reconnect or a manual refresh tries again.
+    }
+  }
+
+  async function loadTable() {
+    const started = await table.load();
+    applyRecent();
+    if (connectedAt !== null && started < connectedAt) await refreshPending();
+  }
+
+  live.addEventListener("state", ({ detail }) => showConnection(detail, feed));
+  live.addEventListener("open", ({ detail }) => {
+    connectedAt = performance.now();
+    feed.note(detail.reconnected ? "Reconnected" : "Connected", "good");
+    refreshPending();
+  });
+  live.addEventListener("result", ({ detail: frame }) => {
+    remember(frame);
+    table.applyResult(frame);
+    feed.result(frame, table.messageOf(frame.id));
+  });
+  $("#conn-retry").addEventListener("click", () => live.retryNow());
+
+  live.start();
+  loadTable();
+}
+
+const STATE_TEXT = {
+  connecting: () => "Connecting…",
+  connected: () => "Connected",
+  reconnecting: (seconds) => (seconds ? `Reconnecting in ${seconds} s…` : "Reconnecting…"),
+  offline: (seconds) => (seconds ? `Offline · retry in ${seconds} s` : "Offline"),
+};
+
+let wasConnected = false;
+
+function showConnection({ state, retryInSeconds }, feed) {
+  $("#conn").dataset.state = state;
+  $("#conn-text").textContent = STATE_TEXT[state](retryInSeconds);
+  $("#conn-retry").hidden = state === "connected" || state === "connecting";
+  if (wasConnected && state !== "connected") feed.note("Connection lost", "bad");
+  wasConnected = state === "connected";
+}
+
+main();

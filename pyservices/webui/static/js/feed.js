@@ -1,0 +1,74 @@
+// The live events feed: the newest results and connection changes, newest on top.
+// Events are drawn once per animation frame, so a burst of thousands of results costs
+// one layout, and only the last few are kept.
+
+import { clockTime, el, plural, shortId } from "./dom.js";
+
+const KEPT = 40;
+const CODE_PREVIEW = 48;
+
+export class Feed {
+  #list;
+  #empty;
+  #count;
+  #received = 0;
+  #queue = [];
+  #scheduled = false;
+
+  constructor(list, empty, count) {
+    this.#list = list;
+    this.#empty = empty;
+    this.#count = count;
+  }
+
+  result(frame, message) {
+    this.#received += 1;
+    const code = frame.binaryCode;
+    const preview = code.length > CODE_PREVIEW ? `${code.slice(0, CODE_PREVIEW)}…` : code;
+    this.#push(() =>
+      el(
+        "li",
+        { class: "feed-item feed-result" },
+        el("span", { class: "feed-time", text: clockTime() }),
+        el(
+          "span",
+          { class: "feed-body" },
+          el("span", { class: "feed-title" },
+            el("code", { class: "task-id", title: frame.id, text: shortId(frame.id) }),
+            message === undefined ? null : el("span", { class: "feed-message", text: message })),
+          el("code", { class: "feed-code", text: preview }),
+        ),
+      ),
+    );
+  }
+
+  note(text, kind = "info") {
+    this.#push(() =>
+      el(
+        "li",
+        { class: `feed-item feed-note feed-${kind}` },
+        el("span", { class: "feed-time", text: clockTime() }),
+        el("span", { class: "feed-body", text }),
+      ),
+    );
+  }
+
+  #push(make) {
+    this.#queue.push(make);
+    if (this.#queue.length > KEPT) this.#queue.splice(0, this.#queue.length - KEPT);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      requestAnimationFrame(() => this.#flush());
+    }
+  }
+
+  #flush() {
+    this.#scheduled = false;
+    const items = this.#queue.map((make) => make()).reverse();
+    this.#queue = [];
+    this.#list.prepend(...items);
+    while (this.#list.children.length > KEPT) this.#list.lastElementChild.remove();
+    this.#empty.hidden = this.#list.children.length > 0;
+    this.#count.textContent = plural(this.#received, "result");
+  }
+}
