@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
@@ -38,8 +38,6 @@ EXPECTED: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {
     },
 }
 
-Scrape = dict[str, list[object]]
-
 
 async def scrape(http: httpx.AsyncClient, stack: ServiceProcesses) -> dict[str, list[object]]:
     async def one(service: str) -> list[object]:
@@ -60,11 +58,11 @@ def value(families: list[object], series: str, labels: tuple[tuple[str, str], ..
     return 0.0
 
 
-async def until(condition: Callable[[], object], seconds: float) -> None:
+async def until(condition: Callable[[], Awaitable[bool]], seconds: float) -> None:
     """Poll a scrape: counters are bumped just after the result goes on its way, and
     a /metrics page cannot be awaited as an event."""
     deadline = time.monotonic() + seconds
-    while not await condition():  # type: ignore[misc]
+    while not await condition():
         assert time.monotonic() < deadline, "counters did not settle"
         await asyncio.sleep(0.1)
 

@@ -118,6 +118,21 @@ def test_dockerfile_passes_hadolint() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_the_build_context_holds_everything_the_dockerfile_copies() -> None:
+    """.dockerignore starts from nothing; each COPY source must be let back in."""
+    allowed = {
+        line.removeprefix("!").rstrip("/")
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    }
+    for line in (REPO / "Dockerfile").read_text().splitlines():
+        if line.startswith("COPY ") and "--from=" not in line:
+            for source in line.split()[1:-1]:
+                assert source.rstrip("/") in allowed, source
+                assert (REPO / source).exists(), source
+    assert not (REPO / ".dockerignore").read_text().count("!.cargo")
+
+
 def test_grafana_provisioning_points_at_the_dashboard_and_the_prometheus_source() -> None:
     grafana = DEPLOY / "grafana"
     source = yaml.safe_load((grafana / "provisioning/datasources/prometheus.yaml").read_text())
