@@ -7,7 +7,8 @@
 # beyond PostgreSQL and RabbitMQ.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
-ARG RUST_IMAGE=rust:1.86-slim-bookworm
+# The kernel's AVX-512 loop needs Rust >= 1.89 (stable avx512 target features).
+ARG RUST_IMAGE=rust:1.95-slim-bookworm
 
 FROM ${RUST_IMAGE} AS rust
 
