@@ -30,7 +30,8 @@ class ProcessedEventsConsumer:
         self._consumer_tag: str | None = None
 
     async def start(self) -> None:
-        connection = await aio_pika.connect_robust(self._url)
+        # Try again every second after a broker loss (aio-pika's default is 5 s).
+        connection = await aio_pika.connect_robust(self._url, reconnect_interval=1)
         try:
             await self._subscribe(connection)
         except BaseException:

@@ -13,7 +13,7 @@ from pyservices.devstack.infra import free_port
 from pyservices.gateway.adapters.grpc_client import GrpcTaskService, open_channel
 from pyservices.gateway.adapters.http import create_app
 from pyservices.gateway.domain import InvalidInput, TaskNotFound, TaskServiceUnavailable
-from tests.integration.gateway.fake_task_server import FakeTaskServicer, start_server
+from tests.integration.gateway.gateway_fake_task_server import FakeTaskServicer, start_server
 
 pytestmark = pytest.mark.integration
 

@@ -4,18 +4,37 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
+import aiormq
 import httpx
 import orjson
 import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from pyservices.devstack.infra import LocalRabbitMQ
 from pyservices.websocket.metrics import DISCONNECTS
-from tests.integration.websocket.conftest import Publisher, StartService
+from tests.integration.websocket.websocket_harness import (
+    Publisher,
+    StartService,
+    open_publisher,
+    service_starter,
+)
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def start_service(rabbitmq_url: str) -> StartService:
+    return service_starter(rabbitmq_url)
+
+
+@pytest.fixture
+async def publisher(rabbitmq_url: str) -> AsyncIterator[Publisher]:
+    async with open_publisher(rabbitmq_url) as opened:
+        yield opened
 
 
 async def receive(
@@ -113,3 +132,32 @@ async def test_health_and_metrics(start_service: StartService) -> None:
     assert health.json() == {"status": "ok", "checks": {"broker": "ok"}}
     assert "binconv_websocket_clients" in metrics
     assert "binconv_end_to_end_seconds_bucket" in metrics
+
+
+async def test_the_service_consumes_again_after_losing_the_broker_connection(
+    start_service: StartService,
+    publisher: Publisher,
+    rabbitmq_server: LocalRabbitMQ,
+    rabbitmq_url: str,
+) -> None:
+    vhost = rabbitmq_url.rsplit("/", 1)[1]
+    async with start_service() as url, websockets.connect(url) as client:
+        await asyncio.to_thread(
+            rabbitmq_server.ctl, "close_all_connections", "-p", vhost, "test: broker lost"
+        )
+
+        # Events published before the queue is declared and bound again are lost to
+        # this instance (a fanout keeps nothing for absent queues): publish until one
+        # arrives.
+        async def delivered_again() -> str:
+            while True:
+                try:
+                    await publisher.publish(1)
+                except (aiormq.exceptions.AMQPError, RuntimeError):  # its own reconnect
+                    await asyncio.sleep(0.2)
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    frame = await receive(client, 1, seconds=0.5)
+                    return str(frame[0]["id"])
+
+        assert await asyncio.wait_for(delivered_again(), 30)

@@ -1,4 +1,4 @@
-"""The WebSocket service started in-process on free ports against a real RabbitMQ."""
+"""Helpers: the WebSocket service started in-process on a free port, and an event publisher."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from typing import Any
 
 import aio_pika
 import httpx
-import pytest
 
 from pyservices.common.events import TaskProcessed
 from pyservices.common.topology import declare_processed_exchange
@@ -35,8 +34,7 @@ async def wait_healthy(base: str, seconds: float = 20) -> None:
         await asyncio.wait_for(poll(), seconds)
 
 
-@pytest.fixture
-def start_service(rabbitmq_url: str) -> StartService:
+def service_starter(rabbitmq_url: str) -> StartService:
     """Starts one service instance; yields its ws:// URL of /ws once it is healthy."""
 
     @contextlib.asynccontextmanager
@@ -70,9 +68,9 @@ class Publisher:
         return ids
 
 
-@pytest.fixture
-async def publisher(rabbitmq_url: str) -> AsyncIterator[Publisher]:
-    connection = await aio_pika.connect_robust(rabbitmq_url)
+@contextlib.asynccontextmanager
+async def open_publisher(rabbitmq_url: str) -> AsyncIterator[Publisher]:
+    connection = await aio_pika.connect_robust(rabbitmq_url, reconnect_interval=0.5)
     try:
         channel = await connection.channel()
         yield Publisher(await declare_processed_exchange(channel))

@@ -9,7 +9,7 @@ import pytest
 
 from pyservices.gateway.adapters.graphql_app import SchemaLimits
 from pyservices.gateway.adapters.http import create_app
-from tests.unit.gateway.fakes import FakeTaskService
+from tests.unit.gateway.gateway_fakes import FakeTaskService
 
 SEND = "mutation($m: [String!]!) { sendTask(messages: $m) { id message } }"
 

@@ -9,7 +9,7 @@ import strawberry
 
 from pyservices.gateway.adapters.graphql_app import SchemaLimits, build_schema
 from pyservices.gateway.domain import TaskServiceUnavailable
-from tests.unit.gateway.fakes import FakeTaskService
+from tests.unit.gateway.gateway_fakes import FakeTaskService
 
 FIELDS = "id message binaryCode createdAt updatedAt status"
 SEND = f"mutation($m: [String!]!) {{ sendTask(messages: $m) {{ {FIELDS} }} }}"
