@@ -26,8 +26,10 @@ async def run(settings: PublisherSettings, stop: asyncio.Event) -> None:
     state: dict[str, object] = {}
 
     async def database_ok() -> bool:
-        store = state.get("store")
-        return isinstance(store, PostgresOutboxStore) and await store.ping()
+        store, listener = state.get("store"), state.get("listener")
+        if not isinstance(store, PostgresOutboxStore) or not isinstance(listener, OutboxListener):
+            return False
+        return listener.listening and await store.ping()
 
     async def broker_ok() -> bool:
         publisher = state.get("publisher")
@@ -57,9 +59,9 @@ async def run(settings: PublisherSettings, stop: asyncio.Event) -> None:
         if pool is None or publisher is None:
             return
         store = PostgresOutboxStore(pool)
-        state.update(store=store, publisher=publisher)
         wakeup = asyncio.Event()
         listener = OutboxListener(settings.database_url, wakeup)
+        state.update(store=store, publisher=publisher, listener=listener)
         relay = OutboxRelay(
             store,
             publisher,
