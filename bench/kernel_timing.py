@@ -31,30 +31,40 @@ def time_calls(call: Callable[[Any], object], args: list[Any]) -> float:
     return (time.perf_counter_ns() - start) / len(args)
 
 
+Case = tuple[Callable[[Any], object], Callable[[int], list[Any]]]  # call, make_args
+
+
 def measure(
-    call: Callable[[Any], object],
-    make_args: Callable[[int], list[Any]],
-    input_bytes: int,
-    budget_seconds: float,
-    min_rounds: int = 3,
-) -> dict[str, Any]:
-    """Per-call statistics (ns) over rounds of fresh arguments, within about a budget."""
+    cases: dict[str, Case], input_bytes: int, budget_seconds: float, min_rounds: int = 3
+) -> dict[str, dict[str, Any]]:
+    """Per-call statistics (ns) of each case over rounds of fresh arguments, about
+    `budget_seconds` each. Rounds of the cases alternate, so a slow spell of a shared
+    machine hits them alike and their ratios (Rust against memset) stay fair."""
+    plans = {}
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        once = time_calls(call, make_args(1))  # also warms up
-        per_round = max(1, min(int(ROUND_SECONDS * 1e9 / max(once, 1.0)), MAX_CALLS_PER_ROUND))
-        per_round = max(1, min(per_round, MAX_FRESH_BYTES // max(input_bytes, 1)))
-        rounds = int(budget_seconds * 1e9 / max(once * per_round, 1.0))
-        rounds = max(min_rounds, min(rounds, 200))
-        stats = Stats()
-        for _ in range(rounds):
-            args = make_args(per_round)
-            stats.update(time_calls(call, args))
-            del args
+        for name, (call, make_args) in cases.items():
+            once = time_calls(call, make_args(1))  # also warms up
+            per_round = int(ROUND_SECONDS * 1e9 / max(once, 1.0))
+            per_round = min(per_round, MAX_CALLS_PER_ROUND, MAX_FRESH_BYTES // max(input_bytes, 1))
+            per_round = max(1, per_round)
+            rounds = int(budget_seconds * 1e9 / max(once * per_round, 1.0))
+            plans[name] = (per_round, max(min_rounds, min(rounds, 200)))
+        stats = {name: Stats() for name in cases}  # type: ignore[no-untyped-call]
+        for round_ in range(max(rounds for _, rounds in plans.values())):
+            for name, (call, make_args) in cases.items():
+                per_round, rounds = plans[name]
+                if round_ < rounds:
+                    args = make_args(per_round)
+                    stats[name].update(time_calls(call, args))  # type: ignore[no-untyped-call]
+                    del args
     finally:
         if gc_was_enabled:
             gc.enable()
-    result = {k: v for k, v in stats.as_dict().items() if k != "outliers"}
-    result["calls_per_round"] = per_round
-    return result
+    results = {}
+    for name, stat in stats.items():
+        summary = stat.as_dict()  # type: ignore[no-untyped-call]
+        results[name] = {k: v for k, v in summary.items() if k != "outliers"}
+        results[name]["calls_per_round"] = plans[name][0]
+    return results

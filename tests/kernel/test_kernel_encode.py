@@ -11,9 +11,9 @@ from binconv import reference
 
 # Every code point but surrogates, NUL included; and narrower alphabets, so each of
 # CPython's representations (ASCII, Latin-1, UCS-2, UCS-4) is exercised.
-any_text = st.text(st.characters(blacklist_categories=("Cs",)))
+any_text = st.text(st.characters(blacklist_categories=["Cs"]))
 latin1_text = st.text(st.characters(max_codepoint=0xFF))
-bmp_text = st.text(st.characters(max_codepoint=0xFFFF, blacklist_categories=("Cs",)))
+bmp_text = st.text(st.characters(max_codepoint=0xFFFF, blacklist_categories=["Cs"]))
 ascii_text = st.text(st.characters(max_codepoint=0x7F), min_size=0, max_size=200)
 texts = st.one_of(any_text, latin1_text, bmp_text, ascii_text)
 
