@@ -1,0 +1,1 @@
+"""The processing worker: converts queued tasks and reports results to the task service."""

@@ -1,0 +1,3 @@
+from pyservices.worker import main
+
+main.main()

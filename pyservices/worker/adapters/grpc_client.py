@@ -1,0 +1,65 @@
+"""The task service's `SendProcessedTask` stream (grpc.aio, protos/task.proto)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+import grpc
+
+from pyservices.common.proto import task_pb2, task_pb2_grpc
+from pyservices.worker.domain import AckStatus, ProcessedResult, ResultAck, StreamBroken
+from pyservices.worker.ports import ResultStream, TaskService
+
+_STATUSES = {
+    task_pb2.ProcessedTaskAck.ACCEPTED: AckStatus.ACCEPTED,
+    task_pb2.ProcessedTaskAck.NOT_FOUND: AckStatus.NOT_FOUND,
+    task_pb2.ProcessedTaskAck.INVALID: AckStatus.INVALID,
+}
+
+
+class GrpcResultStream(ResultStream):
+    def __init__(self, call: Any) -> None:
+        self._call = call
+
+    async def send(self, results: Sequence[ProcessedResult]) -> None:
+        try:
+            for result in results:
+                await self._call.write(
+                    task_pb2.ProcessedTask(id=result.task_id, binary_code=result.binary_code)
+                )
+        except Exception as exc:  # AioRpcError, or a write on a finished call
+            raise StreamBroken(f"send failed: {exc!r}") from exc
+
+    async def receive(self) -> ResultAck:
+        try:
+            answer = await self._call.read()
+        except Exception as exc:
+            raise StreamBroken(f"receive failed: {exc!r}") from exc
+        if answer is grpc.aio.EOF:
+            raise StreamBroken("the task service ended the stream")
+        status = _STATUSES.get(answer.status)
+        if status is None:
+            raise StreamBroken(f"ack for {answer.id} has no status")
+        return ResultAck(task_id=answer.id, status=status, detail=answer.detail)
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._call.done_writing(), 1)
+        self._call.cancel()
+
+
+class GrpcTaskService(TaskService):
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._stub = task_pb2_grpc.TaskServiceStub(channel)  # type: ignore[no-untyped-call]
+
+    async def open_stream(self) -> ResultStream:
+        call = self._stub.SendProcessedTask()
+        try:
+            await call.wait_for_connection()
+        except Exception as exc:  # UNAVAILABLE while the task service is down
+            call.cancel()
+            raise StreamBroken(f"cannot open the result stream: {exc!r}") from exc
+        return GrpcResultStream(call)

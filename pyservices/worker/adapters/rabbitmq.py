@@ -1,0 +1,78 @@
+"""Consuming `task.process` on a robust AMQP connection with a prefetch above one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+
+from pyservices.common.logging import get_logger
+from pyservices.common.topology import declare_process_queue
+from pyservices.worker.ports import Delivery
+
+log = get_logger(__name__)
+
+
+class AmqpDelivery(Delivery):
+    __slots__ = ("_message", "body")
+
+    def __init__(self, message: AbstractIncomingMessage) -> None:
+        self._message = message
+        self.body = message.body
+
+    async def ack(self) -> None:
+        try:
+            await self._message.ack()
+        except Exception as exc:  # the channel is gone: the broker redelivers it
+            log.warning("delivery_ack_failed", error=repr(exc))
+
+    async def reject(self) -> None:
+        try:
+            await self._message.reject(requeue=False)
+        except Exception as exc:  # the channel is gone: the broker redelivers it
+            log.warning("delivery_reject_failed", error=repr(exc))
+
+
+class TaskConsumer:
+    """Hands every delivery of `task.process` to `on_delivery`, unacknowledged."""
+
+    def __init__(
+        self, connection: AbstractRobustConnection, channel: AbstractChannel, queue: AbstractQueue
+    ) -> None:
+        self._connection = connection
+        self._channel = channel
+        self._queue = queue
+        self._tag: str | None = None
+
+    @classmethod
+    async def connect(cls, url: str, prefetch: int) -> TaskConsumer:
+        connection = await aio_pika.connect_robust(url)
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=prefetch)
+        return cls(connection, channel, await declare_process_queue(channel))
+
+    async def start(self, on_delivery: Callable[[Delivery], None]) -> None:
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            on_delivery(AmqpDelivery(message))
+
+        # A robust queue consumes again by itself after a reconnect.
+        self._tag = await self._queue.consume(on_message)
+
+    async def stop(self) -> None:
+        """Stop taking deliveries; those already taken can still be settled."""
+        if self._tag is not None:
+            tag, self._tag = self._tag, None
+            await self._queue.cancel(tag)
+
+    @property
+    def connected(self) -> bool:
+        return self._connection.connected.is_set() and not self._channel.is_closed
+
+    async def close(self) -> None:
+        await self._connection.close()

@@ -1,0 +1,97 @@
+"""Composition root of the worker: settings, real adapters, the loops, and a clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import grpc
+
+from pyservices.common import lifecycle, ops
+from pyservices.common.logging import configure_logging, get_logger
+from pyservices.worker.adapters.converter import BinconvConverter
+from pyservices.worker.adapters.grpc_client import GrpcTaskService
+from pyservices.worker.adapters.rabbitmq import TaskConsumer
+from pyservices.worker.domain import backoff_delay
+from pyservices.worker.ports import Converter
+from pyservices.worker.results import ResultSubmitter
+from pyservices.worker.settings import WorkerSettings
+from pyservices.worker.usecases import TaskProcessor
+
+log = get_logger(__name__)
+
+
+async def run(
+    settings: WorkerSettings, stop: asyncio.Event, converter: Converter | None = None
+) -> None:
+    consumer: TaskConsumer | None = None
+    channel = grpc.aio.insecure_channel(settings.task_service_addr)
+    submitter = ResultSubmitter(
+        GrpcTaskService(channel), backoff_cap=settings.retry_backoff_max_seconds
+    )
+    processor = TaskProcessor(
+        converter or BinconvConverter(), submitter, max(1, settings.worker_batch_max)
+    )
+
+    async def broker_ok() -> bool:
+        return consumer is not None and consumer.connected
+
+    async def task_service_ok() -> bool:
+        return submitter.connected
+
+    server = ops.embedded_server(
+        ops.ops_app({"broker": broker_ok, "task_service": task_service_ok}),  # type: ignore[arg-type]
+        settings.host,
+        settings.metrics_port,
+    )
+    serving = asyncio.create_task(server.serve())
+    submitting = asyncio.create_task(submitter.run(stop_submitting := asyncio.Event()))
+    processing = asyncio.create_task(processor.run())
+    try:
+        consumer = await _connect(settings, stop)
+        if consumer is None:
+            return
+        await consumer.start(processor.receive)
+        log.info("worker_started", prefetch=settings.worker_prefetch, port=settings.metrics_port)
+        await stop.wait()
+        # Stop taking work, then let what was taken be converted and answered.
+        await consumer.stop()
+        try:
+            await asyncio.wait_for(processor.drained(), settings.shutdown_grace_seconds)
+        except TimeoutError:
+            log.warning("worker_drain_timed_out", in_flight=submitter.in_flight)
+    finally:
+        stop_submitting.set()
+        processing.cancel()
+        await asyncio.gather(submitting, processing, return_exceptions=True)
+        if consumer is not None:
+            with contextlib.suppress(Exception):
+                await consumer.close()  # whatever is still unacked goes back to the queue
+        await channel.close()
+        server.should_exit = True
+        await serving
+        log.info("worker_stopped")
+
+
+async def _connect(settings: WorkerSettings, stop: asyncio.Event) -> TaskConsumer | None:
+    attempt = 0
+    while not stop.is_set():
+        try:
+            return await TaskConsumer.connect(settings.rabbitmq_url, settings.worker_prefetch)
+        except Exception as exc:  # the broker is not there yet: wait and retry
+            attempt += 1
+            delay = backoff_delay(attempt, cap=settings.retry_backoff_max_seconds)
+            log.warning("connect_failed", dependency="broker", error=repr(exc), retry_in=delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+    return None
+
+
+def main() -> None:
+    settings = WorkerSettings()
+    configure_logging("worker", settings.log_level)
+
+    async def serve() -> None:
+        await run(settings, lifecycle.shutdown_event())
+
+    asyncio.run(serve())

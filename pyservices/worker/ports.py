@@ -1,0 +1,48 @@
+"""The ports the worker's use cases talk to; adapters implement them, tests fake them."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+
+from pyservices.worker.domain import ProcessedResult, ResultAck
+
+
+class Delivery(abc.ABC):
+    """One broker message. Settling never raises: if the broker is gone, it redelivers."""
+
+    body: bytes
+
+    @abc.abstractmethod
+    async def ack(self) -> None: ...
+
+    @abc.abstractmethod
+    async def reject(self) -> None:
+        """Refuse without requeueing: the queue dead-letters it to `task.process.dead`."""
+
+
+class Converter(abc.ABC):
+    @abc.abstractmethod
+    def encode_many(self, messages: list[str]) -> list[str]:
+        """The binary code of each message, in order; raises if any has no UTF-8 form."""
+
+
+class ResultStream(abc.ABC):
+    """One `SendProcessedTask` call: results out, one ack per result back, in order."""
+
+    @abc.abstractmethod
+    async def send(self, results: Sequence[ProcessedResult]) -> None:
+        """Write results in order; raise StreamBroken if the stream failed."""
+
+    @abc.abstractmethod
+    async def receive(self) -> ResultAck:
+        """The next ack; raise StreamBroken when the stream ends or fails."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+
+class TaskService(abc.ABC):
+    @abc.abstractmethod
+    async def open_stream(self) -> ResultStream:
+        """A new result stream; raise StreamBroken if the service cannot be reached."""

@@ -1,0 +1,95 @@
+"""The worker's use cases: take what has arrived, convert it in one call, submit the results."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+
+from pyservices.common.events import MalformedEvent, TaskCreated
+from pyservices.common.logging import get_logger
+from pyservices.worker import metrics
+from pyservices.worker.domain import DeadLetterReason, ProcessedResult
+from pyservices.worker.ports import Converter, Delivery
+from pyservices.worker.results import Pending, ResultSubmitter, dead_letter
+
+log = get_logger(__name__)
+
+
+async def take_batch(inbox: asyncio.Queue[Delivery], limit: int) -> list[Delivery]:
+    """Wait for one delivery, then take whatever else has already arrived, up to `limit`."""
+    batch = [await inbox.get()]
+    while len(batch) < limit and not inbox.empty():
+        batch.append(inbox.get_nowait())
+    return batch
+
+
+async def process_batch(
+    deliveries: Sequence[Delivery], converter: Converter, submitter: ResultSubmitter
+) -> None:
+    """Parse each body, convert all messages in one call, and hand the results on."""
+    metrics.BATCH_SIZE.observe(len(deliveries))
+    parsed: list[tuple[Delivery, TaskCreated]] = []
+    for delivery in deliveries:
+        try:
+            parsed.append((delivery, TaskCreated.from_json(delivery.body)))
+        except MalformedEvent as exc:
+            await dead_letter(delivery, DeadLetterReason.MALFORMED, str(exc))
+    if not parsed:
+        return
+    started = time.perf_counter()
+    codes = convert(converter, [event.message for _, event in parsed])
+    metrics.CONVERSION_SECONDS.observe(time.perf_counter() - started)
+    ready = []
+    for (delivery, event), code in zip(parsed, codes, strict=True):
+        if code is None:
+            await dead_letter(
+                delivery, DeadLetterReason.UNCONVERTIBLE, "no UTF-8 form", task_id=event.id
+            )
+        else:
+            ready.append(Pending(delivery, ProcessedResult(event.id, code)))
+    submitter.submit(ready)
+
+
+def convert(converter: Converter, messages: list[str]) -> list[str | None]:
+    """All codes from one call; if the batch fails, one call each to find the culprits."""
+    try:
+        return list(converter.encode_many(messages))
+    except Exception:  # one bad message must not hold back the rest
+        return [_convert_one(converter, message) for message in messages]
+
+
+def _convert_one(converter: Converter, message: str) -> str | None:
+    try:
+        return converter.encode_many([message])[0]
+    except Exception:  # e.g. UnicodeEncodeError for a lone surrogate
+        return None
+
+
+class TaskProcessor:
+    """Deliveries in (from the consumer), batches through conversion to the submitter."""
+
+    def __init__(self, converter: Converter, submitter: ResultSubmitter, batch_max: int) -> None:
+        self._converter = converter
+        self._submitter = submitter
+        self._batch_max = batch_max
+        self.inbox: asyncio.Queue[Delivery] = asyncio.Queue()
+
+    def receive(self, delivery: Delivery) -> None:
+        self.inbox.put_nowait(delivery)
+
+    async def run(self) -> None:
+        while True:
+            batch = await take_batch(self.inbox, self._batch_max)
+            try:
+                await process_batch(batch, self._converter, self._submitter)
+            except Exception:  # unsettled deliveries return to the queue on reconnect
+                log.exception("batch_failed", size=len(batch))
+            finally:
+                for _ in batch:
+                    self.inbox.task_done()
+
+    async def drained(self) -> None:
+        """Return once nothing is waiting to be converted or answered."""
+        await self.inbox.join()
+        await self._submitter.drained()

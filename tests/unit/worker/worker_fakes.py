@@ -1,0 +1,95 @@
+"""Fakes at the worker's ports: deliveries, a converter, a scripted task service."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from pyservices.common.events import TaskCreated
+from pyservices.worker.domain import AckStatus, ProcessedResult, ResultAck, StreamBroken
+from pyservices.worker.ports import Converter, Delivery, ResultStream, TaskService
+
+
+def task_body(task_id: str, message: str = "A") -> bytes:
+    return TaskCreated(task_id, message, datetime(2026, 1, 1, tzinfo=UTC)).to_json()
+
+
+class FakeDelivery(Delivery):
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.acks = 0
+        self.rejects = 0
+        self.settled = asyncio.Event()
+
+    async def ack(self) -> None:
+        self.acks += 1
+        self.settled.set()
+
+    async def reject(self) -> None:
+        self.rejects += 1
+        self.settled.set()
+
+
+class FakeConverter(Converter):
+    def __init__(self, refuse: frozenset[str] = frozenset()) -> None:
+        self.calls: list[list[str]] = []
+        self.refuse = refuse
+
+    def encode_many(self, messages: list[str]) -> list[str]:
+        self.calls.append(list(messages))
+        if self.refuse.intersection(messages):
+            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+        return ["".join(f"{b:08b}" for b in m.encode()) for m in messages]
+
+
+class FakeStream(ResultStream):
+    """Answers each result with the service's verdict, unless `hold` keeps them back."""
+
+    def __init__(self, service: FakeTaskService) -> None:
+        self._service = service
+        self.sent: list[ProcessedResult] = []
+        self.answers: asyncio.Queue[ResultAck | Exception] = asyncio.Queue()
+        self.closed = False
+
+    async def send(self, results: Sequence[ProcessedResult]) -> None:
+        for result in results:
+            self.sent.append(result)
+            self._service.arrived.put_nowait(result)
+            if not self._service.hold:
+                self.answer(result.task_id)
+
+    def answer(self, task_id: str, status: AckStatus | None = None) -> None:
+        verdict = status or self._service.verdicts.get(task_id, AckStatus.ACCEPTED)
+        self.answers.put_nowait(ResultAck(task_id, verdict))
+
+    def fail(self) -> None:
+        self.answers.put_nowait(StreamBroken("connection reset"))
+
+    async def receive(self) -> ResultAck:
+        answer = await self.answers.get()
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+class FakeTaskService(TaskService):
+    def __init__(self, verdicts: dict[str, AckStatus] | None = None) -> None:
+        self.verdicts = verdicts or {}
+        self.hold = False
+        self.unavailable = 0  # how many opens fail before one succeeds
+        self.streams: list[FakeStream] = []
+        self.opened = asyncio.Queue[FakeStream]()
+        self.arrived: asyncio.Queue[ProcessedResult] = asyncio.Queue()
+
+    async def open_stream(self) -> ResultStream:
+        if self.unavailable:
+            self.unavailable -= 1
+            raise StreamBroken("UNAVAILABLE")
+        stream = FakeStream(self)
+        self.streams.append(stream)
+        self.opened.put_nowait(stream)
+        return stream
