@@ -1,0 +1,175 @@
+"""The worker against real RabbitMQ and an in-process gRPC task service, through `run`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import aio_pika
+import grpc
+import httpx
+import pytest
+
+from pyservices.common.events import TaskCreated
+from pyservices.common.proto import task_pb2, task_pb2_grpc
+from pyservices.common.topology import DEAD_LETTER_QUEUE, PROCESS_QUEUE, declare_process_queue
+from pyservices.devstack.infra import free_port
+from pyservices.worker.main import run
+from pyservices.worker.settings import WorkerSettings
+
+pytestmark = pytest.mark.integration
+
+MESSAGES = ["hello", "A", "é", "naïve café", "emoji 🚀✨", "  spaced  ", "日本語"]
+
+
+def binary(message: str) -> str:
+    return "".join(f"{byte:08b}" for byte in message.encode())
+
+
+class FakeTaskService(task_pb2_grpc.TaskServiceServicer):
+    """Knows some task ids; records accepted results; may break its first stream."""
+
+    def __init__(self, known: set[str], break_first_after: int | None = None) -> None:
+        self.known = known
+        self.break_first_after = break_first_after
+        self.recorded: dict[str, str] = {}
+        self.streams = 0
+        self.all_recorded = asyncio.Event()
+
+    async def SendProcessedTask(
+        self, request_iterator: AsyncIterable[task_pb2.ProcessedTask], context: Any
+    ) -> AsyncIterator[task_pb2.ProcessedTaskAck]:
+        self.streams += 1
+        first, received = self.streams == 1, 0
+        async for item in request_iterator:
+            received += 1
+            if first and self.break_first_after is not None and received > self.break_first_after:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "restarting")
+            if item.id not in self.known:
+                yield task_pb2.ProcessedTaskAck(
+                    id=item.id, status=task_pb2.ProcessedTaskAck.NOT_FOUND
+                )
+                continue
+            self.recorded[item.id] = item.binary_code
+            if set(self.recorded) == self.known:
+                self.all_recorded.set()
+            yield task_pb2.ProcessedTaskAck(id=item.id, status=task_pb2.ProcessedTaskAck.ACCEPTED)
+
+
+Serve = Callable[[FakeTaskService], Awaitable[str]]
+
+
+@pytest.fixture
+async def task_service() -> AsyncIterator[Serve]:
+    servers: list[grpc.aio.Server] = []
+
+    async def serve(servicer: FakeTaskService) -> str:
+        server = grpc.aio.server()
+        task_pb2_grpc.add_TaskServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        servers.append(server)
+        return f"127.0.0.1:{port}"
+
+    yield serve
+    for server in servers:
+        await server.stop(None)
+
+
+@pytest.fixture
+async def broker(rabbitmq_url: str) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
+    connection = await aio_pika.connect(rabbitmq_url)
+    async with connection:
+        channel = await connection.channel()
+        await declare_process_queue(channel)
+        yield channel
+
+
+async def start_worker(rabbitmq_url: str, address: str, stop: asyncio.Event) -> asyncio.Task[None]:
+    port = free_port()
+    settings = WorkerSettings(
+        rabbitmq_url=rabbitmq_url,
+        task_service_addr=address,
+        metrics_port=port,
+        retry_backoff_max_seconds=0.5,
+    )
+    worker = asyncio.create_task(run(settings, stop))
+    deadline = time.monotonic() + 20
+    async with httpx.AsyncClient(timeout=1) as http:
+        while time.monotonic() < deadline:
+            assert not worker.done(), worker
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get(f"http://127.0.0.1:{port}/health")).status_code == 200:
+                    return worker
+            await asyncio.sleep(0.05)
+    raise TimeoutError("worker not healthy")
+
+
+async def publish(channel: aio_pika.abc.AbstractChannel, *bodies: bytes) -> None:
+    for body in bodies:
+        await channel.default_exchange.publish(
+            aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+            routing_key=PROCESS_QUEUE,
+        )
+
+
+def tasks(count: int) -> dict[str, str]:
+    return {str(uuid.uuid4()): MESSAGES[i % len(MESSAGES)] for i in range(count)}
+
+
+def body(task_id: str, message: str) -> bytes:
+    return TaskCreated(task_id, message, datetime.now(UTC)).to_json()
+
+
+async def ready_messages(channel: aio_pika.abc.AbstractChannel, queue: str) -> int:
+    declared = await channel.declare_queue(queue, passive=True)
+    count = declared.declaration_result.message_count
+    assert count is not None
+    return count
+
+
+async def test_converts_tasks_and_dead_letters_unknown_ids_and_garbage(
+    rabbitmq_url: str, broker: aio_pika.abc.AbstractChannel, task_service: Serve
+) -> None:
+    wanted = tasks(200)
+    service = FakeTaskService(set(wanted))
+    stop = asyncio.Event()
+    worker = await start_worker(rabbitmq_url, await task_service(service), stop)
+
+    await publish(broker, *(body(i, m) for i, m in wanted.items()))
+    await publish(broker, body(str(uuid.uuid4()), "nobody's task"), b"\x00 not json")
+
+    await asyncio.wait_for(service.all_recorded.wait(), 10)
+    assert service.recorded == {task_id: binary(m) for task_id, m in wanted.items()}
+    deadline = time.monotonic() + 10
+    while await ready_messages(broker, DEAD_LETTER_QUEUE) < 2:
+        assert time.monotonic() < deadline, "nothing dead-lettered"
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(worker, 15)
+    assert await ready_messages(broker, PROCESS_QUEUE) == 0  # unacked ones would be back
+    assert service.streams == 1
+
+
+async def test_resends_unanswered_results_after_the_stream_breaks(
+    rabbitmq_url: str, broker: aio_pika.abc.AbstractChannel, task_service: Serve
+) -> None:
+    wanted = tasks(100)
+    service = FakeTaskService(set(wanted), break_first_after=10)
+    stop = asyncio.Event()
+    worker = await start_worker(rabbitmq_url, await task_service(service), stop)
+
+    await publish(broker, *(body(i, m) for i, m in wanted.items()))
+
+    await asyncio.wait_for(service.all_recorded.wait(), 10)
+    stop.set()
+    await asyncio.wait_for(worker, 15)
+    assert service.streams >= 2
+    assert service.recorded == {task_id: binary(m) for task_id, m in wanted.items()}
+    assert await ready_messages(broker, PROCESS_QUEUE) == 0
+    assert await ready_messages(broker, DEAD_LETTER_QUEUE) == 0
