@@ -25,6 +25,7 @@ export class Feed {
     this.#received += 1;
     const code = frame.binaryCode;
     const preview = code.length > CODE_PREVIEW ? `${code.slice(0, CODE_PREVIEW)}…` : code;
+    const took = latency(frame);
     this.#push(() =>
       el(
         "li",
@@ -36,7 +37,9 @@ export class Feed {
           el("span", { class: "feed-title" },
             el("code", { class: "task-id", title: frame.id, text: shortId(frame.id) }),
             message === undefined ? null : el("span", { class: "feed-message", text: message })),
-          el("code", { class: "feed-code", text: preview }),
+          el("span", { class: "feed-detail" },
+            el("code", { class: "feed-code", text: preview }),
+            took === null ? null : el("span", { class: "feed-took", text: took })),
         ),
       ),
     );
@@ -71,4 +74,13 @@ export class Feed {
     this.#empty.hidden = this.#list.children.length > 0;
     this.#count.textContent = plural(this.#received, "result");
   }
+}
+
+/** "in 4 ms": from the task's creation to its result, both stamped by the server. */
+function latency(frame) {
+  const created = Date.parse(frame.createdAt);
+  const processed = Date.parse(frame.processedAt);
+  if (Number.isNaN(created) || Number.isNaN(processed) || processed < created) return null;
+  const ms = processed - created;
+  return ms < 1000 ? `in ${ms} ms` : `in ${(ms / 1000).toFixed(1)} s`;
 }

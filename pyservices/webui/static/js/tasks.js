@@ -93,7 +93,7 @@ export class TaskTable {
       ...task,
       binaryCode: frame.binaryCode,
       status: "PROCESSED",
-      updatedAt: typeof frame.updatedAt === "string" ? frame.updatedAt : task.updatedAt,
+      updatedAt: [frame.updatedAt, frame.processedAt].find((t) => typeof t === "string") ?? task.updatedAt,
     });
     row.tr.classList.remove("just-done");
     void row.tr.offsetWidth; // restart the highlight animation
