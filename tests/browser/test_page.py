@@ -64,6 +64,21 @@ def test_the_form_works_from_the_keyboard_alone(open_site: SiteFactory) -> None:
     expect_processed(site, 1, "by keys")
 
 
+def test_binary_code_can_be_grouped_by_byte_and_is_copied_whole(open_site: SiteFactory) -> None:
+    site = open_site()
+    site.page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    site.send(["Hi"])
+    expect_processed(site, 0, "Hi")
+    bits = site.page.locator("#task-rows tr").first.locator(".bits")
+
+    site.page.get_by_label("Group bits by byte").check()
+
+    expect(bits).to_have_text("01001000 01101001")
+    site.page.get_by_role("button", name="Copy the binary code of task").first.click()
+    expect(site.page.locator("#announcer")).to_have_text("Copied to the clipboard")
+    assert site.page.evaluate("navigator.clipboard.readText()") == "0100100001101001"
+
+
 def test_a_message_that_looks_like_html_is_shown_as_text(open_site: SiteFactory) -> None:
     site = open_site()
 

@@ -27,9 +27,9 @@ function main() {
   $("#websocket-url").textContent = websocketUrl;
 
   const api = createClient(graphqlUrl);
-  const status = $("#form-status");
+  const announcer = $("#announcer");
   const announce = (text) => {
-    status.textContent = text;
+    announcer.textContent = text;
   };
   const feed = new Feed($("#feed"), $("#feed-empty"), $("#feed-count"));
   const table = new TaskTable(
