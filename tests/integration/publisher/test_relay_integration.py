@@ -218,3 +218,26 @@ async def wait_until_empty(database_url: str, within: float = 5) -> None:
     while await outbox_ids(database_url):
         assert time.monotonic() < deadline, "outbox not drained"
         await asyncio.sleep(0.05)
+
+
+async def test_keeps_waking_on_notifications_after_its_database_connections_were_cut(
+    database_url: str, broker: aio_pika.abc.AbstractChannel, relays: Relay
+) -> None:
+    work = await declare_process_queue(broker)
+    await relays(outbox_fallback_poll_seconds=30)
+    admin = await asyncpg.connect(database_url)
+    try:
+        cut = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        assert cut >= 2  # the pool's connection and the listening one
+        await asyncio.sleep(0.5)  # the listener notices and listens again
+        started = time.monotonic()
+
+        await insert(database_url, created(1))
+
+        await take(work, 1, within=5)
+        assert time.monotonic() - started < 2
+    finally:
+        await admin.close()
