@@ -20,12 +20,20 @@ from pyservices.worker.usecases import TaskProcessor
 
 log = get_logger(__name__)
 
+# gRPC's own reconnect backoff grows to 120 s by default: a task service back after a
+# restart would wait that long for the worker. Keep it in step with our own retries.
+CHANNEL_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
+
 
 async def run(
     settings: WorkerSettings, stop: asyncio.Event, converter: Converter | None = None
 ) -> None:
     consumer: TaskConsumer | None = None
-    channel = grpc.aio.insecure_channel(settings.task_service_addr)
+    channel = grpc.aio.insecure_channel(settings.task_service_addr, options=CHANNEL_OPTIONS)
     submitter = ResultSubmitter(
         GrpcTaskService(channel), backoff_cap=settings.retry_backoff_max_seconds
     )

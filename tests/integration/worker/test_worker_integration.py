@@ -173,3 +173,36 @@ async def test_resends_unanswered_results_after_the_stream_breaks(
     assert service.recorded == {task_id: binary(m) for task_id, m in wanted.items()}
     assert await ready_messages(broker, PROCESS_QUEUE) == 0
     assert await ready_messages(broker, DEAD_LETTER_QUEUE) == 0
+
+
+async def test_delivers_what_arrived_while_the_task_service_was_down(
+    rabbitmq_url: str, broker: aio_pika.abc.AbstractChannel
+) -> None:
+    wanted = tasks(50)
+    service = FakeTaskService(set(wanted))
+    address = f"127.0.0.1:{free_port()}"
+    stop = asyncio.Event()
+    server = await serve_at(address, service)
+    worker = await start_worker(rabbitmq_url, address, stop)
+    try:
+        await server.stop(None)  # the task service goes away
+        await publish(broker, *(body(i, m) for i, m in wanted.items()))
+        await asyncio.sleep(1.0)
+        assert not service.recorded
+
+        server = await serve_at(address, service)  # and comes back
+
+        await asyncio.wait_for(service.all_recorded.wait(), 10)
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, 15)
+        await server.stop(None)
+    assert await ready_messages(broker, PROCESS_QUEUE) == 0
+
+
+async def serve_at(address: str, servicer: FakeTaskService) -> grpc.aio.Server:
+    server = grpc.aio.server()
+    task_pb2_grpc.add_TaskServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+    server.add_insecure_port(address)
+    await server.start()
+    return server
