@@ -65,7 +65,7 @@ class Site:
         self.page.evaluate(
             "Promise.all(document.getAnimations()"
             ".filter((a) => a.effect.getTiming().iterations !== Infinity)"
-            ".map((a) => a.finished))"
+            ".map((a) => a.finished.catch(() => null)))"
         )
 
     def screenshot(self, name: str) -> None:

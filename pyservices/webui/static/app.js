@@ -62,6 +62,7 @@ function main() {
     const tasks = await api.sendTask(messages);
     await table.showSent(tasks);
     applyRecent();
+    feed.named(tasks);
     return tasks;
   });
 

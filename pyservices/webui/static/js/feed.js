@@ -14,11 +14,25 @@ export class Feed {
   #received = 0;
   #queue = [];
   #scheduled = false;
+  #unnamed = new Map(); // task id -> the empty slot of its message, in a shown item
+  #names = new Map(); // task id -> message, of the tasks named lately
 
   constructor(list, empty, count) {
     this.#list = list;
     this.#empty = empty;
     this.#count = count;
+  }
+
+  /** Results can arrive before the response that names their task: fill the names in then. */
+  named(tasks) {
+    for (const task of tasks) {
+      this.#names.set(task.id, task.message);
+      if (this.#names.size > KEPT) this.#names.delete(this.#names.keys().next().value);
+      const slot = this.#unnamed.get(task.id);
+      if (!slot) continue;
+      this.#unnamed.delete(task.id);
+      slot.replaceChildren(el("span", { class: "feed-message", text: task.message }));
+    }
   }
 
   result(frame, message) {
@@ -36,13 +50,25 @@ export class Feed {
           { class: "feed-body" },
           el("span", { class: "feed-title" },
             el("code", { class: "task-id", title: frame.id, text: shortId(frame.id) }),
-            message === undefined ? null : el("span", { class: "feed-message", text: message })),
+            this.#messageSlot(frame.id, message)),
           el("span", { class: "feed-detail" },
             el("code", { class: "feed-code", text: preview }),
             took === null ? null : el("span", { class: "feed-took", text: took })),
         ),
       ),
     );
+  }
+
+  #messageSlot(id, known) {
+    const message = known ?? this.#names.get(id);
+    const slot = el("span", { class: "feed-message-slot" });
+    if (message !== undefined) {
+      slot.append(el("span", { class: "feed-message", text: message }));
+    } else {
+      this.#unnamed.set(id, slot);
+      if (this.#unnamed.size > KEPT) this.#unnamed.delete(this.#unnamed.keys().next().value);
+    }
+    return slot;
   }
 
   note(text, kind = "info") {
