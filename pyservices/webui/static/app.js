@@ -114,20 +114,43 @@ function main() {
 }
 
 const STATE_TEXT = {
-  connecting: () => "Connecting…",
-  connected: () => "Connected",
-  reconnecting: (seconds) => (seconds ? `Reconnecting in ${seconds} s…` : "Reconnecting…"),
-  offline: (seconds) => (seconds ? `Offline · retry in ${seconds} s` : "Offline"),
+  connecting: "Connecting…",
+  connected: "Connected",
+  reconnecting: "Reconnecting",
+  offline: "Offline",
+};
+
+// The seconds to the next attempt tick beside the state, hidden from screen readers:
+// the status region announces the state once, not every second.
+const TIMER_TEXT = {
+  reconnecting: (seconds) => (seconds > 0 ? ` in ${seconds} s…` : "…"),
+  offline: (seconds) => (seconds > 0 ? ` · retry in ${seconds} s` : ""),
 };
 
 let wasConnected = false;
+let countdown = null;
 
 function showConnection({ state, retryInSeconds }, feed) {
+  clearInterval(countdown);
   $("#conn").dataset.state = state;
-  $("#conn-text").textContent = STATE_TEXT[state](retryInSeconds);
   $("#conn-retry").hidden = state === "connected" || state === "connecting";
   if (wasConnected && state !== "connected") feed.note("Connection lost", "bad");
   wasConnected = state === "connected";
+  const text = $("#conn-text");
+  if (text.textContent !== STATE_TEXT[state]) text.textContent = STATE_TEXT[state];
+  const timer = $("#conn-timer");
+  let seconds = retryInSeconds ?? 0;
+  const tick = () => {
+    timer.textContent = TIMER_TEXT[state]?.(seconds) ?? "";
+  };
+  tick();
+  if (seconds > 0) {
+    countdown = setInterval(() => {
+      seconds -= 1;
+      tick();
+      if (seconds <= 0) clearInterval(countdown);
+    }, 1000);
+  }
 }
 
 main();
