@@ -58,3 +58,7 @@ lint:
 # copy the saved benchmark tables into the README
 readme:
     python -m bench.readme
+
+# retake the README's screenshot of the page (the browser test against a real stack)
+screenshot:
+    UPDATE_DOCS_SCREENSHOT=1 python -m pytest tests/browser -k screenshots

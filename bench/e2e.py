@@ -138,7 +138,7 @@ def table(figures: Figures) -> str:
 
 
 def save(figures: Figures) -> None:
-    machine = f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}"
+    machine = f"{platform.machine()}, Python {platform.python_version()}"
     (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
     (ROOT / "bench" / "results" / "e2e.json").write_text(
         json.dumps({"machine": machine, "figures": asdict(figures)}, indent=2) + "\n"

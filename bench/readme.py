@@ -16,12 +16,14 @@ def render(readme: str) -> str:
         fragment = ROOT / path
         if not fragment.exists():
             continue
+        text = fragment.read_text().strip()
         pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
-        readme = pattern.sub(
-            lambda m, text=fragment.read_text(): m.group(1) + text.strip() + "\n" + m.group(2),
-            readme,
-        )
+        readme = pattern.sub(rf"\g<1>{_escape(text)}\n\g<2>", readme)
     return readme
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\")
 
 
 def main() -> None:

@@ -1,6 +1,9 @@
 -- migrate:up
 CREATE TABLE tasks (
     id           uuid        PRIMARY KEY,
+    -- Insertion order: the tasks of one request share created_at (one transaction),
+    -- and "newest first" must still list them in the reverse of the order sent.
+    seq          bigint      GENERATED ALWAYS AS IDENTITY,
     message      text        NOT NULL,
     binary_code  text        NOT NULL DEFAULT '',
     created_at   timestamptz NOT NULL DEFAULT now(),
@@ -8,8 +11,7 @@ CREATE TABLE tasks (
     processed_at timestamptz
 );
 
--- `tasks` lists newest first; the id breaks ties between tasks of one transaction.
-CREATE INDEX tasks_newest_first ON tasks (created_at DESC, id DESC);
+CREATE INDEX tasks_newest_first ON tasks (created_at DESC, seq DESC);
 
 -- The transactional outbox. Each event has its own id (the original keyed it by task
 -- id, so a task's "processed" event collided with its "created" one). The payload is

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-APT_PACKAGES=(postgresql rabbitmq-server librust-pyo3-dev chromium fonts-dejavu-core)
+APT_PACKAGES=(postgresql rabbitmq-server librust-pyo3-dev chromium fonts-dejavu-core fonts-noto-color-emoji)
 VENV=.venv
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }

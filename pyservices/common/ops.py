@@ -19,7 +19,6 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
-from uvicorn._types import ASGIApplication
 
 HealthCheck = Callable[[], Awaitable[bool]]
 CHECK_TIMEOUT_S = 2.0
@@ -67,6 +66,7 @@ class EmbeddedServer(uvicorn.Server):
         yield
 
 
-def embedded_server(app: ASGIApplication, host: str, port: int, **options: Any) -> EmbeddedServer:
+def embedded_server(app: Any, host: str, port: int, **options: Any) -> EmbeddedServer:
+    """`app`: any ASGI application (uvicorn's own type rejects Starlette's)."""
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, **options)
     return EmbeddedServer(config)

@@ -16,7 +16,7 @@ import socket
 import stat
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -166,6 +166,8 @@ class LocalRabbitMQ:
     base_dir: Path
     port: int
     process: subprocess.Popen[bytes] | None = None
+    # Erlang distribution port: its own free port (AMQP port + 10000 may pass 65535).
+    dist_port: int = field(default_factory=free_port)
 
     @property
     def node(self) -> str:
@@ -180,7 +182,7 @@ class LocalRabbitMQ:
             "RABBITMQ_NODENAME": self.node,
             "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
             "RABBITMQ_NODE_PORT": str(self.port),
-            "RABBITMQ_DIST_PORT": str(self.port + 10000),
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
             "RABBITMQ_MNESIA_BASE": str(self.base_dir / "mnesia"),
             "RABBITMQ_LOG_BASE": str(self.base_dir / "log"),
             # Its own config, so /etc/rabbitmq/rabbitmq.conf cannot move the listener.

@@ -36,7 +36,7 @@ async def run(settings: PublisherSettings, stop: asyncio.Event) -> None:
         return isinstance(publisher, AmqpEventPublisher) and publisher.connected
 
     server = ops.embedded_server(
-        ops.ops_app({"database": database_ok, "broker": broker_ok}),  # type: ignore[arg-type]
+        ops.ops_app({"database": database_ok, "broker": broker_ok}),
         settings.host,
         settings.metrics_port,
     )

@@ -34,7 +34,7 @@ async def run(settings: TaskServiceSettings, stop: asyncio.Event) -> None:
     server.add_insecure_port(address)
     ops_app = ops.ops_app({"database": tasks.ping})
     # Starlette is an ASGI app; uvicorn's annotation is narrower than what it accepts.
-    ops_server = ops.embedded_server(ops_app, settings.host, settings.metrics_port)  # type: ignore[arg-type]
+    ops_server = ops.embedded_server(ops_app, settings.host, settings.metrics_port)
     ops_task = asyncio.create_task(ops_server.serve())
     try:
         await server.start()

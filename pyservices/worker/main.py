@@ -48,7 +48,7 @@ async def run(
         return submitter.connected
 
     server = ops.embedded_server(
-        ops.ops_app({"broker": broker_ok, "task_service": task_service_ok}),  # type: ignore[arg-type]
+        ops.ops_app({"broker": broker_ok, "task_service": task_service_ok}),
         settings.host,
         settings.metrics_port,
     )

@@ -33,7 +33,8 @@ RETRIES_ON_CONFLICT = 3
 
 INSERT_TASKS = """
 INSERT INTO tasks (id, message)
-SELECT * FROM unnest($1::uuid[], $2::text[])
+SELECT id, message FROM unnest($1::uuid[], $2::text[]) WITH ORDINALITY AS r(id, message, n)
+ORDER BY n
 RETURNING id, created_at, updated_at
 """
 
@@ -63,7 +64,7 @@ WHERE updated.id IS NOT NULL OR EXISTS (SELECT 1 FROM tasks WHERE tasks.id = inp
 
 TASK_COLUMNS = "id, message, binary_code, created_at, updated_at, processed_at"
 LIST_TASKS = f"""
-SELECT {TASK_COLUMNS} FROM tasks ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2
+SELECT {TASK_COLUMNS} FROM tasks ORDER BY created_at DESC, seq DESC LIMIT $1 OFFSET $2
 """
 GET_TASK = f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1"
 
