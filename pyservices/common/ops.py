@@ -14,11 +14,11 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 import uvicorn
-from prometheus_client import make_asgi_app
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Mount, Route
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 HealthCheck = Callable[[], Awaitable[bool]]
 CHECK_TIMEOUT_S = 2.0
@@ -46,8 +46,17 @@ def health_route(checks: Mapping[str, HealthCheck], path: str = "/health") -> Ro
     return Route(path, health, methods=["GET"])
 
 
-def ops_routes(checks: Mapping[str, HealthCheck]) -> list[Route | Mount]:
-    return [health_route(checks), Mount("/metrics", app=make_asgi_app())]
+async def metrics(_: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def metrics_route(path: str = "/metrics") -> Route:
+    """An exact route: a mounted app would redirect `/metrics` to `/metrics/`."""
+    return Route(path, metrics, methods=["GET"])
+
+
+def ops_routes(checks: Mapping[str, HealthCheck]) -> list[Route]:
+    return [health_route(checks), metrics_route()]
 
 
 def ops_app(checks: Mapping[str, HealthCheck]) -> Starlette:

@@ -81,7 +81,7 @@ async def test_two_relays_and_two_websocket_services_deliver_every_result_once_p
     second_ws_url = _websocket_url_of(stack, second_ws)
 
     async with (
-        httpx.AsyncClient(seconds=30) as http,
+        httpx.AsyncClient(timeout=30) as http,
         result_feed(stack.ports.websocket_url) as feed_a,
         result_feed(second_ws_url) as feed_b,
     ):

@@ -5,24 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from fastapi import FastAPI
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 from strawberry.fastapi import GraphQLRouter
 
-from pyservices.common.ops import HealthCheck, health_route
+from pyservices.common.ops import HealthCheck, health_route, metrics_route
 from pyservices.gateway.adapters.graphql_app import SchemaLimits, build_schema
 from pyservices.gateway.adapters.graphql_schema import Context
 from pyservices.gateway.ports import TaskService
 from pyservices.webui import STATIC_DIR
-
-
-async def metrics(_: Request) -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
 def create_app(
@@ -49,7 +41,7 @@ def create_app(
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     app.include_router(graphql)
     app.router.routes.append(health_route(checks))
-    app.router.routes.append(Route("/metrics", metrics, methods=["GET"]))
+    app.router.routes.append(metrics_route())
     # Last, so that /query, /health and /metrics win over files of the same name.
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=max_body_bytes)

@@ -3,10 +3,10 @@ from __future__ import annotations
 import asyncio
 
 from prometheus_client import REGISTRY
-from relay_fakes import FakeOutbox, FakePublisher, event
 
 from pyservices.publisher.domain import backoff_delay
 from pyservices.publisher.usecases import OutboxRelay, measure_backlog, relay_batch
+from tests.unit.publisher.relay_fakes import FakeOutbox, FakePublisher, event
 
 
 class TestRelayBatch:

@@ -5,12 +5,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 from prometheus_client import REGISTRY
-from worker_fakes import FakeConverter, FakeDelivery, FakeTaskService, task_body
 
 from pyservices.worker.domain import AckStatus
 from pyservices.worker.ports import Delivery
 from pyservices.worker.results import ResultSubmitter
 from pyservices.worker.usecases import TaskProcessor, process_batch, take_batch
+from tests.unit.worker.worker_fakes import FakeConverter, FakeDelivery, FakeTaskService, task_body
 
 
 def dead_lettered(reason: str) -> float:
