@@ -36,6 +36,10 @@ bench-kernel:
 bench-e2e *args:
     python -m bench.e2e "$@"
 
+# end-to-end throughput with 1, 2 and 4 workers, each on a fresh local stack
+bench-scaling:
+    python -m bench.scaling
+
 # regenerate the gRPC stubs from protos/task.proto
 proto:
     python -m grpc_tools.protoc -I protos --python_out=pyservices/common/proto --grpc_python_out=pyservices/common/proto --mypy_out=pyservices/common/proto protos/task.proto

@@ -8,7 +8,11 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FRAGMENTS = {"bench-kernel": "docs/bench-kernel.md", "bench-e2e": "docs/bench-e2e.md"}
+FRAGMENTS = {
+    "bench-kernel": "docs/bench-kernel.md",
+    "bench-e2e": "docs/bench-e2e.md",
+    "bench-scaling": "docs/bench-scaling.md",
+}
 
 
 def render(readme: str) -> str:

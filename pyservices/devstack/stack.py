@@ -80,8 +80,8 @@ def service_environment(
 
 def procfile_commands() -> dict[str, str]:
     return {
-        name: process["cmd"]
-        for name, process in parse_procfile((REPO / "Procfile").read_text()).processes.items()
+        name: command
+        for name, command in parse_procfile((REPO / "Procfile").read_text()).processes.items()
     }
 
 

@@ -1,0 +1,79 @@
+"""Throughput with 1, 2 and 4 worker processes, each on a fresh local stack.
+
+Starts its own PostgreSQL and RabbitMQ (temporary directory, free ports), runs the
+throughput part of the end-to-end benchmark per worker count, prints a table and saves
+bench/results/scaling.json and docs/bench-scaling.md. `just bench-scaling`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from bench import e2e
+from pyservices.common.migrations import migrate
+from pyservices.devstack.infra import LocalPostgres, LocalRabbitMQ, free_port
+from pyservices.devstack.stack import Ports, ServiceProcesses
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def measure(workers: int, base: Path, tasks: int, run: int) -> float:
+    postgres = LocalPostgres(base / "postgres", free_port())
+    rabbitmq = LocalRabbitMQ(base / "rabbitmq", free_port())
+    postgres.start()
+    rabbitmq.start()
+    database_url = postgres.create_database(f"scaling_{run}")
+    migrate(database_url)
+    stack = ServiceProcesses(
+        Ports.free(), database_url, rabbitmq.create_vhost(f"scaling_{run}"), base / "logs"
+    )
+    try:
+        stack.start_all()
+        for extra in range(2, workers + 1):
+            stack.start("worker", instance=f"worker-{extra}")
+        figures = asyncio.run(
+            e2e.run(
+                stack.ports.graphql_url,
+                stack.ports.websocket_url,
+                latency_tasks=20,
+                throughput_tasks=tasks,
+            )
+        )
+        return figures.tasks_per_second
+    finally:
+        stack.stop_all()
+        rabbitmq.stop()
+        postgres.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="just bench-scaling")
+    parser.add_argument("--tasks", type=int, default=5000)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    args = parser.parse_args()
+    results: dict[int, float] = {}
+    with tempfile.TemporaryDirectory(prefix="binconv-scaling-") as directory:
+        os.chmod(directory, 0o755)
+        for run, workers in enumerate(args.workers):
+            results[workers] = measure(workers, Path(directory) / str(run), args.tasks, run)
+            print(f"{workers} worker(s): {results[workers]:,.0f} tasks/s", flush=True)
+    rows = "\n".join(f"| {w} | {rate:,.0f} |" for w, rate in results.items())
+    table = f"| worker processes | tasks/s end to end |\n| --- | --- |\n{rows}\n"
+    (ROOT / "bench" / "results" / "scaling.json").write_text(
+        json.dumps({"tasks": args.tasks, "tasks_per_second": results}, indent=2) + "\n"
+    )
+    (ROOT / "docs" / "bench-scaling.md").write_text(
+        table + f"\nReproducing: `just bench-scaling` ({args.tasks} tasks in batches of 100 "
+        "from 8 clients per row, each row on a fresh local stack, on the same 2-core machine "
+        "that also runs PostgreSQL, RabbitMQ, the other services and the load generator).\n"
+    )
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
