@@ -61,7 +61,7 @@ async def test_serves_grpc_health_and_metrics_then_stops_cleanly(database_url: s
             reply = await stub.ReceiveTaskToProcess(stream, timeout=10, wait_for_ready=True)
             assert [t.message for t in reply.tasks] == ["hi"]
         async with httpx.AsyncClient() as http:
-            metrics = await http.get(f"http://127.0.0.1:{settings.metrics_port}/metrics/")
+            metrics = await http.get(f"http://127.0.0.1:{settings.metrics_port}/metrics")
         assert (
             'binconv_grpc_requests_total{code="OK",method="ReceiveTaskToProcess"}' in metrics.text
         )
