@@ -14,7 +14,7 @@ up:
     python -m pyservices.devstack up
 
 # the whole test suite: Rust and Python, unit, integration, end to end, browser
-test *args: test-rust
+test *args: lint test-rust
     python -m pytest "$@"
 
 # only the fast unit tests (fakes at the ports)
