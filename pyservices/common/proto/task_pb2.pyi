@@ -23,23 +23,29 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
-class TaskMessage(_message.Message):
+class TaskMessages(_message.Message):
+    """Chunks rather than one stream message per task: every stream message costs a
+    round through gRPC's completion queue on both sides (about 0.4 ms in Python), so
+    20 single messages took ~10 ms where one chunk of 20 takes ~1 ms.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
-    MESSAGE_FIELD_NUMBER: _builtins.int
-    message: _builtins.str
+    MESSAGES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def messages(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
-        message: _builtins.str = ...,
+        messages: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["messages", b"messages"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___TaskMessage: _TypeAlias = TaskMessage  # noqa: Y015
+Global___TaskMessages: _TypeAlias = TaskMessages  # noqa: Y015
 
 @_typing.final
 class Task(_message.Message):
@@ -119,6 +125,48 @@ class ProcessedTask(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ProcessedTask: _TypeAlias = ProcessedTask  # noqa: Y015
+
+@_typing.final
+class ProcessedTaskBatch(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASKS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def tasks(self) -> _containers.RepeatedCompositeFieldContainer[Global___ProcessedTask]: ...
+    def __init__(
+        self,
+        *,
+        tasks: _abc.Iterable[Global___ProcessedTask] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tasks", b"tasks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProcessedTaskBatch: _TypeAlias = ProcessedTaskBatch  # noqa: Y015
+
+@_typing.final
+class ProcessedTaskAckBatch(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACKS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def acks(self) -> _containers.RepeatedCompositeFieldContainer[Global___ProcessedTaskAck]:
+        """one per task of the batch, in the same order"""
+
+    def __init__(
+        self,
+        *,
+        acks: _abc.Iterable[Global___ProcessedTaskAck] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acks", b"acks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProcessedTaskAckBatch: _TypeAlias = ProcessedTaskAckBatch  # noqa: Y015
 
 @_typing.final
 class ProcessedTaskAck(_message.Message):

@@ -36,13 +36,13 @@ class TaskServiceStub:
         """
         self.ReceiveTaskToProcess = channel.stream_unary(
                 '/binconv.task.v1.TaskService/ReceiveTaskToProcess',
-                request_serializer=task__pb2.TaskMessage.SerializeToString,
+                request_serializer=task__pb2.TaskMessages.SerializeToString,
                 response_deserializer=task__pb2.TaskList.FromString,
                 _registered_method=True)
         self.SendProcessedTask = channel.stream_stream(
                 '/binconv.task.v1.TaskService/SendProcessedTask',
-                request_serializer=task__pb2.ProcessedTask.SerializeToString,
-                response_deserializer=task__pb2.ProcessedTaskAck.FromString,
+                request_serializer=task__pb2.ProcessedTaskBatch.SerializeToString,
+                response_deserializer=task__pb2.ProcessedTaskAckBatch.FromString,
                 _registered_method=True)
         self.GetTasks = channel.unary_unary(
                 '/binconv.task.v1.TaskService/GetTasks',
@@ -60,17 +60,18 @@ class TaskServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def ReceiveTaskToProcess(self, request_iterator, context):
-        """The API gateway streams the messages of one sendTask request; all of them are
-        stored in one transaction and returned in the order sent.
+        """The API gateway streams the messages of one sendTask request, in chunks; all of
+        them are stored in one transaction and returned in the order sent.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SendProcessedTask(self, request_iterator, context):
-        """The processing worker streams results over one long-lived call. The server
-        answers each result once it is durably recorded (or refused), so the worker
-        acknowledges its broker message only after the task service accepted it.
+        """The processing worker streams results over one long-lived call, a batch per
+        message. The server answers each batch with one ack per result, in order, once
+        they are durably recorded (or refused), so the worker acknowledges its broker
+        messages only after the task service accepted them.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -95,13 +96,13 @@ def add_TaskServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'ReceiveTaskToProcess': grpc.stream_unary_rpc_method_handler(
                     servicer.ReceiveTaskToProcess,
-                    request_deserializer=task__pb2.TaskMessage.FromString,
+                    request_deserializer=task__pb2.TaskMessages.FromString,
                     response_serializer=task__pb2.TaskList.SerializeToString,
             ),
             'SendProcessedTask': grpc.stream_stream_rpc_method_handler(
                     servicer.SendProcessedTask,
-                    request_deserializer=task__pb2.ProcessedTask.FromString,
-                    response_serializer=task__pb2.ProcessedTaskAck.SerializeToString,
+                    request_deserializer=task__pb2.ProcessedTaskBatch.FromString,
+                    response_serializer=task__pb2.ProcessedTaskAckBatch.SerializeToString,
             ),
             'GetTasks': grpc.unary_unary_rpc_method_handler(
                     servicer.GetTasks,
@@ -139,7 +140,7 @@ class TaskService:
             request_iterator,
             target,
             '/binconv.task.v1.TaskService/ReceiveTaskToProcess',
-            task__pb2.TaskMessage.SerializeToString,
+            task__pb2.TaskMessages.SerializeToString,
             task__pb2.TaskList.FromString,
             options,
             channel_credentials,
@@ -166,8 +167,8 @@ class TaskService:
             request_iterator,
             target,
             '/binconv.task.v1.TaskService/SendProcessedTask',
-            task__pb2.ProcessedTask.SerializeToString,
-            task__pb2.ProcessedTaskAck.FromString,
+            task__pb2.ProcessedTaskBatch.SerializeToString,
+            task__pb2.ProcessedTaskAckBatch.FromString,
             options,
             channel_credentials,
             insecure,

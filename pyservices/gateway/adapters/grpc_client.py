@@ -34,6 +34,10 @@ CHANNEL_OPTIONS: list[tuple[str, int]] = [
 ]
 
 _UNAVAILABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+# Few stream messages (each costs a round through gRPC's completion queue), each well
+# under gRPC's default 4 MiB message limit.
+CHUNK_MESSAGES = 256
+CHUNK_CHARACTERS = 1 << 19  # at most 2 MiB of UTF-8
 
 
 def open_channel(address: str) -> grpc.aio.Channel:
@@ -51,9 +55,18 @@ class GrpcTaskService(TaskService):
         self._timeout = timeout_seconds
 
     async def send_tasks(self, messages: Sequence[str]) -> list[Task]:
-        def requests() -> Iterator[task_pb2.TaskMessage]:
+        def requests() -> Iterator[task_pb2.TaskMessages]:
+            chunk: list[str] = []
+            size = 0
             for message in messages:
-                yield task_pb2.TaskMessage(message=message)
+                if chunk and (
+                    len(chunk) == CHUNK_MESSAGES or size + len(message) > CHUNK_CHARACTERS
+                ):
+                    yield task_pb2.TaskMessages(messages=chunk)
+                    chunk, size = [], 0
+                chunk.append(message)
+                size += len(message)
+            yield task_pb2.TaskMessages(messages=chunk)
 
         try:
             reply = await self._stub.ReceiveTaskToProcess(requests(), timeout=self._timeout)

@@ -49,17 +49,17 @@ class TaskServicer(task_pb2_grpc.TaskServiceServicer):
         self._batch_max = processed_batch_max
 
     async def ReceiveTaskToProcess(
-        self, request_iterator: AsyncIterable[task_pb2.TaskMessage], context: Any
+        self, request_iterator: AsyncIterable[task_pb2.TaskMessages], context: Any
     ) -> task_pb2.TaskList:
-        messages = (item.message async for item in request_iterator)
+        messages = (message async for chunk in request_iterator for message in chunk.messages)
         stored = await _guarded(
             context, usecases.receive_tasks(messages, self._tasks, self._message_limits)
         )
         return task_pb2.TaskList(tasks=[task_message(task) for task in stored])
 
     async def SendProcessedTask(
-        self, request_iterator: AsyncIterable[task_pb2.ProcessedTask], context: Any
-    ) -> AsyncIterator[task_pb2.ProcessedTaskAck]:
+        self, request_iterator: AsyncIterable[task_pb2.ProcessedTaskBatch], context: Any
+    ) -> AsyncIterator[task_pb2.ProcessedTaskAckBatch]:
         # Results are recorded in batches of whatever has arrived, never waiting for more:
         # one transaction for many results when the worker is busy, no delay when not.
         max_bytes = self._message_limits.max_message_bytes
@@ -69,8 +69,7 @@ class TaskServicer(task_pb2_grpc.TaskServiceServicer):
                 acks = await _guarded(
                     context, usecases.record_processed_tasks(batch, self._tasks, max_bytes)
                 )
-                for ack in acks:
-                    yield ack_message(ack)
+                yield task_pb2.ProcessedTaskAckBatch(acks=[ack_message(ack) for ack in acks])
 
     async def GetTasks(self, request: task_pb2.GetTasksRequest, context: Any) -> task_pb2.TaskList:
         page = await _guarded(
@@ -87,7 +86,7 @@ class TaskServicer(task_pb2_grpc.TaskServiceServicer):
 
 
 async def available_batches(
-    items: AsyncIterable[task_pb2.ProcessedTask], cap: int
+    batches: AsyncIterable[task_pb2.ProcessedTaskBatch], cap: int
 ) -> AsyncGenerator[list[tuple[str, str]], None]:
     """Lists of (id, binary code): everything received so far, up to `cap` at a time.
 
@@ -97,8 +96,9 @@ async def available_batches(
     queue: asyncio.Queue[tuple[str, str] | None] = asyncio.Queue(maxsize=2 * cap)
 
     async def read() -> None:
-        async for item in items:
-            await queue.put((item.id, item.binary_code))
+        async for received in batches:
+            for item in received.tasks:
+                await queue.put((item.id, item.binary_code))
         await queue.put(None)
 
     reader = asyncio.create_task(read())

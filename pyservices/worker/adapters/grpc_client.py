@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 from collections.abc import Sequence
 from typing import Any
@@ -21,34 +22,46 @@ _STATUSES = {
 
 
 class GrpcResultStream(ResultStream):
+    """One stream message per batch of results each way; acks are handed out one by one."""
+
     def __init__(self, call: Any) -> None:
         self._call = call
+        self._acks: collections.deque[ResultAck] = collections.deque()
 
     async def send(self, results: Sequence[ProcessedResult]) -> None:
+        batch = task_pb2.ProcessedTaskBatch(
+            tasks=[
+                task_pb2.ProcessedTask(id=result.task_id, binary_code=result.binary_code)
+                for result in results
+            ]
+        )
         try:
-            for result in results:
-                await self._call.write(
-                    task_pb2.ProcessedTask(id=result.task_id, binary_code=result.binary_code)
-                )
+            await self._call.write(batch)
         except Exception as exc:  # AioRpcError, or a write on a finished call
             raise StreamBroken(f"send failed: {exc!r}") from exc
 
     async def receive(self) -> ResultAck:
-        try:
-            answer = await self._call.read()
-        except Exception as exc:
-            raise StreamBroken(f"receive failed: {exc!r}") from exc
-        if answer is grpc.aio.EOF:
-            raise StreamBroken("the task service ended the stream")
-        status = _STATUSES.get(answer.status)
-        if status is None:
-            raise StreamBroken(f"ack for {answer.id} has no status")
-        return ResultAck(task_id=answer.id, status=status, detail=answer.detail)
+        while not self._acks:
+            try:
+                answer = await self._call.read()
+            except Exception as exc:
+                raise StreamBroken(f"receive failed: {exc!r}") from exc
+            if answer is grpc.aio.EOF:
+                raise StreamBroken("the task service ended the stream")
+            self._acks.extend(_ack(item) for item in answer.acks)
+        return self._acks.popleft()
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._call.done_writing(), 1)
         self._call.cancel()
+
+
+def _ack(answer: task_pb2.ProcessedTaskAck) -> ResultAck:
+    status = _STATUSES.get(answer.status)
+    if status is None:
+        raise StreamBroken(f"ack for {answer.id} has no status")
+    return ResultAck(task_id=answer.id, status=status, detail=answer.detail)
 
 
 class GrpcTaskService(TaskService):

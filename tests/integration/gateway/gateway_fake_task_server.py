@@ -24,12 +24,12 @@ class FakeTaskServicer(task_pb2_grpc.TaskServiceServicer):
 
     async def ReceiveTaskToProcess(
         self,
-        request_iterator: AsyncIterator[task_pb2.TaskMessage],
+        request_iterator: AsyncIterator[task_pb2.TaskMessages],
         context: grpc.aio.ServicerContext,
     ) -> task_pb2.TaskList:
         self.streams += 1
         await self._maybe_hang()
-        messages = [request.message async for request in request_iterator]
+        messages = [m async for chunk in request_iterator for m in chunk.messages]
         for index, message in enumerate(messages):
             if not message.strip():
                 await context.abort(

@@ -49,8 +49,8 @@ async def list_tasks(stub: Any) -> list[task_pb2.Task]:
 async def test_an_outage_is_unavailable_and_the_service_recovers_by_itself(
     stub: Any, own_postgres: LocalPostgres
 ) -> None:
-    async def one() -> AsyncIterator[task_pb2.TaskMessage]:
-        yield task_pb2.TaskMessage(message="before")
+    async def one() -> AsyncIterator[task_pb2.TaskMessages]:
+        yield task_pb2.TaskMessages(messages=["before"])
 
     await stub.ReceiveTaskToProcess(one(), timeout=5)
 

@@ -23,9 +23,10 @@ A, HI = "01000001", "0110100001101001"
 Ack = task_pb2.ProcessedTaskAck
 
 
-async def messages(*texts: str) -> AsyncIterator[task_pb2.TaskMessage]:
-    for text in texts:
-        yield task_pb2.TaskMessage(message=text)
+async def messages(*texts: str) -> AsyncIterator[task_pb2.TaskMessages]:
+    # Chunks of two: the server must join the messages of several stream messages.
+    for start in range(0, len(texts), 2):
+        yield task_pb2.TaskMessages(messages=texts[start : start + 2])
 
 
 async def send(stub: Any, *texts: str) -> list[task_pb2.Task]:
@@ -33,13 +34,17 @@ async def send(stub: Any, *texts: str) -> list[task_pb2.Task]:
     return list(reply.tasks)
 
 
-async def results(pairs: Iterable[tuple[str, str]]) -> AsyncIterator[task_pb2.ProcessedTask]:
-    for task_id, code in pairs:
-        yield task_pb2.ProcessedTask(id=task_id, binary_code=code)
+async def results(
+    pairs: Iterable[tuple[str, str]],
+) -> AsyncIterator[task_pb2.ProcessedTaskBatch]:
+    yield task_pb2.ProcessedTaskBatch(
+        tasks=[task_pb2.ProcessedTask(id=task_id, binary_code=code) for task_id, code in pairs]
+    )
 
 
 async def record(stub: Any, pairs: Iterable[tuple[str, str]]) -> list[Ack]:
-    return [ack async for ack in stub.SendProcessedTask(results(list(pairs)), timeout=10)]
+    call = stub.SendProcessedTask(results(list(pairs)), timeout=10)
+    return [ack async for batch in call for ack in batch.acks]
 
 
 async def refused(call: Any, code: grpc.StatusCode) -> str:
@@ -100,17 +105,21 @@ class TestHappyPath:
 
     async def test_answers_each_result_as_soon_as_it_is_recorded(self, stub: Any) -> None:
         tasks = await send(stub, "a", "b")
-        outgoing: asyncio.Queue[task_pb2.ProcessedTask | None] = asyncio.Queue()
+        outgoing: asyncio.Queue[task_pb2.ProcessedTaskBatch | None] = asyncio.Queue()
 
-        async def requests() -> AsyncIterator[task_pb2.ProcessedTask]:
+        async def requests() -> AsyncIterator[task_pb2.ProcessedTaskBatch]:
             while (item := await outgoing.get()) is not None:
                 yield item
 
         call = stub.SendProcessedTask(requests(), timeout=10)
         for task in tasks:
-            outgoing.put_nowait(task_pb2.ProcessedTask(id=task.id, binary_code=A))
-            ack = await asyncio.wait_for(call.read(), 5)
-            assert (ack.id, ack.status) == (task.id, Ack.ACCEPTED)
+            outgoing.put_nowait(
+                task_pb2.ProcessedTaskBatch(
+                    tasks=[task_pb2.ProcessedTask(id=task.id, binary_code=A)]
+                )
+            )
+            answer = await asyncio.wait_for(call.read(), 5)
+            assert [(ack.id, ack.status) for ack in answer.acks] == [(task.id, Ack.ACCEPTED)]
         outgoing.put_nowait(None)
         assert await asyncio.wait_for(call.read(), 5) == grpc.aio.EOF
 
@@ -135,9 +144,9 @@ class TestRefusals:
         assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
 
     async def test_a_very_long_stream_is_refused_without_reading_it_all(self, stub: Any) -> None:
-        async def endless() -> AsyncIterator[task_pb2.TaskMessage]:
+        async def endless() -> AsyncIterator[task_pb2.TaskMessages]:
             while True:
-                yield task_pb2.TaskMessage(message="x")
+                yield task_pb2.TaskMessages(messages=["x"] * 100)
 
         call = stub.ReceiveTaskToProcess(endless(), timeout=10)
         assert "too many messages" in await refused(call, grpc.StatusCode.INVALID_ARGUMENT)

@@ -57,7 +57,7 @@ async def test_serves_grpc_health_and_metrics_then_stops_cleanly(database_url: s
         address = f"127.0.0.1:{settings.task_service_port}"
         async with grpc.aio.insecure_channel(address) as channel:
             stub = task_pb2_grpc.TaskServiceStub(channel)  # type: ignore[no-untyped-call]
-            stream = (task_pb2.TaskMessage(message=m) async for m in _aiter(["hi"]))
+            stream = (task_pb2.TaskMessages(messages=[m]) async for m in _aiter(["hi"]))
             reply = await stub.ReceiveTaskToProcess(stream, timeout=10, wait_for_ready=True)
             assert [t.message for t in reply.tasks] == ["hi"]
         async with httpx.AsyncClient() as http:

@@ -130,9 +130,9 @@ class TestReading:
         first = await repository.add_tasks(new("old"))
         second = await repository.add_tasks(new("new1", "new2"))
         listed = await repository.list_tasks(10, 0)
-        assert [t.message for t in listed][2] == "old"
-        assert {t.id for t in listed[:2]} == {t.id for t in second}
-        assert listed[0].id > listed[1].id  # ties broken by id, descending
+        # One request shares created_at: its tasks list in the reverse of the order sent.
+        assert [t.message for t in listed] == ["new2", "new1", "old"]
+        assert [t.id for t in listed[:2]] == [t.id for t in reversed(second)]
         assert [t.id for t in await repository.list_tasks(1, 2)] == [first[0].id]
 
     async def test_an_absent_task_is_none(self, repository: PostgresTaskRepository) -> None:

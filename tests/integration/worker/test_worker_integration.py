@@ -42,23 +42,34 @@ class FakeTaskService(task_pb2_grpc.TaskServiceServicer):
         self.all_recorded = asyncio.Event()
 
     async def SendProcessedTask(
-        self, request_iterator: AsyncIterable[task_pb2.ProcessedTask], context: Any
-    ) -> AsyncIterator[task_pb2.ProcessedTaskAck]:
+        self, request_iterator: AsyncIterable[task_pb2.ProcessedTaskBatch], context: Any
+    ) -> AsyncIterator[task_pb2.ProcessedTaskAckBatch]:
         self.streams += 1
         first, received = self.streams == 1, 0
-        async for item in request_iterator:
-            received += 1
-            if first and self.break_first_after is not None and received > self.break_first_after:
-                await context.abort(grpc.StatusCode.UNAVAILABLE, "restarting")
-            if item.id not in self.known:
-                yield task_pb2.ProcessedTaskAck(
-                    id=item.id, status=task_pb2.ProcessedTaskAck.NOT_FOUND
+        async for batch in request_iterator:
+            acks = []
+            for item in batch.tasks:
+                received += 1
+                if (
+                    first
+                    and self.break_first_after is not None
+                    and (received > self.break_first_after)
+                ):
+                    await context.abort(grpc.StatusCode.UNAVAILABLE, "restarting")
+                if item.id not in self.known:
+                    acks.append(
+                        task_pb2.ProcessedTaskAck(
+                            id=item.id, status=task_pb2.ProcessedTaskAck.NOT_FOUND
+                        )
+                    )
+                    continue
+                self.recorded[item.id] = item.binary_code
+                acks.append(
+                    task_pb2.ProcessedTaskAck(id=item.id, status=task_pb2.ProcessedTaskAck.ACCEPTED)
                 )
-                continue
-            self.recorded[item.id] = item.binary_code
             if set(self.recorded) == self.known:
                 self.all_recorded.set()
-            yield task_pb2.ProcessedTaskAck(id=item.id, status=task_pb2.ProcessedTaskAck.ACCEPTED)
+            yield task_pb2.ProcessedTaskAckBatch(acks=acks)
 
 
 Serve = Callable[[FakeTaskService], Awaitable[str]]

@@ -10,13 +10,13 @@ from pyservices.common.proto import task_pb2
 from pyservices.task_service.adapters.grpc_servicer import available_batches
 
 
-def item(n: int) -> task_pb2.ProcessedTask:
-    return task_pb2.ProcessedTask(id=str(n), binary_code="0")
+def item(n: int) -> task_pb2.ProcessedTaskBatch:
+    return task_pb2.ProcessedTaskBatch(tasks=[task_pb2.ProcessedTask(id=str(n), binary_code="0")])
 
 
 async def from_queue(
-    queue: asyncio.Queue[task_pb2.ProcessedTask | Exception | None],
-) -> AsyncIterator[task_pb2.ProcessedTask]:
+    queue: asyncio.Queue[task_pb2.ProcessedTaskBatch | Exception | None],
+) -> AsyncIterator[task_pb2.ProcessedTaskBatch]:
     while (next_item := await queue.get()) is not None:
         if isinstance(next_item, Exception):
             raise next_item
@@ -25,7 +25,7 @@ async def from_queue(
 
 class TestAvailableBatches:
     async def test_yields_what_has_arrived_without_waiting_for_more(self) -> None:
-        queue: asyncio.Queue[task_pb2.ProcessedTask | Exception | None] = asyncio.Queue()
+        queue: asyncio.Queue[task_pb2.ProcessedTaskBatch | Exception | None] = asyncio.Queue()
         batches = available_batches(from_queue(queue), cap=100)
         async with contextlib.aclosing(batches):
             for n in range(3):
@@ -39,7 +39,7 @@ class TestAvailableBatches:
                 await asyncio.wait_for(anext(batches), 5)
 
     async def test_never_yields_more_than_the_cap(self) -> None:
-        queue: asyncio.Queue[task_pb2.ProcessedTask | Exception | None] = asyncio.Queue()
+        queue: asyncio.Queue[task_pb2.ProcessedTaskBatch | Exception | None] = asyncio.Queue()
         for n in range(5):
             queue.put_nowait(item(n))
         queue.put_nowait(None)
@@ -48,7 +48,7 @@ class TestAvailableBatches:
         assert max(sizes) <= 2
 
     async def test_raises_the_error_that_broke_the_stream(self) -> None:
-        queue: asyncio.Queue[task_pb2.ProcessedTask | Exception | None] = asyncio.Queue()
+        queue: asyncio.Queue[task_pb2.ProcessedTaskBatch | Exception | None] = asyncio.Queue()
         queue.put_nowait(RuntimeError("stream broke"))
         with pytest.raises(RuntimeError, match="stream broke"):
             async for _ in available_batches(from_queue(queue), cap=10):
