@@ -29,6 +29,9 @@ CHANNEL_OPTIONS = [
 ]
 
 
+ACK_LINGER_SECONDS = 0.5
+
+
 async def run(
     settings: WorkerSettings, stop: asyncio.Event, converter: Converter | None = None
 ) -> None:
@@ -68,6 +71,10 @@ async def run(
             await asyncio.wait_for(processor.drained(), settings.shutdown_grace_seconds)
         except TimeoutError:
             log.warning("worker_drain_timed_out", in_flight=submitter.in_flight)
+        # A quorum queue may drop acks that arrive just before their channel closes
+        # (rabbitmq-server issue 10327): those messages would come back as duplicates.
+        # Linger a moment so the last settlements are applied before the close.
+        await asyncio.sleep(ACK_LINGER_SECONDS)
     finally:
         stop_submitting.set()
         processing.cancel()
