@@ -34,8 +34,3 @@ class BatchReport:
     def is_full(self, batch_size: int) -> bool:
         """A full batch means more rows are probably waiting: read again at once."""
         return self.claimed >= batch_size
-
-
-def backoff_delay(attempt: int, initial: float = 0.05, cap: float = 5.0) -> float:
-    """Exponential backoff for the `attempt`-th consecutive failure (1-based), capped."""
-    return float(min(cap, initial * 2 ** max(0, attempt - 1)))

@@ -10,11 +10,11 @@ from typing import TypeVar
 import asyncpg
 
 from pyservices.common import lifecycle, ops
+from pyservices.common.backoff import backoff_delay
 from pyservices.common.logging import configure_logging, get_logger
 from pyservices.publisher.adapters.listener import OutboxListener
 from pyservices.publisher.adapters.postgres import PostgresOutboxStore
 from pyservices.publisher.adapters.rabbitmq import AmqpEventPublisher
-from pyservices.publisher.domain import backoff_delay
 from pyservices.publisher.settings import PublisherSettings
 from pyservices.publisher.usecases import OutboxRelay
 

@@ -14,9 +14,10 @@ import collections
 import contextlib
 import time
 
+from pyservices.common.backoff import backoff_delay
 from pyservices.common.logging import get_logger
 from pyservices.publisher import metrics
-from pyservices.publisher.domain import Backlog, BatchReport, backoff_delay
+from pyservices.publisher.domain import Backlog, BatchReport
 from pyservices.publisher.ports import EventPublisher, OutboxStore
 
 log = get_logger(__name__)

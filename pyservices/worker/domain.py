@@ -36,8 +36,3 @@ class DeadLetterReason(enum.StrEnum):
 
 class StreamBroken(ConnectionError):
     """The result stream to the task service failed; unacknowledged results go again."""
-
-
-def backoff_delay(attempt: int, initial: float = 0.05, cap: float = 5.0) -> float:
-    """Exponential backoff for the `attempt`-th consecutive failure (1-based), capped."""
-    return float(min(cap, initial * 2 ** max(0, attempt - 1)))

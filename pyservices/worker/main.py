@@ -8,11 +8,11 @@ import contextlib
 import grpc
 
 from pyservices.common import lifecycle, ops
+from pyservices.common.backoff import backoff_delay
 from pyservices.common.logging import configure_logging, get_logger
 from pyservices.worker.adapters.converter import BinconvConverter
 from pyservices.worker.adapters.grpc_client import GrpcTaskService
 from pyservices.worker.adapters.rabbitmq import TaskConsumer
-from pyservices.worker.domain import backoff_delay
 from pyservices.worker.ports import Converter
 from pyservices.worker.results import ResultSubmitter
 from pyservices.worker.settings import WorkerSettings

@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from pyservices.common.backoff import backoff_delay
 from pyservices.common.logging import get_logger
 from pyservices.worker import metrics
 from pyservices.worker.domain import (
@@ -26,7 +27,6 @@ from pyservices.worker.domain import (
     ProcessedResult,
     ResultAck,
     StreamBroken,
-    backoff_delay,
 )
 from pyservices.worker.ports import Delivery, ResultStream, TaskService
 

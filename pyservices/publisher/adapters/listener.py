@@ -8,8 +8,8 @@ from typing import Any
 
 import asyncpg
 
+from pyservices.common.backoff import backoff_delay
 from pyservices.common.logging import get_logger
-from pyservices.publisher.domain import backoff_delay
 
 log = get_logger(__name__)
 

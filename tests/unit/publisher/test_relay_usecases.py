@@ -4,7 +4,7 @@ import asyncio
 
 from prometheus_client import REGISTRY
 
-from pyservices.publisher.domain import backoff_delay
+from pyservices.common.backoff import backoff_delay
 from pyservices.publisher.usecases import OutboxRelay, measure_backlog, relay_batch
 from tests.unit.publisher.relay_fakes import FakeOutbox, FakePublisher, event
 
