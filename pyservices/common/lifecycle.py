@@ -3,7 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
+
+from pyservices.common.logging import configure_logging
+
+
+class _HasLogLevel(Protocol):
+    @property
+    def log_level(self) -> str: ...
+
+
+S = TypeVar("S", bound=_HasLogLevel)
 
 
 def shutdown_event() -> asyncio.Event:
@@ -13,3 +26,14 @@ def shutdown_event() -> asyncio.Event:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     return stop
+
+
+def run_service(name: str, settings: S, run: Callable[[S, asyncio.Event], Awaitable[None]]) -> None:
+    """The body of every service's `main()`: logging, then `run` until a stop signal."""
+    configure_logging(name, settings.log_level)
+
+    async def serve() -> None:
+        await run(settings, shutdown_event())
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())

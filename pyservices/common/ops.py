@@ -74,6 +74,14 @@ class EmbeddedServer(uvicorn.Server):
     def capture_signals(self) -> Iterator[None]:
         yield
 
+    async def serve(self, sockets: Any = None) -> None:
+        # uvicorn calls sys.exit() when it cannot bind; a SystemExit escaping a task
+        # stops the loop without the service's cleanup, so make it an ordinary error.
+        try:
+            await super().serve(sockets)
+        except SystemExit as exit_:
+            raise RuntimeError(f"HTTP server failed to start (exit code {exit_.code})") from None
+
 
 def embedded_server(app: Any, host: str, port: int, **options: Any) -> EmbeddedServer:
     """`app`: any ASGI application (uvicorn's own type rejects Starlette's)."""

@@ -7,7 +7,7 @@ import contextlib
 from typing import Any, cast
 
 from pyservices.common import lifecycle, ops
-from pyservices.common.logging import configure_logging, get_logger
+from pyservices.common.logging import get_logger
 from pyservices.gateway.adapters.graphql_app import SchemaLimits
 from pyservices.gateway.adapters.grpc_client import GrpcTaskService, open_channel
 from pyservices.gateway.adapters.http import create_app
@@ -38,7 +38,7 @@ async def run(settings: GatewaySettings, stop: asyncio.Event) -> None:
         settings.gateway_port,
         timeout_graceful_shutdown=DRAIN_SECONDS,
     )
-    serving = asyncio.create_task(ops_serve(server))
+    serving = asyncio.create_task(server.serve())
     stopping = asyncio.create_task(stop.wait())
     log.info("gateway_started", port=settings.gateway_port, task_service=settings.task_service_addr)
     try:
@@ -54,20 +54,5 @@ async def run(settings: GatewaySettings, stop: asyncio.Event) -> None:
         raise serving.exception()  # type: ignore[misc]
 
 
-async def ops_serve(server: ops.EmbeddedServer) -> None:
-    # uvicorn calls sys.exit() when it cannot bind; a SystemExit escaping a task stops
-    # the loop without our cleanup, so make it an ordinary error.
-    try:
-        await server.serve()
-    except SystemExit as exit_:
-        raise RuntimeError(f"HTTP server failed to start (exit code {exit_.code})") from None
-
-
 def main() -> None:
-    settings = GatewaySettings()
-    configure_logging("gateway", settings.log_level)
-
-    async def serve() -> None:
-        await run(settings, lifecycle.shutdown_event())
-
-    asyncio.run(serve())
+    lifecycle.run_service("gateway", GatewaySettings(), run)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 import asyncpg
 
 from pyservices.common import lifecycle, ops
-from pyservices.common.backoff import backoff_delay
-from pyservices.common.logging import configure_logging, get_logger
+from pyservices.common.backoff import until_connected
+from pyservices.common.logging import get_logger
 from pyservices.publisher.adapters.listener import OutboxListener
 from pyservices.publisher.adapters.postgres import PostgresOutboxStore
 from pyservices.publisher.adapters.rabbitmq import AmqpEventPublisher
@@ -19,7 +17,6 @@ from pyservices.publisher.settings import PublisherSettings
 from pyservices.publisher.usecases import OutboxRelay
 
 log = get_logger(__name__)
-T = TypeVar("T")
 
 
 async def run(settings: PublisherSettings, stop: asyncio.Event) -> None:
@@ -41,7 +38,7 @@ async def run(settings: PublisherSettings, stop: asyncio.Event) -> None:
         settings.metrics_port,
     )
     serving = asyncio.create_task(server.serve())
-    pool = await _until_connected(
+    pool = await until_connected(
         lambda: asyncpg.create_pool(
             settings.database_url,
             min_size=1,
@@ -50,7 +47,7 @@ async def run(settings: PublisherSettings, stop: asyncio.Event) -> None:
         stop,
         "database",
     )
-    publisher = await _until_connected(
+    publisher = await until_connected(
         lambda: AmqpEventPublisher.connect(settings.rabbitmq_url, settings.publish_timeout_seconds),
         stop,
         "broker",
@@ -94,28 +91,5 @@ async def run(settings: PublisherSettings, stop: asyncio.Event) -> None:
         log.info("publisher_stopped")
 
 
-async def _until_connected(
-    connect: Callable[[], Awaitable[T]], stop: asyncio.Event, what: str
-) -> T | None:
-    """Connect with backoff until it works, or return None once `stop` is set."""
-    attempt = 0
-    while not stop.is_set():
-        try:
-            return await connect()
-        except Exception as exc:  # the dependency is not there yet: wait and retry
-            attempt += 1
-            delay = backoff_delay(attempt)
-            log.warning("connect_failed", dependency=what, error=repr(exc), retry_in=delay)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
-    return None
-
-
 def main() -> None:
-    settings = PublisherSettings()
-    configure_logging("publisher", settings.log_level)
-
-    async def serve() -> None:
-        await run(settings, lifecycle.shutdown_event())
-
-    asyncio.run(serve())
+    lifecycle.run_service("publisher", PublisherSettings(), run)

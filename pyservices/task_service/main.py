@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import asyncpg
 
 from pyservices.common import lifecycle, ops
-from pyservices.common.logging import configure_logging, get_logger
+from pyservices.common.logging import get_logger
 from pyservices.task_service.adapters.grpc_server import build_server
 from pyservices.task_service.adapters.grpc_servicer import TaskServicer
 from pyservices.task_service.adapters.postgres import PostgresTaskRepository, create_pool
@@ -69,11 +68,4 @@ async def _close(pool: asyncpg.Pool, grace: float) -> None:
 
 
 def main() -> None:
-    settings = TaskServiceSettings()
-    configure_logging("task_service", settings.log_level)
-
-    async def serve() -> None:
-        await run(settings, lifecycle.shutdown_event())
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve())
+    lifecycle.run_service("task_service", TaskServiceSettings(), run)

@@ -9,7 +9,7 @@ from typing import Any, cast
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from pyservices.common import lifecycle, ops
-from pyservices.common.logging import configure_logging, get_logger
+from pyservices.common.logging import get_logger
 from pyservices.websocket.adapters.http import create_app
 from pyservices.websocket.adapters.rabbitmq import ProcessedEventsConsumer
 from pyservices.websocket.domain import SHUTDOWN, ClientRegistry
@@ -46,7 +46,7 @@ async def run(settings: WebSocketSettings, stop: asyncio.Event) -> None:
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=DRAIN_SECONDS,
     )
-    serving = asyncio.create_task(_serve(server))
+    serving = asyncio.create_task(server.serve())
     connecting = asyncio.create_task(_start_consumer(consumer))
     stopping = asyncio.create_task(stop.wait())
     log.info("websocket_started", port=settings.websocket_port)
@@ -83,19 +83,5 @@ async def _start_consumer(consumer: ProcessedEventsConsumer) -> None:
             await consumer.start()
 
 
-async def _serve(server: ops.EmbeddedServer) -> None:
-    # uvicorn calls sys.exit() when it cannot bind; make that an ordinary error.
-    try:
-        await server.serve()
-    except SystemExit as exit_:
-        raise RuntimeError(f"HTTP server failed to start (exit code {exit_.code})") from None
-
-
 def main() -> None:
-    settings = WebSocketSettings()
-    configure_logging("websocket", settings.log_level)
-
-    async def serve() -> None:
-        await run(settings, lifecycle.shutdown_event())
-
-    asyncio.run(serve())
+    lifecycle.run_service("websocket", WebSocketSettings(), run)

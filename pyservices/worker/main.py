@@ -8,8 +8,8 @@ import contextlib
 import grpc
 
 from pyservices.common import lifecycle, ops
-from pyservices.common.backoff import backoff_delay
-from pyservices.common.logging import configure_logging, get_logger
+from pyservices.common.backoff import until_connected
+from pyservices.common.logging import get_logger
 from pyservices.worker.adapters.converter import BinconvConverter
 from pyservices.worker.adapters.grpc_client import GrpcTaskService
 from pyservices.worker.adapters.rabbitmq import TaskConsumer
@@ -59,7 +59,12 @@ async def run(
     submitting = asyncio.create_task(submitter.run(stop_submitting := asyncio.Event()))
     processing = asyncio.create_task(processor.run())
     try:
-        consumer = await _connect(settings, stop)
+        consumer = await until_connected(
+            lambda: TaskConsumer.connect(settings.rabbitmq_url, settings.worker_prefetch),
+            stop,
+            "broker",
+            cap=settings.retry_backoff_max_seconds,
+        )
         if consumer is None:
             return
         await consumer.start(processor.receive)
@@ -88,25 +93,5 @@ async def run(
         log.info("worker_stopped")
 
 
-async def _connect(settings: WorkerSettings, stop: asyncio.Event) -> TaskConsumer | None:
-    attempt = 0
-    while not stop.is_set():
-        try:
-            return await TaskConsumer.connect(settings.rabbitmq_url, settings.worker_prefetch)
-        except Exception as exc:  # the broker is not there yet: wait and retry
-            attempt += 1
-            delay = backoff_delay(attempt, cap=settings.retry_backoff_max_seconds)
-            log.warning("connect_failed", dependency="broker", error=repr(exc), retry_in=delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
-    return None
-
-
 def main() -> None:
-    settings = WorkerSettings()
-    configure_logging("worker", settings.log_level)
-
-    async def serve() -> None:
-        await run(settings, lifecycle.shutdown_event())
-
-    asyncio.run(serve())
+    lifecycle.run_service("worker", WorkerSettings(), run)

@@ -4,7 +4,6 @@ import asyncio
 
 from prometheus_client import REGISTRY
 
-from pyservices.common.backoff import backoff_delay
 from pyservices.publisher.usecases import OutboxRelay, measure_backlog, relay_batch
 from tests.unit.publisher.relay_fakes import FakeOutbox, FakePublisher, event
 
@@ -176,7 +175,3 @@ class TestOutboxRelay:
         stop.set()
 
         await asyncio.wait_for(running, 1)
-
-
-def test_backoff_doubles_from_the_first_delay_up_to_a_cap() -> None:
-    assert [backoff_delay(n, initial=0.1, cap=0.5) for n in (1, 2, 3, 4)] == [0.1, 0.2, 0.4, 0.5]
