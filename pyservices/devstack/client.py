@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -54,17 +55,29 @@ class ResultFeed:
 
     def __init__(self) -> None:
         self.frames: list[dict[str, Any]] = []
+        # When each id first arrived (time.monotonic), for recovery and latency figures.
+        self.first_arrival: dict[str, float] = {}
         self._changed = asyncio.Condition()
 
     async def wait_for(self, ids: set[str], seconds: float) -> dict[str, dict[str, Any]]:
         async def arrived() -> dict[str, dict[str, Any]]:
             async with self._changed:
-                await self._changed.wait_for(lambda: ids <= {f["id"] for f in self.frames})
+                await self._changed.wait_for(lambda: ids <= self.first_arrival.keys())
             return {f["id"]: f for f in self.frames if f["id"] in ids}
 
         return await asyncio.wait_for(arrived(), seconds)
 
+    async def wait_for_frames(self, count: int, seconds: float) -> None:
+        """Until this connection has received `count` frames in all."""
+        async with asyncio.timeout(seconds), self._changed:
+            await self._changed.wait_for(lambda: len(self.frames) >= count)
+
+    def duplicates(self) -> int:
+        """Frames beyond the first for the same id."""
+        return len(self.frames) - len({frame["id"] for frame in self.frames})
+
     async def _add(self, frame: dict[str, Any]) -> None:
+        self.first_arrival.setdefault(frame["id"], time.monotonic())
         async with self._changed:
             self.frames.append(frame)
             self._changed.notify_all()

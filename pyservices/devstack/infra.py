@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import shutil
 import signal
@@ -211,13 +212,33 @@ class LocalRabbitMQ:
         )
         wait_for_port(self.port, 60, self.process)
 
-    def ctl(self, *args: str, check: bool = True) -> None:
-        subprocess.run(
+    def ctl(self, *args: str, check: bool = True) -> str:
+        done = subprocess.run(
             ["/usr/lib/rabbitmq/bin/rabbitmqctl", "-n", self.node, *args],
             env=self._env(),
             check=check,
             capture_output=True,
         )
+        return done.stdout.decode()
+
+    def queue_depths(self, vhost: str) -> dict[str, tuple[int, int]]:
+        """Each queue of `vhost`: (messages ready, messages unacknowledged)."""
+        listed = json.loads(
+            self.ctl(
+                "list_queues",
+                "-p",
+                vhost,
+                "--formatter",
+                "json",
+                "name",
+                "messages_ready",
+                "messages_unacknowledged",
+            )
+        )
+        return {
+            queue["name"]: (queue["messages_ready"], queue["messages_unacknowledged"])
+            for queue in listed
+        }
 
     def create_vhost(self, name: str) -> str:
         self.ctl("add_vhost", name)

@@ -1,0 +1,333 @@
+"""One fault per case while tasks flow, then the ledger: nothing accepted is lost, every
+task is processed exactly once in PostgreSQL, every result reaches every listener.
+
+Each case saves its row of the README's reliability table to artifacts/faults/
+(`just reliability` runs the suite and regenerates docs/reliability.md from them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import signal
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+
+import aio_pika
+import httpx
+import pytest
+
+from pyservices.common.topology import DEAD_LETTER_QUEUE, PROCESS_QUEUE, declare_process_queue
+from pyservices.devstack.infra import LocalPostgres, LocalRabbitMQ
+from tests.faults.conftest import FaultStack, MakeFaultStack
+from tests.faults.ledger import latency_figures
+
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]
+
+OUTAGE_SECONDS = 10.0
+
+
+async def test_a_worker_killed_holding_unacknowledged_messages_is_replaced(
+    fault_stack: FaultStack,
+) -> None:
+    stack = fault_stack
+    await stack.start_all()
+    async with stack.under_load("worker killed (SIGKILL) holding deliveries") as trial:
+        await trial.load.wait_accepted(100)
+        # Frozen, the worker stops settling while the broker fills its prefetch; the
+        # kill then lands while it holds deliveries it has not acknowledged.
+        stack.processes.running["worker"].send_signal(signal.SIGSTOP)
+        await _until(lambda: _unacknowledged(stack), 30)
+        held = await _unacknowledged(stack)
+        await stack.kill("worker")
+        await stack.start("worker")
+        trial.healed()
+        await trial.load.wait_accepted(len(trial.load.accepted()) + 200)
+
+    assert trial.row is not None
+    trial.row.notes = f"{held} deliveries unacknowledged at the kill"
+    trial.row.save("1-worker-kill")
+
+
+async def test_a_relay_killed_between_publish_and_delete_changes_nothing_in_the_database(
+    fault_stack: FaultStack,
+) -> None:
+    stack = fault_stack
+    # A test-only pause between the broker's confirms and the delete makes the window
+    # wide enough to kill the relay inside it.
+    await stack.start_all({"publisher": {"RELAY_DELAY_AFTER_PUBLISH_SECONDS": "1"}})
+    async with stack.under_load("relay killed between publish and delete") as trial:
+        await trial.load.wait_accepted(50)
+        # A result just arrived: its event is published and its row not yet deleted.
+        first = trial.feeds[0]
+        await first.wait_for_frames(len(first.frames) + 1, 30)
+        await stack.kill("publisher")
+        await stack.start("publisher", RELAY_DELAY_AFTER_PUBLISH_SECONDS="0")
+        trial.healed()
+        await trial.load.wait_accepted(len(trial.load.accepted()) + 200)
+
+    assert trial.row is not None
+    # The republished events reached the clients again: the window was really hit.
+    assert trial.row.duplicates >= len(trial.feeds)
+    trial.row.notes = "republished events reached the clients twice; the database saw one each"
+    trial.row.save("2-relay-kill")
+
+
+async def test_two_relays_and_two_workers_share_the_work(fault_stack: FaultStack) -> None:
+    stack = fault_stack
+    await stack.start_all()
+    await stack.start("publisher", instance="publisher-2")
+    await stack.start("worker", instance="worker-2")
+    async with stack.under_load("two relays and two workers", rate=200, batch=10) as trial:
+        await trial.load.wait_accepted(2000, seconds=60)
+
+    assert trial.row is not None
+    by_worker = [
+        await _metric(stack, name, "binconv_worker_tasks_processed_total")
+        for name in ("worker", "worker-2")
+    ]
+    assert all(count > 0 for count in by_worker), by_worker
+    trial.row.notes = "tasks per worker: " + " / ".join(f"{count:.0f}" for count in by_worker)
+    trial.row.save("3-two-of-each")
+
+
+async def test_a_broker_outage_delays_but_loses_nothing(
+    make_fault_stack: MakeFaultStack,
+    postgres_server: LocalPostgres,
+    own_rabbitmq: LocalRabbitMQ,
+) -> None:
+    stack = await make_fault_stack(postgres_server, own_rabbitmq)
+    await stack.start_all()
+    async with stack.under_load("RabbitMQ stopped for 10 s") as trial:
+        await trial.load.wait_accepted(100)
+        await asyncio.to_thread(own_rabbitmq.stop)
+        accepted_before = len(trial.load.accepted())
+        await asyncio.sleep(OUTAGE_SECONDS)  # the outage itself, while the load goes on
+        accepted_during = len(trial.load.accepted()) - accepted_before
+        await asyncio.to_thread(own_rabbitmq.start)
+        trial.healed()
+        await stack.wait_all_healthy()
+        await trial.load.wait_accepted(len(trial.load.accepted()) + 200)
+
+    # sendTask needs only PostgreSQL: clients see the outage only as a delay.
+    assert accepted_during > 0
+    assert trial.row is not None
+    trial.row.notes = f"{accepted_during} tasks accepted during the outage"
+    trial.row.save("4-broker-outage")
+
+
+async def test_a_database_outage_is_a_retryable_error_and_loses_nothing(
+    make_fault_stack: MakeFaultStack,
+    own_postgres: LocalPostgres,
+    rabbitmq_server: LocalRabbitMQ,
+) -> None:
+    stack = await make_fault_stack(own_postgres, rabbitmq_server)
+    await stack.start_all()
+    async with stack.under_load("PostgreSQL stopped for 10 s") as trial:
+        await trial.load.wait_accepted(100)
+        await asyncio.to_thread(own_postgres.stop)
+        await asyncio.sleep(OUTAGE_SECONDS)
+        await asyncio.to_thread(own_postgres.start)
+        trial.healed()
+        await stack.wait_all_healthy()
+        await trial.load.wait_accepted(len(trial.load.accepted()) + 200)
+
+    refusals = trial.load.refusals()
+    assert refusals, "sendTask was never refused while the database was down"
+    assert trial.row is not None
+    trial.row.notes = f"refused with: {json.loads(refusals[0])[0]['message']}"
+    trial.row.save("5-database-outage")
+
+
+async def test_a_task_service_crash_is_a_retryable_error_and_results_are_retried(
+    fault_stack: FaultStack,
+) -> None:
+    stack = fault_stack
+    await stack.start_all()
+    async with stack.under_load("task service killed, back after 3 s") as trial:
+        await trial.load.wait_accepted(100)
+        await stack.kill("task_service")
+        await asyncio.sleep(3)  # down for a while, with the load going on
+        await stack.start("task_service")
+        trial.healed()
+        await stack.wait_all_healthy()
+        await trial.load.wait_accepted(len(trial.load.accepted()) + 200)
+
+    refusals = trial.load.refusals()
+    assert refusals, "sendTask was never refused while the task service was down"
+    assert trial.row is not None
+    trial.row.notes = f"refused with: {json.loads(refusals[0])[0]['message']}"
+    trial.row.save("6-task-service-kill")
+
+
+POISON = [
+    b"",
+    b"not json at all",
+    b'{"unexpected": "shape"}',
+    b'{"id": "not-a-uuid", "message": "hello", "createdAt": "2026-01-01T00:00:00+00:00"}',
+    # Well formed, but no such task: the task service answers NOT_FOUND.
+    json.dumps(
+        {"id": str(uuid.uuid4()), "message": "ghost", "createdAt": "2026-01-01T00:00:00+00:00"}
+    ).encode(),
+    b"\xff\xfe binary garbage \x00",
+]
+
+
+async def test_poison_messages_are_dead_lettered_and_block_nothing(
+    fault_stack: FaultStack,
+) -> None:
+    stack = fault_stack
+    await stack.start_all()
+    url = stack.processes.rabbitmq_url
+    async with stack.under_load(
+        "poison messages in task.process", dead_letters=len(POISON)
+    ) as trial:
+        await trial.load.wait_accepted(50)
+        async with await aio_pika.connect(url) as connection:
+            channel = await connection.channel()
+            for body in POISON:
+                await channel.default_exchange.publish(
+                    aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                    routing_key=PROCESS_QUEUE,
+                )
+        await trial.load.wait_accepted(len(trial.load.accepted()) + 200)
+
+    async with await aio_pika.connect(url) as connection:
+        channel = await connection.channel()
+        dead = await channel.get_queue(DEAD_LETTER_QUEUE)
+        bodies = []
+        while (message := await dead.get(no_ack=True, fail=False)) is not None:
+            bodies.append(message.body)
+    assert sorted(bodies) == sorted(POISON)
+    assert trial.row is not None
+    trial.row.notes = f"{len(POISON)} poison messages dead-lettered on their first delivery"
+    trial.row.save("7-poison")
+
+
+async def test_a_message_that_keeps_failing_is_dead_lettered_after_the_delivery_limit(
+    rabbitmq_url: str,
+) -> None:
+    # A consumer that crashes on a message hands it back each time; the queue's
+    # delivery limit ends the loop instead of the message circling forever.
+    async with await aio_pika.connect(rabbitmq_url) as connection:
+        channel = await connection.channel()
+        queue = await declare_process_queue(channel)
+        await channel.default_exchange.publish(
+            aio_pika.Message(b"crashes its consumer"), routing_key=PROCESS_QUEUE
+        )
+        dead = await channel.get_queue(DEAD_LETTER_QUEUE)
+        tries = 0
+        async with asyncio.timeout(30):
+            while (dead_letter := await dead.get(no_ack=True, fail=False)) is None:
+                message = await queue.get(fail=False)
+                if message is None:  # handed back, not yet ready again
+                    await asyncio.sleep(0.05)
+                    continue
+                tries += 1
+                await message.nack(requeue=True)
+
+    assert dead_letter.body == b"crashes its consumer"
+    assert 1 < tries <= 6
+
+
+IDLE_CLIENTS = 200
+
+
+async def test_a_client_that_never_reads_and_200_idle_ones_slow_no_one_down(
+    fault_stack: FaultStack,
+) -> None:
+    stack = fault_stack
+    await stack.start_all({"websocket": {"WEBSOCKET_CLIENT_BUFFER": "64"}})
+    websocket = stack.processes.running["websocket"]
+    async with stack.under_load(
+        "a client that never reads, 200 idle clients",
+        listeners=2 + IDLE_CLIENTS,
+        rate=40,
+        batch=4,
+        message_chars=200,
+    ) as trial:
+        stalled = await _connect_and_never_read(stack.ports.websocket)
+        rss_start = _rss_mib(websocket.pid)
+
+        async def dropped() -> bool:
+            return await _metric(stack, "websocket", "binconv_websocket_disconnects_total") > 0
+
+        await _until(dropped, 60)
+        await trial.load.wait_accepted(len(trial.load.accepted()) + 200)
+        rss_end = _rss_mib(websocket.pid)
+        stalled.close()
+
+    assert trial.row is not None
+    reasons = await _metric_lines(stack, "websocket", "binconv_websocket_disconnects_total")
+    assert reasons == {'binconv_websocket_disconnects_total{reason="too slow"}': 1.0}
+    # Each client's buffer is bounded (64 frames of ~2 KB here): what the service holds
+    # for 203 clients cannot grow with the run.
+    assert rss_end - rss_start < 64, (rss_start, rss_end)
+    latency = latency_figures(trial.load, trial.feeds[0])
+    trial.row.notes = (
+        f"the non-reader was dropped with close code 4000; the others: p50 "
+        f"{latency['p50_ms']} ms, p99 {latency['p99_ms']} ms; WebSocket service RSS "
+        f"{rss_start:.0f} → {rss_end:.0f} MiB"
+    )
+    trial.row.save("8-slow-clients")
+
+
+# Helpers
+
+
+async def _until(check: Callable[[], Awaitable[object]], seconds: float) -> None:
+    async with asyncio.timeout(seconds):
+        while not await check():  # noqa: ASYNC110 (another process)
+            await asyncio.sleep(0.1)
+
+
+async def _unacknowledged(stack: FaultStack) -> int:
+    pipeline = stack.pipeline
+    depths = await asyncio.to_thread(pipeline.rabbitmq.queue_depths, pipeline.vhost)
+    return depths[PROCESS_QUEUE][1]
+
+
+async def _metric_lines(stack: FaultStack, name: str, metric: str) -> dict[str, float]:
+    service = name.split("-")[0]
+    url = stack.processes.instance_ports[name].health_url(service).replace("/health", "/metrics")
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(url)).text
+    return {
+        series: float(value)
+        for series, value in (line.rsplit(" ", 1) for line in text.splitlines())
+        if series.split("{")[0] == metric
+    }
+
+
+async def _metric(stack: FaultStack, name: str, metric: str) -> float:
+    return sum((await _metric_lines(stack, name, metric)).values())
+
+
+def _rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise LookupError(f"no VmRSS for {pid}")
+
+
+async def _connect_and_never_read(port: int) -> asyncio.StreamWriter:
+    """A WebSocket client that completes the handshake and then reads nothing at all."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills up sooner
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    answer = await reader.readuntil(b"\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 101"), answer
+    writer.transport.pause_reading()
+    return writer
