@@ -29,6 +29,8 @@ class BrokerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
 
     rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    # How often a lost connection is tried again (aio-pika's default is 5 s).
+    broker_reconnect_seconds: float = 1.0
 
 
 class TaskServiceAddress(BaseSettings):

@@ -48,7 +48,11 @@ async def run(settings: PublisherSettings, stop: asyncio.Event) -> None:
         "database",
     )
     publisher = await until_connected(
-        lambda: AmqpEventPublisher.connect(settings.rabbitmq_url, settings.publish_timeout_seconds),
+        lambda: AmqpEventPublisher.connect(
+            settings.rabbitmq_url,
+            settings.publish_timeout_seconds,
+            reconnect_interval=settings.broker_reconnect_seconds,
+        ),
         stop,
         "broker",
     )

@@ -26,6 +26,8 @@ async def run(settings: WebSocketSettings, stop: asyncio.Event) -> None:
         settings.rabbitmq_url,
         lambda body: push_processed_task(body, registry),
         settings.websocket_prefetch,
+        queue_expires_seconds=settings.websocket_queue_expires_seconds,
+        reconnect_interval=settings.broker_reconnect_seconds,
     )
 
     async def broker() -> bool:

@@ -11,6 +11,9 @@ class WebSocketSettings(CommonSettings, BrokerSettings):
     # Frames buffered per client before it counts as too slow and is disconnected.
     websocket_client_buffer: int = 1000
     websocket_prefetch: int = 1000
+    # This process's queue outlives a broker restart; once the process is gone for this
+    # long (crashed, never deleted it), the broker deletes the queue.
+    websocket_queue_expires_seconds: float = 60.0
 
     @property
     def allowed_origin_set(self) -> frozenset[str]:

@@ -60,7 +60,11 @@ async def run(
     processing = asyncio.create_task(processor.run())
     try:
         consumer = await until_connected(
-            lambda: TaskConsumer.connect(settings.rabbitmq_url, settings.worker_prefetch),
+            lambda: TaskConsumer.connect(
+                settings.rabbitmq_url,
+                settings.worker_prefetch,
+                reconnect_interval=settings.broker_reconnect_seconds,
+            ),
             stop,
             "broker",
             cap=settings.retry_backoff_max_seconds,

@@ -38,8 +38,10 @@ class AmqpEventPublisher(EventPublisher):
         self._timeout = timeout
 
     @classmethod
-    async def connect(cls, url: str, publish_timeout: float = 10.0) -> AmqpEventPublisher:
-        connection = await aio_pika.connect_robust(url)
+    async def connect(
+        cls, url: str, publish_timeout: float = 10.0, *, reconnect_interval: float = 1.0
+    ) -> AmqpEventPublisher:
+        connection = await aio_pika.connect_robust(url, reconnect_interval=reconnect_interval)
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         await declare_process_queue(channel)
         processed = await declare_processed_exchange(channel)

@@ -1,37 +1,61 @@
 """Consumes the fanout exchange `task.processed` through a queue of this process's own.
 
-The queue is exclusive and auto-deleted, so each WebSocket process gets every event
-(the original shared one named queue, and each client saw half the results). aio-pika's
-robust connection names it client-side (`amq_<uuid>`) so that it can declare and bind
-it again under the same name after a reconnect; the broker deletes it with the
-connection either way.
+Each WebSocket process has its own queue, so each gets every event (the original shared
+one named queue, and each client saw half the results). The queue is durable rather
+than exclusive: an exclusive queue dies with the connection, and after a broker restart
+the relay could publish results before this process had declared it again, and those
+results would reach no client. A durable queue and its binding survive the restart and
+keep collecting. The process deletes its queue when it stops; if it crashes instead,
+the broker deletes it after `x-expires` without a consumer, and `x-max-length` bounds
+what an abandoned queue can hold until then.
 """
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
+from uuid import uuid4
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 
 from pyservices.common.logging import get_logger
-from pyservices.common.topology import declare_processed_exchange
+from pyservices.common.topology import PROCESSED_EXCHANGE, declare_processed_exchange
 
 log = get_logger(__name__)
 
+# Events an abandoned queue keeps (the oldest go first) until the broker deletes it.
+MAX_QUEUED_EVENTS = 100_000
+
 
 class ProcessedEventsConsumer:
-    def __init__(self, url: str, handle: Callable[[bytes], object], prefetch: int) -> None:
+    def __init__(
+        self,
+        url: str,
+        handle: Callable[[bytes], object],
+        prefetch: int,
+        *,
+        queue_expires_seconds: float = 60.0,
+        reconnect_interval: float = 1.0,
+    ) -> None:
         self._url = url
         self._handle = handle
         self._prefetch = prefetch
+        self._queue_name = f"{PROCESSED_EXCHANGE}.websocket.{socket.gethostname()}.{uuid4().hex}"
+        self._queue_arguments = {
+            "x-queue-type": "classic",
+            "x-expires": int(queue_expires_seconds * 1000),
+            "x-max-length": MAX_QUEUED_EVENTS,
+        }
+        self._reconnect_interval = reconnect_interval
         self._connection: AbstractRobustConnection | None = None
         self._queue: AbstractQueue | None = None
         self._consumer_tag: str | None = None
 
     async def start(self) -> None:
-        # Try again every second after a broker loss (aio-pika's default is 5 s).
-        connection = await aio_pika.connect_robust(self._url, reconnect_interval=1)
+        connection = await aio_pika.connect_robust(
+            self._url, reconnect_interval=self._reconnect_interval
+        )
         try:
             await self._subscribe(connection)
         except BaseException:
@@ -43,7 +67,9 @@ class ProcessedEventsConsumer:
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=self._prefetch)
         exchange = await declare_processed_exchange(channel)
-        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        queue = await channel.declare_queue(
+            self._queue_name, durable=True, arguments=self._queue_arguments
+        )
         await queue.bind(exchange)
         self._queue = queue
         self._consumer_tag = await queue.consume(self._on_message)
@@ -74,5 +100,10 @@ class ProcessedEventsConsumer:
             except Exception as error:  # the channel may be gone already
                 log.info("consumer_cancel_failed", error=repr(error))
             self._consumer_tag = None
+        if self._queue is not None:
+            try:
+                await self._queue.delete(if_unused=False, if_empty=False)
+            except Exception as error:  # the broker is gone: x-expires deletes it later
+                log.info("queue_delete_failed", error=repr(error))
         if self._connection is not None:
             await self._connection.close()

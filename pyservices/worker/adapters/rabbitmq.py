@@ -51,8 +51,10 @@ class TaskConsumer:
         self._tag: str | None = None
 
     @classmethod
-    async def connect(cls, url: str, prefetch: int) -> TaskConsumer:
-        connection = await aio_pika.connect_robust(url)
+    async def connect(
+        cls, url: str, prefetch: int, *, reconnect_interval: float = 1.0
+    ) -> TaskConsumer:
+        connection = await aio_pika.connect_robust(url, reconnect_interval=reconnect_interval)
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=prefetch)
         return cls(connection, channel, await declare_process_queue(channel))

@@ -7,7 +7,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiormq
 import httpx
 import orjson
 import pytest
@@ -134,30 +133,34 @@ async def test_health_and_metrics(start_service: StartService) -> None:
     assert "binconv_end_to_end_seconds_bucket" in metrics
 
 
-async def test_the_service_consumes_again_after_losing_the_broker_connection(
+async def test_events_published_while_the_service_reconnects_still_reach_its_clients(
     start_service: StartService,
-    publisher: Publisher,
     rabbitmq_server: LocalRabbitMQ,
     rabbitmq_url: str,
 ) -> None:
     vhost = rabbitmq_url.rsplit("/", 1)[1]
-    async with start_service() as url, websockets.connect(url) as client:
+    async with (
+        start_service(broker_reconnect_seconds=3) as url,
+        websockets.connect(url) as client,
+    ):
         await asyncio.to_thread(
             rabbitmq_server.ctl, "close_all_connections", "-p", vhost, "test: broker lost"
         )
+        # Published while the service waits to reconnect: its queue (durable, unlike
+        # an exclusive one that died with the connection) keeps them until it is back.
+        async with open_publisher(rabbitmq_url) as publisher:
+            ids = await publisher.publish(5)
 
-        # Events published before the queue is declared and bound again are lost to
-        # this instance (a fanout keeps nothing for absent queues): publish until one
-        # arrives.
-        async def delivered_again() -> str:
-            while True:
-                try:
-                    await publisher.publish(1)
-                except (aiormq.exceptions.AMQPError, RuntimeError):  # its own reconnect
-                    await asyncio.sleep(0.2)
-                    continue
-                with contextlib.suppress(TimeoutError):
-                    frame = await receive(client, 1, seconds=0.5)
-                    return str(frame[0]["id"])
+        assert [frame["id"] for frame in await receive(client, 5, seconds=30)] == ids
 
-        assert await asyncio.wait_for(delivered_again(), 30)
+
+async def test_a_stopped_service_deletes_its_queue(
+    start_service: StartService, rabbitmq_server: LocalRabbitMQ, rabbitmq_url: str
+) -> None:
+    vhost = rabbitmq_url.rsplit("/", 1)[1]
+    async with start_service():
+        running = await asyncio.to_thread(rabbitmq_server.queue_depths, vhost)
+    stopped = await asyncio.to_thread(rabbitmq_server.queue_depths, vhost)
+
+    assert [name for name in running if ".websocket." in name] != []
+    assert [name for name in stopped if ".websocket." in name] == []
