@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 
@@ -29,6 +30,11 @@ class OutboxStore(abc.ABC):
 
 
 class EventPublisher(abc.ABC):
+    def __init__(self) -> None:
+        # Set by the adapter each time a lost broker connection is restored, so the
+        # relay retries at once instead of sitting out the rest of its backoff.
+        self.reconnected = asyncio.Event()
+
     @abc.abstractmethod
     async def publish(self, event: OutboxEvent) -> None:
         """Return once the broker confirmed the message; raise if it did not."""

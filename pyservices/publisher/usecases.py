@@ -103,13 +103,14 @@ class OutboxRelay:
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             self._wakeup.clear()
+            self._publisher.reconnected.clear()
             try:
                 await self.drain(stop)
             except Exception as exc:  # db or broker trouble: the rows stay, retry later
                 self.failures += 1
                 delay = backoff_delay(self.failures)
                 log.warning("outbox_drain_failed", error=repr(exc), retry_in=delay)
-                await _wait_any(stop, seconds=delay)
+                await _wait_any(stop, self._publisher.reconnected, seconds=delay)
                 continue
             self.failures = 0
             with contextlib.suppress(Exception):  # a metric is not worth a retry

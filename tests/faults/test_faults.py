@@ -95,9 +95,9 @@ async def test_two_relays_and_two_workers_share_the_work(fault_stack: FaultStack
 
 
 async def test_a_broker_outage_delays_but_loses_nothing(
-    make_fault_stack: MakeFaultStack,
+    own_rabbitmq: LocalRabbitMQ,  # first: its teardown comes after the services'
     postgres_server: LocalPostgres,
-    own_rabbitmq: LocalRabbitMQ,
+    make_fault_stack: MakeFaultStack,
 ) -> None:
     stack = await make_fault_stack(postgres_server, own_rabbitmq)
     await stack.start_all()
@@ -120,9 +120,9 @@ async def test_a_broker_outage_delays_but_loses_nothing(
 
 
 async def test_a_database_outage_is_a_retryable_error_and_loses_nothing(
-    make_fault_stack: MakeFaultStack,
-    own_postgres: LocalPostgres,
+    own_postgres: LocalPostgres,  # first: its teardown comes after the services'
     rabbitmq_server: LocalRabbitMQ,
+    make_fault_stack: MakeFaultStack,
 ) -> None:
     stack = await make_fault_stack(own_postgres, rabbitmq_server)
     await stack.start_all()

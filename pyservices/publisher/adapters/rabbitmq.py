@@ -32,6 +32,8 @@ class AmqpEventPublisher(EventPublisher):
         processed: AbstractExchange,
         timeout: float,
     ) -> None:
+        super().__init__()
+        connection.reconnect_callbacks.add(lambda *_: self.reconnected.set())
         self._connection = connection
         self._channel = channel
         self._processed = processed

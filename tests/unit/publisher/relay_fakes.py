@@ -63,11 +63,13 @@ class FakePublisher(EventPublisher):
     """Confirms every event except the ids in `refuse`; tracks how many are in flight."""
 
     def __init__(self, refuse: Iterable[int] = ()) -> None:
+        super().__init__()
         self.refuse = set(refuse)
         self.confirmed: list[OutboxEvent] = []
         self.in_flight = 0
         self.max_in_flight = 0
         self.arrived: asyncio.Queue[OutboxEvent] = asyncio.Queue()
+        self.refused: asyncio.Queue[OutboxEvent] = asyncio.Queue()
 
     async def publish(self, event: OutboxEvent) -> None:
         self.in_flight += 1
@@ -75,6 +77,7 @@ class FakePublisher(EventPublisher):
         try:
             await asyncio.sleep(0)  # the confirm comes back later
             if event.id in self.refuse:
+                self.refused.put_nowait(event)
                 raise ConnectionError(f"broker did not confirm {event.id}")
             self.confirmed.append(event)
             self.arrived.put_nowait(event)

@@ -155,6 +155,21 @@ class TestOutboxRelay:
             stop.set()
             await asyncio.wait_for(running, 2)
 
+    async def test_a_restored_broker_connection_ends_the_backoff_at_once(self) -> None:
+        store, broker, stop = FakeOutbox([event(1)]), FakePublisher(refuse={1}), asyncio.Event()
+        subject = relay(store, broker, asyncio.Event())
+        subject.failures = 20  # the next failure backs off for the full 5 s
+        running = asyncio.create_task(subject.run(stop))
+        try:
+            await asyncio.wait_for(broker.refused.get(), 1)
+            broker.refuse.clear()
+            broker.reconnected.set()  # what the adapter does when the broker is back
+
+            assert (await asyncio.wait_for(broker.arrived.get(), 1)).id == 1
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, 2)
+
     async def test_survives_a_database_outage(self) -> None:
         store, broker, stop = FakeOutbox([event(1)]), FakePublisher(), asyncio.Event()
         store.fail_claims = 2
