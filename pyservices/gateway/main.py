@@ -27,6 +27,7 @@ async def run(settings: GatewaySettings, stop: asyncio.Event) -> None:
             max_depth=settings.graphql_max_depth,
             max_aliases=settings.graphql_max_aliases,
             max_tokens=settings.graphql_max_tokens,
+            max_fields=settings.graphql_max_fields,
             introspection=settings.graphql_introspection,
         ),
         max_body_bytes=settings.max_body_bytes,

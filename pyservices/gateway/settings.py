@@ -11,6 +11,8 @@ class GatewaySettings(CommonSettings, TaskServiceAddress):
     graphql_max_aliases: int = 15
     # 1,000 messages written inline in a document are about 1,010 tokens.
     graphql_max_tokens: int = 2500
+    # Field selections in one document; far above what the page or any client needs.
+    graphql_max_fields: int = 200
     # 1,000 messages of 64 KiB, JSON-encoded, with room for the query around them.
     max_body_bytes: int = 70 * 1024 * 1024
     # Comma-separated; "*" allows any origin.

@@ -7,8 +7,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import strawberry
-from graphql import FieldNode, GraphQLError, OperationDefinitionNode
+from graphql import (
+    BREAK,
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    ValidationRule,
+    Visitor,
+    visit,
+)
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaskErrors,
     MaxAliasesLimiter,
@@ -34,7 +44,40 @@ class SchemaLimits:
     max_depth: int = 10
     max_aliases: int = 15
     max_tokens: int = 2500
+    max_fields: int = 200
     introspection: bool = True
+
+
+def max_fields_rule(limit: int) -> type[ValidationRule]:
+    """Refuses a document with more than `limit` field selections, with that reason.
+
+    Without it, a few hundred repeated fields still pass the token limit and then
+    exhaust graphql-core's overlapping-fields budget, which answers only "Validation
+    aborted.". Reported on entering the document, so it comes before that error.
+    """
+
+    class MaxFields(ValidationRule):
+        def enter_document(self, node: DocumentNode, *_: object) -> object:
+            counter = _FieldCounter()
+            visit(node, counter)
+            if counter.count > limit:
+                self.report_error(
+                    GraphQLError(
+                        f"the query selects {counter.count} fields; at most {limit} are allowed"
+                    )
+                )
+            return BREAK
+
+    return MaxFields
+
+
+class _FieldCounter(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def enter_field(self, *_: object) -> None:
+        self.count += 1
 
 
 class GraphQLMetrics(SchemaExtension):
@@ -90,6 +133,7 @@ def build_schema(limits: SchemaLimits) -> strawberry.Schema:
         lambda: QueryDepthLimiter(max_depth=limits.max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
+        lambda: AddValidationRules([max_fields_rule(limits.max_fields)]),
     ]
     if not limits.introspection:
         extensions.append(DisableIntrospection)

@@ -2,19 +2,60 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from typing import Any, overload
 
-from fastapi import FastAPI
+from cross_web import HTTPException
+from fastapi import FastAPI, Request, Response, WebSocket
+from fastapi.responses import JSONResponse
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.staticfiles import StaticFiles
 from strawberry.fastapi import GraphQLRouter
+from strawberry.types.unset import UNSET
 
 from pyservices.common.ops import HealthCheck, health_route, metrics_route
 from pyservices.gateway.adapters.graphql_app import SchemaLimits, build_schema
 from pyservices.gateway.adapters.graphql_schema import Context
 from pyservices.gateway.ports import TaskService
 from pyservices.webui import STATIC_DIR
+
+
+class GatewayRouter(GraphQLRouter[Context, None]):
+    """Strawberry's router, with every refusal of the request itself as a GraphQL body.
+
+    Strawberry answers a body it cannot parse in plain text, and one that is not UTF-8
+    with a 500 (it catches only `JSONDecodeError`). Clients read `errors[0].message`
+    for every other refusal, so they get it here too, with the same status code.
+    """
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            return json.loads(data)
+        except UnicodeDecodeError as error:
+            raise json.JSONDecodeError(f"not UTF-8 ({error.reason})", "", error.start) from error
+
+    @overload
+    async def run(
+        self, request: Request, context: Context = ..., root_value: None = ...
+    ) -> Response: ...
+
+    @overload
+    async def run(
+        self, request: WebSocket, context: Context = ..., root_value: None = ...
+    ) -> WebSocket: ...
+
+    async def run(
+        self, request: Request | WebSocket, context: Any = UNSET, root_value: Any = UNSET
+    ) -> Response | WebSocket:
+        try:
+            return await super().run(request, context, root_value)
+        except HTTPException as refusal:
+            return JSONResponse(
+                {"errors": [{"message": refusal.reason, "extensions": {"code": "BAD_REQUEST"}}]},
+                status_code=refusal.status_code,
+            )
 
 
 def create_app(
@@ -30,7 +71,7 @@ def create_app(
     async def get_context() -> Context:
         return context
 
-    graphql = GraphQLRouter[Context, None](
+    graphql = GatewayRouter(
         build_schema(limits or SchemaLimits()),
         path="/query",
         graphql_ide=None,  # GraphiQL loads its assets from a CDN

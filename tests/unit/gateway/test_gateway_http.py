@@ -52,12 +52,21 @@ async def test_send_task_over_http(client) -> None:
     assert [t["message"] for t in response.json()["data"]["sendTask"]] == ["a", "b"]
 
 
-async def test_malformed_json_is_a_400(client) -> None:
+@pytest.mark.parametrize("body", [b"{not json", b'{"query": "{ tasks { id } }\xff"}'])
+async def test_a_body_that_is_not_json_is_a_400_with_a_graphql_error(client, body) -> None:
     response = await client.post(
-        "/query", content=b"{not json", headers={"content-type": "application/json"}
+        "/query", content=body, headers={"content-type": "application/json"}
     )
 
     assert response.status_code == 400
+    assert response.json()["errors"][0]["message"] == "Unable to parse request body as JSON"
+
+
+async def test_a_body_without_a_query_is_a_400_with_a_graphql_error(client) -> None:
+    response = await client.post("/query", json={"variables": {}})
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"] == {"code": "BAD_REQUEST"}
 
 
 async def test_a_variable_of_the_wrong_type_is_a_graphql_error(client) -> None:
@@ -93,6 +102,15 @@ async def test_too_many_aliases_are_refused(client) -> None:
     assert response.status_code < 500
     [error] = response.json()["errors"]
     assert "aliases" in error["message"]
+
+
+async def test_too_many_fields_are_refused_with_the_count_and_the_limit(client) -> None:
+    response = await post(client, "{ tasks { " + " id" * 800 + " } }")
+
+    assert response.status_code < 500
+    assert response.json()["errors"][0]["message"] == (
+        "the query selects 801 fields; at most 200 are allowed"
+    )
 
 
 async def test_too_many_tokens_are_refused() -> None:
