@@ -96,9 +96,21 @@ def message_violations(messages: Sequence[str], limits: MessageLimits) -> list[s
     return found
 
 
+# Unicode's White_Space property. Not str.isspace: it also counts the information
+# separators U+001C..U+001F, which are control characters, not spaces.
+WHITE_SPACE = frozenset(
+    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+
+
+def is_blank(message: str) -> bool:
+    return all(character in WHITE_SPACE for character in message)
+
+
 def message_fault(message: str, max_bytes: int) -> str | None:
     """Why a message cannot be stored as sent, or None. Messages are never trimmed."""
-    if not message.strip():
+    if is_blank(message):
         return "message is empty or only whitespace"
     if "\x00" in message:
         return "message contains the NUL character U+0000, which cannot be stored"

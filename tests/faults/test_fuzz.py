@@ -39,8 +39,8 @@ def refusal_expected(value: object) -> str | None:
     a lone string to a list of one; the task service takes 1..1000 messages, each
     neither empty nor only whitespace, without NUL (PostgreSQL text cannot hold it),
     valid Unicode (no lone surrogate), at most 64 KiB of UTF-8, and never trims them.
-    "Whitespace" is Python's (str.isspace), which counts the control characters
-    U+001C..U+001F as well, though Unicode's White_Space property does not.
+    "Whitespace" is Unicode's White_Space property (not str.isspace, which counts the
+    control characters U+001C..U+001F as well).
     """
     messages = [value] if isinstance(value, str) else value
     if not isinstance(messages, list) or not all(isinstance(m, str) for m in messages):
@@ -48,7 +48,7 @@ def refusal_expected(value: object) -> str | None:
     if not 1 <= len(messages) <= MAX_MESSAGES:
         return "message count"
     for message in messages:
-        if message.strip() == "":
+        if all(c.isspace() and c not in "\x1c\x1d\x1e\x1f" for c in message):
             return "blank"
         if "\x00" in message:
             return "NUL"
@@ -70,7 +70,7 @@ TRICKY_PIECES = (
 )
 
 
-# Python's whitespace (str.isspace: the separators U+001C..U+001F included) and
+# Unicode white space, the separators U+001C..U+001F (which str.isspace counts too) and
 # invisible characters that are not whitespace (U+200B, U+180E, U+FEFF).
 SPACE_LIKE = " \t\r\n\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u2003\u2028\u3000\u200b\u180e\ufeff"
 
@@ -147,6 +147,7 @@ async def count_tasks(http: httpx.AsyncClient, url: str) -> int:
 @example(value=["a"] * MAX_MESSAGES)
 @example(value=["a"] * (MAX_MESSAGES + 1))
 @example(value=["ok", "\ud800"])
+@example(value=["\ud800\udc00"])
 @example(value=["ok", "a\x00b"])
 @example(value=["  kept  ", "\t\n"])
 @example(value="a lone string is a list of one")
@@ -162,6 +163,9 @@ async def test_send_task_stores_and_converts_exactly_or_refuses_and_stores_nothi
     body = json.dumps({"query": SEND, "variables": {"m": value}}).encode()
 
     response = await http.post(url, content=body, headers={"content-type": "application/json"})
+    # What the server reads: "\ud800\udc00" in JSON is one character (U+10000), though
+    # the two halves were lone surrogates in the Python string that was sent.
+    value = json.loads(body)["variables"]["m"]
 
     assert response.status_code < 500, response.text
     answer = response.json()

@@ -36,6 +36,19 @@ class TestNewTasks:
         ):
             domain.new_tasks(["ok", message], LIMITS)
 
+    @pytest.mark.parametrize("message", ["\x1f", "\x1c\x1d\x1e", "\u200b", "\ufeff"])
+    def test_control_and_invisible_characters_are_not_whitespace(self, message: str) -> None:
+        [task] = domain.new_tasks([message], LIMITS)
+
+        assert task.message == message
+
+    def test_blank_is_pythons_whitespace_without_the_four_separators(self) -> None:
+        separators = "\x1c\x1d\x1e\x1f"
+        for code in range(0x110000):
+            character = chr(code)
+            expected = character.isspace() and character not in separators
+            assert domain.is_blank(character) == expected, hex(code)
+
     def test_refuses_more_messages_than_the_limit(self) -> None:
         with pytest.raises(InvalidRequest, match="too many messages: at most 3"):
             domain.new_tasks(["a"] * 4, LIMITS)
