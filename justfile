@@ -40,6 +40,10 @@ bench-e2e *args:
 bench-scaling:
     python -m bench.scaling
 
+# a fixed rate of tasks for minutes on a fresh local stack: per-window latency, memory growth
+bench-soak *args:
+    python -m bench.soak "$@"
+
 # regenerate the gRPC stubs from protos/task.proto
 proto:
     python -m grpc_tools.protoc -I protos --python_out=pyservices/common/proto --grpc_python_out=pyservices/common/proto --mypy_out=pyservices/common/proto protos/task.proto

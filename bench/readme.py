@@ -12,6 +12,7 @@ FRAGMENTS = {
     "bench-kernel": "docs/bench-kernel.md",
     "bench-e2e": "docs/bench-e2e.md",
     "bench-scaling": "docs/bench-scaling.md",
+    "bench-soak": "docs/bench-soak.md",
 }
 
 
