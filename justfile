@@ -44,6 +44,12 @@ bench-scaling:
 bench-soak *args:
     python -m bench.soak "$@"
 
+# the fault suite alone (kills, outages, hostile input), then its table into the README
+reliability:
+    python -m pytest -m faults tests/faults
+    python -m bench.reliability
+    python -m bench.readme
+
 # regenerate the gRPC stubs from protos/task.proto
 proto:
     python -m grpc_tools.protoc -I protos --python_out=pyservices/common/proto --grpc_python_out=pyservices/common/proto --mypy_out=pyservices/common/proto protos/task.proto

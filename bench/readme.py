@@ -13,6 +13,7 @@ FRAGMENTS = {
     "bench-e2e": "docs/bench-e2e.md",
     "bench-scaling": "docs/bench-scaling.md",
     "bench-soak": "docs/bench-soak.md",
+    "reliability": "docs/reliability.md",
 }
 
 
