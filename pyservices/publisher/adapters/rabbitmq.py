@@ -74,4 +74,5 @@ class AmqpEventPublisher(EventPublisher):
         return self._connection.connected.is_set() and not self._channel.is_closed
 
     async def close(self) -> None:
-        await self._connection.close()
+        # Bounded: closing a robust connection to a broker that is gone can wait forever.
+        await asyncio.wait_for(self._connection.close(), 5.0)

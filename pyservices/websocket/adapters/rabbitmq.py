@@ -12,8 +12,9 @@ what an abandoned queue can hold until then.
 
 from __future__ import annotations
 
+import asyncio
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from uuid import uuid4
 
 import aio_pika
@@ -24,6 +25,8 @@ from pyservices.common.topology import PROCESSED_EXCHANGE, declare_processed_exc
 
 log = get_logger(__name__)
 
+# The most a broker call may take while shutting down (the broker may be gone).
+SHUTDOWN_CALL_SECONDS = 5.0
 # Events an abandoned queue keeps (the oldest go first) until the broker deletes it.
 MAX_QUEUED_EVENTS = 100_000
 
@@ -94,16 +97,20 @@ class ProcessedEventsConsumer:
         )
 
     async def stop(self) -> None:
-        if self._queue is not None and self._consumer_tag is not None:
-            try:
-                await self._queue.cancel(self._consumer_tag)
-            except Exception as error:  # the channel may be gone already
-                log.info("consumer_cancel_failed", error=repr(error))
-            self._consumer_tag = None
-        if self._queue is not None:
-            try:
-                await self._queue.delete(if_unused=False, if_empty=False)
-            except Exception as error:  # the broker is gone: x-expires deletes it later
-                log.info("queue_delete_failed", error=repr(error))
+        # Each call bounded: a robust channel waits for a reconnect that may never come.
+        queue, tag = self._queue, self._consumer_tag
+        self._consumer_tag = None
+        if queue is not None and self.is_running():
+            if tag is not None:
+                await _bounded(queue.cancel(tag), "consumer_cancel_failed")
+            await _bounded(queue.delete(if_unused=False, if_empty=False), "queue_delete_failed")
+        # Not deleted (the broker is gone): the broker expires the queue after x-expires.
         if self._connection is not None:
-            await self._connection.close()
+            await _bounded(self._connection.close(), "connection_close_failed")
+
+
+async def _bounded(call: Awaitable[object], failure: str) -> None:
+    try:
+        await asyncio.wait_for(call, SHUTDOWN_CALL_SECONDS)
+    except Exception as error:
+        log.info(failure, error=repr(error))

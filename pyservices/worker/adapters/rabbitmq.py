@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import aio_pika
@@ -17,6 +18,9 @@ from pyservices.common.topology import declare_process_queue
 from pyservices.worker.ports import Delivery
 
 log = get_logger(__name__)
+
+# The most a broker call may take while shutting down (the broker may be gone).
+SHUTDOWN_CALL_SECONDS = 5.0
 
 
 class AmqpDelivery(Delivery):
@@ -70,11 +74,20 @@ class TaskConsumer:
         """Stop taking deliveries; those already taken can still be settled."""
         if self._tag is not None:
             tag, self._tag = self._tag, None
-            await self._queue.cancel(tag)
+            if not self.connected:  # the broker dropped the consumer with the connection
+                return
+            # A robust channel waits for a reconnect that may never come: bound it.
+            try:
+                await asyncio.wait_for(self._queue.cancel(tag), SHUTDOWN_CALL_SECONDS)
+            except Exception as exc:
+                log.warning("consumer_cancel_failed", error=repr(exc))
 
     @property
     def connected(self) -> bool:
         return self._connection.connected.is_set() and not self._channel.is_closed
 
     async def close(self) -> None:
-        await self._connection.close()
+        try:
+            await asyncio.wait_for(self._connection.close(), SHUTDOWN_CALL_SECONDS)
+        except Exception as exc:
+            log.warning("connection_close_failed", error=repr(exc))

@@ -164,3 +164,15 @@ async def test_a_stopped_service_deletes_its_queue(
 
     assert [name for name in running if ".websocket." in name] != []
     assert [name for name in stopped if ".websocket." in name] == []
+
+
+async def test_stops_promptly_while_the_broker_is_gone(
+    start_service: StartService, rabbitmq_server: LocalRabbitMQ, rabbitmq_url: str
+) -> None:
+    vhost = rabbitmq_url.rsplit("/", 1)[1]
+    stopping = start_service()
+    await stopping.__aenter__()
+    # Its virtual host deleted, the connection closes and cannot come back.
+    await asyncio.to_thread(rabbitmq_server.ctl, "delete_vhost", vhost)
+
+    await asyncio.wait_for(stopping.__aexit__(None, None, None), 15)

@@ -18,7 +18,7 @@ import pytest
 from pyservices.common.events import TaskCreated
 from pyservices.common.proto import task_pb2, task_pb2_grpc
 from pyservices.common.topology import DEAD_LETTER_QUEUE, PROCESS_QUEUE, declare_process_queue
-from pyservices.devstack.infra import free_port
+from pyservices.devstack.infra import LocalRabbitMQ, free_port
 from pyservices.worker.main import run
 from pyservices.worker.settings import WorkerSettings
 
@@ -217,3 +217,17 @@ async def serve_at(address: str, servicer: FakeTaskService) -> grpc.aio.Server:
     server.add_insecure_port(address)
     await server.start()
     return server
+
+
+async def test_stops_within_its_grace_period_while_the_broker_is_gone(
+    rabbitmq_url: str, rabbitmq_server: LocalRabbitMQ, task_service: Serve
+) -> None:
+    stop = asyncio.Event()
+    worker = await start_worker(rabbitmq_url, await task_service(FakeTaskService(set())), stop)
+    # Its virtual host deleted, the worker's connection closes and cannot come back.
+    await asyncio.to_thread(rabbitmq_server.ctl, "delete_vhost", rabbitmq_url.rsplit("/", 1)[1])
+    await asyncio.sleep(0.5)  # let it notice and start reconnecting
+
+    stop.set()
+
+    await asyncio.wait_for(worker, 15)
