@@ -41,10 +41,11 @@ class InvalidInput(GatewayError):
 
 
 class TaskServiceUnavailable(GatewayError):
-    """The task service could not be reached in time; the same request may succeed later."""
+    """The task service, or the database behind it, could not serve the request in time;
+    the same request may succeed later. `part` names which, for the client and operator."""
 
-    def __init__(self) -> None:
-        super().__init__("task service unavailable, retry")
+    def __init__(self, part: str = "task service") -> None:
+        super().__init__(f"{part} unavailable, retry")
 
 
 class TaskNotFound(GatewayError):

@@ -137,6 +137,8 @@ async def test_a_database_outage_is_a_retryable_error_and_loses_nothing(
 
     refusals = trial.load.refusals()
     assert refusals, "sendTask was never refused while the database was down"
+    # Refused while the task service was up: the error names the database.
+    assert any("database unavailable, retry" in refusal for refusal in refusals)
     assert trial.row is not None
     trial.row.notes = f"refused with: {json.loads(refusals[0])[0]['message']}"
     trial.row.save("5-database-outage")
@@ -158,6 +160,7 @@ async def test_a_task_service_crash_is_a_retryable_error_and_results_are_retried
 
     refusals = trial.load.refusals()
     assert refusals, "sendTask was never refused while the task service was down"
+    assert all("task service unavailable, retry" in refusal for refusal in refusals)
     assert trial.row is not None
     trial.row.notes = f"refused with: {json.loads(refusals[0])[0]['message']}"
     trial.row.save("6-task-service-kill")

@@ -33,6 +33,8 @@ CHANNEL_OPTIONS: list[tuple[str, int]] = [
     ("grpc.keepalive_timeout_ms", 10_000),
 ]
 
+# Trailing metadata of an UNAVAILABLE answer: which part behind the task service is down.
+UNAVAILABLE_PART_KEY = "binconv-unavailable"
 _UNAVAILABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 # Few stream messages (each costs a round through gRPC's completion queue), each well
 # under gRPC's default 4 MiB message limit.
@@ -104,7 +106,10 @@ def _translate(error: grpc.aio.AioRpcError) -> Exception:
         return TaskNotFound(error.details() or "task not found")
     if code in _UNAVAILABLE:
         log.warning("task_service_unavailable", code=code.name, details=error.details())
-        return TaskServiceUnavailable()
+        # The task service names a part that is down in its trailing metadata; anything
+        # else (no answer at all, or an unknown name) is the task service itself.
+        part = dict(error.trailing_metadata() or ()).get(UNAVAILABLE_PART_KEY)
+        return TaskServiceUnavailable("database" if part == "database" else "task service")
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
         return InvalidInput(error.details() or "request too large")
     return TaskServiceError(f"task service answered {code.name}: {error.details()}")

@@ -33,6 +33,8 @@ ACK_STATUS = {
     AckStatus.INVALID: task_pb2.ProcessedTaskAck.INVALID,
 }
 UNAVAILABLE_MESSAGE = "database unavailable, retry"
+# Tells the gateway which part is down (see protos/task.proto).
+UNAVAILABLE_PART_KEY = "binconv-unavailable"
 
 
 class TaskServicer(task_pb2_grpc.TaskServiceServicer):
@@ -136,7 +138,11 @@ async def _guarded(context: Any, work: Awaitable[T]) -> T:
         await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
     except RepositoryUnavailable as exc:
         log.warning("database_unavailable", error=str(exc.__cause__ or exc))
-        await context.abort(grpc.StatusCode.UNAVAILABLE, UNAVAILABLE_MESSAGE)
+        await context.abort(
+            grpc.StatusCode.UNAVAILABLE,
+            UNAVAILABLE_MESSAGE,
+            trailing_metadata=((UNAVAILABLE_PART_KEY, "database"),),
+        )
     except Exception:
         log.exception("unexpected_error")
         await context.abort(grpc.StatusCode.INTERNAL, "internal error")

@@ -196,8 +196,12 @@ class TestOutage:
                     stub.GetTasks(task_pb2.GetTasksRequest(), timeout=10),
                     record(stub, [(str(uuid.uuid4()), A)]),
                 ):
-                    details = await refused(call, grpc.StatusCode.UNAVAILABLE)
-                    assert details == "database unavailable, retry"
+                    with pytest.raises(grpc.aio.AioRpcError) as caught:
+                        await call
+                    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+                    assert caught.value.details() == "database unavailable, retry"
+                    trailing = dict(caught.value.trailing_metadata() or ())
+                    assert trailing["binconv-unavailable"] == "database"
         finally:
             await server.stop(grace=None)
             await pool.close()

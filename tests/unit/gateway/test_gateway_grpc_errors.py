@@ -1,0 +1,49 @@
+"""How the gateway reads the task service's gRPC refusals."""
+
+from __future__ import annotations
+
+import grpc
+from grpc.aio import AioRpcError, Metadata
+
+from pyservices.gateway.adapters.grpc_client import _translate
+from pyservices.gateway.domain import InvalidInput, TaskServiceUnavailable
+
+
+def refusal(code: grpc.StatusCode, details: str, **trailing: str) -> AioRpcError:
+    return AioRpcError(code, Metadata(), Metadata(*trailing.items()), details)
+
+
+def test_a_database_outage_behind_the_task_service_is_named() -> None:
+    error = _translate(
+        refusal(
+            grpc.StatusCode.UNAVAILABLE,
+            "database unavailable, retry",
+            **{"binconv-unavailable": "database"},
+        )
+    )
+
+    assert isinstance(error, TaskServiceUnavailable)
+    assert str(error) == "database unavailable, retry"
+
+
+def test_no_answer_at_all_is_the_task_service_and_hides_grpcs_details() -> None:
+    error = _translate(
+        refusal(grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses; ipv4:10.0.0.7")
+    )
+
+    assert str(error) == "task service unavailable, retry"
+
+
+def test_an_unknown_part_is_not_echoed() -> None:
+    error = _translate(
+        refusal(grpc.StatusCode.DEADLINE_EXCEEDED, "", **{"binconv-unavailable": "<script>"})
+    )
+
+    assert str(error) == "task service unavailable, retry"
+
+
+def test_an_invalid_argument_keeps_the_task_services_reason() -> None:
+    error = _translate(refusal(grpc.StatusCode.INVALID_ARGUMENT, "messages[1]: message is empty"))
+
+    assert isinstance(error, InvalidInput)
+    assert str(error) == "messages[1]: message is empty"
