@@ -22,19 +22,17 @@ import os
 import platform
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
-import websockets
 
 from bench.e2e import percentile
 from binconv import reference
 from pyservices.common.migrations import migrate
-from pyservices.devstack.client import GraphQLClient
+from pyservices.devstack.client import GraphQLClient, ResultFeed, result_feed
 from pyservices.devstack.infra import LocalPostgres, LocalRabbitMQ, free_port
 from pyservices.devstack.stack import Ports, ServiceProcesses
 
@@ -74,54 +72,6 @@ class Schedule:
 
     def task_ids(self) -> set[str]:
         return {task_id for request in self.requests for task_id in request.tasks}
-
-
-class ArrivalFeed:
-    """Every result frame of one WebSocket connection, stamped when it is read."""
-
-    def __init__(self) -> None:
-        self.arrived: dict[str, float] = {}
-        self.codes: dict[str, str] = {}
-        self._outstanding: set[str] = set()
-        self.duplicates = 0  # frames for a task that had already arrived
-        self._all_in = asyncio.Event()
-
-    def add(self, frame: dict[str, Any], at: float) -> None:
-        if frame["id"] in self.arrived:
-            self.duplicates += 1
-            return
-        self.arrived[frame["id"]] = at
-        self.codes[frame["id"]] = frame["binaryCode"]
-        self._outstanding.discard(frame["id"])
-        if not self._outstanding:
-            self._all_in.set()
-
-    async def wait_for(self, ids: set[str], seconds: float) -> None:
-        """Until every id has arrived, or `seconds` pass (the caller counts what is lost)."""
-        self._outstanding = ids - self.arrived.keys()
-        if not self._outstanding:
-            return
-        self._all_in.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._all_in.wait(), seconds)
-
-
-@contextlib.asynccontextmanager
-async def arrival_feed(url: str) -> AsyncIterator[ArrivalFeed]:
-    feed = ArrivalFeed()
-    async with websockets.connect(url, max_size=None) as connection:
-
-        async def read() -> None:
-            async for raw in connection:
-                feed.add(orjson.loads(raw), time.perf_counter())
-
-        reader = asyncio.create_task(read())
-        try:
-            yield feed
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
-                await reader
 
 
 SendTasks = Callable[[list[str]], Awaitable[list[dict[str, str]]]]
@@ -201,7 +151,7 @@ def memory(pids: dict[str, int]) -> dict[str, dict[str, int]]:
 
 
 async def sample_each_window(
-    schedule: Schedule, feed: ArrivalFeed, settings: Settings, pids: dict[str, int]
+    schedule: Schedule, feed: ResultFeed, settings: Settings, pids: dict[str, int]
 ) -> list[dict[str, dict[str, int]]]:
     """At the end of each window: the memory of every process, and a progress line."""
     samples = []
@@ -211,7 +161,7 @@ async def sample_each_window(
         ids = schedule.task_ids()
         print(
             f"{end * settings.window:6.0f} s: {len(ids)} tasks accepted, "
-            f"{len(ids & feed.arrived.keys())} results, {_total_pss(samples[-1])} PSS in all",
+            f"{len(ids & feed.first_arrival.keys())} results, {_total_pss(samples[-1])} PSS in all",
             flush=True,
         )
     return samples
@@ -221,7 +171,13 @@ def _total_pss(sample: dict[str, dict[str, int]]) -> str:
     return f"{sum(kinds['pss'] for kinds in sample.values()) / MIB:,.0f} MiB"
 
 
-def windows(schedule: Schedule, feed: ArrivalFeed, settings: Settings) -> list[dict[str, Any]]:
+async def _until_arrived(feed: ResultFeed, ids: set[str], seconds: float) -> None:
+    """Until every id has arrived, or `seconds` pass (the caller counts what is lost)."""
+    with contextlib.suppress(TimeoutError):
+        await feed.wait_for(ids, seconds)
+
+
+def windows(schedule: Schedule, feed: ResultFeed, settings: Settings) -> list[dict[str, Any]]:
     """Requests by the window they were due in (with their tasks' latencies), results by
     the window they arrived in; results after the last window make a final drain row."""
     count = math.ceil(settings.seconds / settings.window)
@@ -236,15 +192,15 @@ def windows(schedule: Schedule, feed: ArrivalFeed, settings: Settings) -> list[d
         sent[index] += len(request.tasks)
         late[index] += request.lag > settings.interval
         latencies[index] += [
-            (feed.arrived[task_id] - request.started) * 1000
+            (feed.first_arrival[task_id] - request.started) * 1000
             for task_id in request.tasks
-            if task_id in feed.arrived
+            if task_id in feed.first_arrival
         ]
     for due in schedule.skipped:
         skipped[min(int(due // settings.window), count - 1)] += 1
     last = settings.seconds
-    for task_id in schedule.task_ids() & feed.arrived.keys():
-        at = feed.arrived[task_id] - schedule.start
+    for task_id in schedule.task_ids() & feed.first_arrival.keys():
+        at = feed.first_arrival[task_id] - schedule.start
         completed[
             min(int(at // settings.window), count - 1) if at < settings.seconds else count
         ] += 1
@@ -271,16 +227,16 @@ def windows(schedule: Schedule, feed: ArrivalFeed, settings: Settings) -> list[d
     return rows
 
 
-def totals(schedule: Schedule, feed: ArrivalFeed, settings: Settings) -> dict[str, Any]:
+def totals(schedule: Schedule, feed: ResultFeed, settings: Settings) -> dict[str, Any]:
     tasks = {task_id: m for request in schedule.requests for task_id, m in request.tasks.items()}
-    arrived = tasks.keys() & feed.arrived.keys()
+    arrived = tasks.keys() & feed.first_arrival.keys()
     latencies = [
-        (feed.arrived[task_id] - request.started) * 1000
+        (feed.first_arrival[task_id] - request.started) * 1000
         for request in schedule.requests
         for task_id in request.tasks
-        if task_id in feed.arrived
+        if task_id in feed.first_arrival
     ]
-    last = max((feed.arrived[i] - schedule.start for i in arrived), default=0.0)
+    last = max((feed.first_arrival[i] - schedule.start for i in arrived), default=0.0)
     seconds = max(last, settings.seconds)  # the offered load spans the whole schedule
     return {
         "requests_due": len(schedule.requests) + len(schedule.skipped),
@@ -292,8 +248,12 @@ def totals(schedule: Schedule, feed: ArrivalFeed, settings: Settings) -> dict[st
         "tasks_sent": len(tasks),
         "tasks_arrived": len(arrived),
         "lost": len(tasks) - len(arrived),
-        "duplicate_frames": feed.duplicates,
-        "wrong_codes": sum(feed.codes[i] != reference.encode(tasks[i]) for i in arrived),
+        "duplicate_frames": feed.duplicates(),
+        "wrong_codes": sum(
+            frame["binaryCode"] != reference.encode(tasks[frame["id"]])
+            for frame in feed.frames
+            if frame["id"] in tasks
+        ),
         "tasks_per_second": len(arrived) / seconds,
         "p50_ms": percentile(latencies, 0.5) if latencies else None,
         "p99_ms": percentile(latencies, 0.99) if latencies else None,
@@ -304,19 +264,19 @@ async def soak(ports: Ports, pids: dict[str, int], settings: Settings) -> dict[s
     limits = httpx.Limits(max_connections=settings.max_in_flight)
     async with (
         httpx.AsyncClient(timeout=60, limits=limits) as http,
-        arrival_feed(ports.websocket_url) as feed,
+        result_feed(ports.websocket_url) as feed,
     ):
         send_tasks = GraphQLClient(ports.graphql_url, http).send_tasks
         warmup = Schedule(time.perf_counter())
         await send_at_fixed_rate(send_tasks, settings, settings.warmup, "warm-up", warmup)
-        await feed.wait_for(warmup.task_ids(), settings.drain_seconds)
+        await _until_arrived(feed, warmup.task_ids(), settings.drain_seconds)
         memory_start = await asyncio.to_thread(memory, pids)
         schedule = Schedule(time.perf_counter())
         _, samples = await asyncio.gather(
             send_at_fixed_rate(send_tasks, settings, settings.seconds, "soak", schedule),
             sample_each_window(schedule, feed, settings, pids),
         )
-        await feed.wait_for(schedule.task_ids(), settings.drain_seconds)
+        await _until_arrived(feed, schedule.task_ids(), settings.drain_seconds)
         memory_end = await asyncio.to_thread(memory, pids)
     rows = windows(schedule, feed, settings)
     for row, sample in zip(rows, samples, strict=False):  # the drain row has no sample
@@ -326,7 +286,7 @@ async def soak(ports: Ports, pids: dict[str, int], settings: Settings) -> dict[s
         f"Python {platform.python_version()}",
         "settings": asdict(settings),
         "totals": totals(schedule, feed, settings)
-        | {"warmup_lost": len(warmup.task_ids() - feed.arrived.keys())},
+        | {"warmup_lost": len(warmup.task_ids() - feed.first_arrival.keys())},
         "windows": rows,
         "memory_kib": {"start": memory_start, "end": memory_end},
     }

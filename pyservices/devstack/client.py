@@ -55,7 +55,7 @@ class ResultFeed:
 
     def __init__(self) -> None:
         self.frames: list[dict[str, Any]] = []
-        # When each id first arrived (time.monotonic), for recovery and latency figures.
+        # When each id first arrived (time.perf_counter), for latency and recovery figures.
         self.first_arrival: dict[str, float] = {}
         self._changed = asyncio.Condition()
 
@@ -77,7 +77,7 @@ class ResultFeed:
         return len(self.frames) - len({frame["id"] for frame in self.frames})
 
     async def _add(self, frame: dict[str, Any]) -> None:
-        self.first_arrival.setdefault(frame["id"], time.monotonic())
+        self.first_arrival.setdefault(frame["id"], time.perf_counter())
         async with self._changed:
             self.frames.append(frame)
             self._changed.notify_all()

@@ -146,16 +146,16 @@ class SteadyLoad:
         return [r.error for r in self.requests if r.outcome == "refused"]
 
     async def _run(self) -> None:
-        next_at = time.monotonic()
+        next_at = time.perf_counter()
         while True:
             messages = [self._message() for _ in range(self._batch)]
-            request = Request(started=time.monotonic(), messages=messages)
+            request = Request(started=time.perf_counter(), messages=messages)
             self.requests.append(request)
             sending = asyncio.create_task(self._send(request))
             self._in_flight.add(sending)
             sending.add_done_callback(self._in_flight.discard)
             next_at += self._interval
-            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
 
     def _message(self) -> str:
         number = next(self._numbers)
@@ -193,7 +193,7 @@ class SteadyLoad:
 
     @staticmethod
     def _file(request: Request, outcome: str, error: str) -> None:
-        request.ended = time.monotonic()
+        request.ended = time.perf_counter()
         request.outcome = outcome
         request.error = error
 
@@ -328,11 +328,11 @@ async def _wait_until_outbox_is_empty(connection: asyncpg.Connection, seconds: f
 
 async def _wait_until_queues_settle(pipeline: Pipeline, dead_letters: int, seconds: float) -> None:
     expected = {PROCESS_QUEUE: (0, 0), DEAD_LETTER_QUEUE: (dead_letters, 0)}
-    deadline = time.monotonic() + seconds
+    deadline = time.perf_counter() + seconds
     while True:
         depths = await asyncio.to_thread(pipeline.rabbitmq.queue_depths, pipeline.vhost)
         seen = {name: depths.get(name) for name in expected}
-        if seen == expected or time.monotonic() > deadline:
+        if seen == expected or time.perf_counter() > deadline:
             break
         await asyncio.sleep(0.5)
     assert seen == expected, f"queues (ready, unacked): {seen}, expected {expected}"
@@ -348,7 +348,7 @@ class Trial:
     row: Row | None = None
 
     def healed(self) -> None:
-        self.healed_at = time.monotonic()
+        self.healed_at = time.perf_counter()
 
 
 @contextlib.asynccontextmanager

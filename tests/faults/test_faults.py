@@ -23,7 +23,7 @@ import pytest
 from pyservices.common.topology import DEAD_LETTER_QUEUE, PROCESS_QUEUE, declare_process_queue
 from pyservices.devstack.infra import LocalPostgres, LocalRabbitMQ
 from tests.faults.conftest import FaultStack, MakeFaultStack
-from tests.faults.ledger import latency_figures
+from tests.faults.ledger import Trial, latency_figures
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]
 
@@ -102,15 +102,12 @@ async def test_a_broker_outage_delays_but_loses_nothing(
     stack = await make_fault_stack(postgres_server, own_rabbitmq)
     await stack.start_all()
     async with stack.under_load("RabbitMQ stopped for 10 s") as trial:
-        await trial.load.wait_accepted(100)
-        await asyncio.to_thread(own_rabbitmq.stop)
-        accepted_before = len(trial.load.accepted())
-        await asyncio.sleep(OUTAGE_SECONDS)  # the outage itself, while the load goes on
-        accepted_during = len(trial.load.accepted()) - accepted_before
-        await asyncio.to_thread(own_rabbitmq.start)
-        trial.healed()
-        await stack.wait_all_healthy()
-        await trial.load.wait_accepted(len(trial.load.accepted()) + 200)
+        accepted_during = await _outage(
+            stack,
+            trial,
+            stop=lambda: asyncio.to_thread(own_rabbitmq.stop),
+            start=lambda: asyncio.to_thread(own_rabbitmq.start),
+        )
 
     # sendTask needs only PostgreSQL: clients see the outage only as a delay.
     assert accepted_during > 0
@@ -127,13 +124,12 @@ async def test_a_database_outage_is_a_retryable_error_and_loses_nothing(
     stack = await make_fault_stack(own_postgres, rabbitmq_server)
     await stack.start_all()
     async with stack.under_load("PostgreSQL stopped for 10 s") as trial:
-        await trial.load.wait_accepted(100)
-        await asyncio.to_thread(own_postgres.stop)
-        await asyncio.sleep(OUTAGE_SECONDS)
-        await asyncio.to_thread(own_postgres.start)
-        trial.healed()
-        await stack.wait_all_healthy()
-        await trial.load.wait_accepted(len(trial.load.accepted()) + 200)
+        await _outage(
+            stack,
+            trial,
+            stop=lambda: asyncio.to_thread(own_postgres.stop),
+            start=lambda: asyncio.to_thread(own_postgres.start),
+        )
 
     refusals = trial.load.refusals()
     assert refusals, "sendTask was never refused while the database was down"
@@ -155,13 +151,13 @@ async def test_a_task_service_crash_is_a_retryable_error_and_results_are_retried
     stack = fault_stack
     await stack.start_all()
     async with stack.under_load("task service killed, back after 3 s") as trial:
-        await trial.load.wait_accepted(100)
-        await stack.kill("task_service")
-        await asyncio.sleep(3)  # down for a while, with the load going on
-        await stack.start("task_service")
-        trial.healed()
-        await stack.wait_all_healthy()
-        await trial.load.wait_accepted(len(trial.load.accepted()) + 200)
+        await _outage(
+            stack,
+            trial,
+            stop=lambda: stack.kill("task_service"),
+            start=lambda: stack.start("task_service"),
+            seconds=3,
+        )
 
     refusals = trial.load.refusals()
     assert refusals, "sendTask was never refused while the task service was down"
@@ -288,6 +284,29 @@ async def test_a_client_that_never_reads_and_200_idle_ones_slow_no_one_down(
 
 
 # Helpers
+
+
+async def _outage(
+    stack: FaultStack,
+    trial: Trial,
+    *,
+    stop: Callable[[], Awaitable[object]],
+    start: Callable[[], Awaitable[object]],
+    seconds: float = OUTAGE_SECONDS,
+) -> int:
+    """Take a part down for `seconds` while the load goes on, bring it back, and wait
+    until every service is healthy and 200 more tasks got through; returns how many
+    tasks were accepted while it was down."""
+    await trial.load.wait_accepted(100)
+    await stop()
+    accepted_before = len(trial.load.accepted())
+    await asyncio.sleep(seconds)  # the outage itself
+    accepted_during = len(trial.load.accepted()) - accepted_before
+    await start()
+    trial.healed()
+    await stack.wait_all_healthy()
+    await trial.load.wait_accepted(len(trial.load.accepted()) + 200)
+    return accepted_during
 
 
 async def _until(check: Callable[[], Awaitable[object]], seconds: float) -> None:
