@@ -98,9 +98,9 @@ class ProcessedEventsConsumer:
 
     async def stop(self) -> None:
         # Each call bounded: a robust channel waits for a reconnect that may never come.
-        queue, tag = self._queue, self._consumer_tag
+        queue, tag, running = self._queue, self._consumer_tag, self.is_running()
         self._consumer_tag = None
-        if queue is not None and self.is_running():
+        if queue is not None and running:
             if tag is not None:
                 await _bounded(queue.cancel(tag), "consumer_cancel_failed")
             await _bounded(queue.delete(if_unused=False, if_empty=False), "queue_delete_failed")
