@@ -8,7 +8,13 @@ import signal
 from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
-from pyservices.common.logging import configure_logging
+from pyservices.common.logging import configure_logging, get_logger
+
+log = get_logger(__name__)
+
+# The most one call to a dependency may take while a service shuts down: a robust AMQP
+# channel, for one, waits for a reconnect that may never come.
+SHUTDOWN_STEP_SECONDS = 2.0
 
 
 class _HasLogLevel(Protocol):
@@ -26,6 +32,16 @@ def shutdown_event() -> asyncio.Event:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     return stop
+
+
+async def bounded_step(
+    step: Awaitable[object], name: str, seconds: float = SHUTDOWN_STEP_SECONDS
+) -> None:
+    """Await one shutdown step for at most `seconds`; log and go on if it fails."""
+    try:
+        await asyncio.wait_for(step, seconds)
+    except Exception as error:
+        log.warning("shutdown_step_failed", step=name, error=repr(error))
 
 
 def run_service(name: str, settings: S, run: Callable[[S, asyncio.Event], Awaitable[None]]) -> None:

@@ -20,7 +20,6 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -409,7 +408,3 @@ def latency_figures(load: SteadyLoad, feed: ResultFeed) -> dict[str, float]:
         return {}
     cuts = statistics.quantiles(latencies, n=100)
     return {"p50_ms": round(cuts[49], 1), "p99_ms": round(cuts[98], 1)}
-
-
-def load_rows(directory: Path = RESULTS_DIR) -> list[dict[str, Any]]:
-    return [json.loads(path.read_text()) for path in sorted(directory.glob("*.json"))]

@@ -58,7 +58,7 @@ async def test_a_relay_killed_between_publish_and_delete_changes_nothing_in_the_
     stack = fault_stack
     # A test-only pause between the broker's confirms and the delete makes the window
     # wide enough to kill the relay inside it.
-    await stack.start_all({"publisher": {"RELAY_DELAY_AFTER_PUBLISH_SECONDS": "1"}})
+    await stack.start_all({"publisher": {"RELAY_DELAY_AFTER_PUBLISH_SECONDS": "2"}})
     async with stack.under_load("relay killed between publish and delete") as trial:
         await trial.load.wait_accepted(50)
         # A result just arrived: its event is published and its row not yet deleted.
@@ -265,12 +265,18 @@ async def test_a_client_that_never_reads_and_200_idle_ones_slow_no_one_down(
         stalled.close()
 
     assert trial.row is not None
-    reasons = await _metric_lines(stack, "websocket", "binconv_websocket_disconnects_total")
-    # Only the non-reader was dropped; the others closed their own connections at the end.
-    assert reasons == {
+    # Only the non-reader was dropped; the others closed their own connections at the end
+    # (each counted once the service has finished with it).
+    expected = {
         'binconv_websocket_disconnects_total{reason="too slow"}': 1.0,
         'binconv_websocket_disconnects_total{reason="client closed"}': len(trial.feeds),
     }
+
+    async def counted() -> bool:
+        reasons = await _metric_lines(stack, "websocket", "binconv_websocket_disconnects_total")
+        return reasons == expected
+
+    await _until(counted, 30)
     # Each client's buffer is bounded (64 frames of ~2 KB here): what the service holds
     # for 203 clients cannot grow with the run.
     assert rss_end - rss_start < 64, (rss_start, rss_end)

@@ -10,6 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from pyservices.common.logging import get_logger
 from pyservices.common.proto import task_pb2, task_pb2_grpc
+from pyservices.common.status import DATABASE_PART, UNAVAILABLE_PART_KEY
 from pyservices.gateway.domain import (
     InvalidInput,
     Task,
@@ -33,8 +34,6 @@ CHANNEL_OPTIONS: list[tuple[str, int]] = [
     ("grpc.keepalive_timeout_ms", 10_000),
 ]
 
-# Trailing metadata of an UNAVAILABLE answer: which part behind the task service is down.
-UNAVAILABLE_PART_KEY = "binconv-unavailable"
 _UNAVAILABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 # Few stream messages (each costs a round through gRPC's completion queue), each well
 # under gRPC's default 4 MiB message limit.
@@ -109,7 +108,7 @@ def _translate(error: grpc.aio.AioRpcError) -> Exception:
         # The task service names a part that is down in its trailing metadata; anything
         # else (no answer at all, or an unknown name) is the task service itself.
         part = dict(error.trailing_metadata() or ()).get(UNAVAILABLE_PART_KEY)
-        return TaskServiceUnavailable("database" if part == "database" else "task service")
+        return TaskServiceUnavailable(DATABASE_PART if part == DATABASE_PART else "task service")
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
         return InvalidInput(error.details() or "request too large")
     return TaskServiceError(f"task service answered {code.name}: {error.details()}")

@@ -21,20 +21,23 @@ from pyservices.gateway.adapters.graphql_schema import Context
 from pyservices.gateway.ports import TaskService
 from pyservices.webui import STATIC_DIR
 
+REFUSAL_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+
 
 class GatewayRouter(GraphQLRouter[Context, None]):
-    """Strawberry's router, with every refusal of the request itself as a GraphQL body.
+    """Strawberry's router, with its refusals of the request itself as GraphQL bodies.
 
     Strawberry answers a body it cannot parse in plain text, and one that is not UTF-8
     with a 500 (it catches only `JSONDecodeError`). Clients read `errors[0].message`
-    for every other refusal, so they get it here too, with the same status code.
+    for every other refusal, so they get it here too, with the same status code. (The
+    body-size limit answers 413 before the router runs, in plain text.)
     """
 
     def decode_json(self, data: str | bytes) -> object:
         try:
             return json.loads(data)
-        except UnicodeDecodeError as error:
-            raise json.JSONDecodeError(f"not UTF-8 ({error.reason})", "", error.start) from error
+        except UnicodeDecodeError as error:  # strawberry then says it is not JSON
+            raise json.JSONDecodeError("not UTF-8", "", 0) from error
 
     @overload
     async def run(
@@ -52,8 +55,9 @@ class GatewayRouter(GraphQLRouter[Context, None]):
         try:
             return await super().run(request, context, root_value)
         except HTTPException as refusal:
+            code = REFUSAL_CODES.get(refusal.status_code, "BAD_REQUEST")
             return JSONResponse(
-                {"errors": [{"message": refusal.reason, "extensions": {"code": "BAD_REQUEST"}}]},
+                {"errors": [{"message": refusal.reason, "extensions": {"code": code}}]},
                 status_code=refusal.status_code,
             )
 

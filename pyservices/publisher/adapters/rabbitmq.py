@@ -8,6 +8,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 
 from pyservices.common.events import TASK_CREATED, TASK_PROCESSED
+from pyservices.common.lifecycle import bounded_step
 from pyservices.common.topology import (
     PROCESS_QUEUE,
     declare_process_queue,
@@ -74,5 +75,4 @@ class AmqpEventPublisher(EventPublisher):
         return self._connection.connected.is_set() and not self._channel.is_closed
 
     async def close(self) -> None:
-        # Bounded: closing a robust connection to a broker that is gone can wait forever.
-        await asyncio.wait_for(self._connection.close(), 5.0)
+        await bounded_step(self._connection.close(), "broker_connection_close")

@@ -12,6 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from pyservices.common.logging import get_logger
 from pyservices.common.proto import task_pb2, task_pb2_grpc
+from pyservices.common.status import DATABASE_PART, UNAVAILABLE_PART_KEY
 from pyservices.task_service import usecases
 from pyservices.task_service.domain import (
     Ack,
@@ -33,8 +34,6 @@ ACK_STATUS = {
     AckStatus.INVALID: task_pb2.ProcessedTaskAck.INVALID,
 }
 UNAVAILABLE_MESSAGE = "database unavailable, retry"
-# Tells the gateway which part is down (see protos/task.proto).
-UNAVAILABLE_PART_KEY = "binconv-unavailable"
 
 
 class TaskServicer(task_pb2_grpc.TaskServiceServicer):
@@ -141,7 +140,7 @@ async def _guarded(context: Any, work: Awaitable[T]) -> T:
         await context.abort(
             grpc.StatusCode.UNAVAILABLE,
             UNAVAILABLE_MESSAGE,
-            trailing_metadata=((UNAVAILABLE_PART_KEY, "database"),),
+            trailing_metadata=((UNAVAILABLE_PART_KEY, DATABASE_PART),),
         )
     except Exception:
         log.exception("unexpected_error")

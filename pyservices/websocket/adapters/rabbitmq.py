@@ -12,21 +12,19 @@ what an abandoned queue can hold until then.
 
 from __future__ import annotations
 
-import asyncio
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from uuid import uuid4
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 
+from pyservices.common.lifecycle import SHUTDOWN_STEP_SECONDS, bounded_step
 from pyservices.common.logging import get_logger
 from pyservices.common.topology import PROCESSED_EXCHANGE, declare_processed_exchange
 
 log = get_logger(__name__)
 
-# The most a broker call may take while shutting down (the broker may be gone).
-SHUTDOWN_CALL_SECONDS = 5.0
 # Events an abandoned queue keeps (the oldest go first) until the broker deletes it.
 MAX_QUEUED_EVENTS = 100_000
 
@@ -62,7 +60,7 @@ class ProcessedEventsConsumer:
         try:
             await self._subscribe(connection)
         except BaseException:
-            await connection.close()
+            await bounded_step(connection.close(), "broker_connection_close")
             raise
         self._connection = connection
 
@@ -97,20 +95,15 @@ class ProcessedEventsConsumer:
         )
 
     async def stop(self) -> None:
-        # Each call bounded: a robust channel waits for a reconnect that may never come.
         queue, tag, running = self._queue, self._consumer_tag, self.is_running()
         self._consumer_tag = None
+        if queue is not None and tag is not None:
+            # Cancel even when disconnected: aio-pika forgets the consumer at once and
+            # would otherwise restore it on a reconnect; the broker's answer may never come.
+            seconds = SHUTDOWN_STEP_SECONDS if running else 0.1
+            await bounded_step(queue.cancel(tag), "consumer_cancel", seconds)
         if queue is not None and running:
-            if tag is not None:
-                await _bounded(queue.cancel(tag), "consumer_cancel_failed")
-            await _bounded(queue.delete(if_unused=False, if_empty=False), "queue_delete_failed")
-        # Not deleted (the broker is gone): the broker expires the queue after x-expires.
+            # Not deleted (the broker is gone): the broker expires it after x-expires.
+            await bounded_step(queue.delete(if_unused=False, if_empty=False), "queue_delete")
         if self._connection is not None:
-            await _bounded(self._connection.close(), "connection_close_failed")
-
-
-async def _bounded(call: Awaitable[object], failure: str) -> None:
-    try:
-        await asyncio.wait_for(call, SHUTDOWN_CALL_SECONDS)
-    except Exception as error:
-        log.info(failure, error=repr(error))
+            await bounded_step(self._connection.close(), "broker_connection_close")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 import aio_pika
@@ -13,14 +12,12 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
+from pyservices.common.lifecycle import SHUTDOWN_STEP_SECONDS, bounded_step
 from pyservices.common.logging import get_logger
 from pyservices.common.topology import declare_process_queue
 from pyservices.worker.ports import Delivery
 
 log = get_logger(__name__)
-
-# The most a broker call may take while shutting down (the broker may be gone).
-SHUTDOWN_CALL_SECONDS = 5.0
 
 
 class AmqpDelivery(Delivery):
@@ -74,20 +71,14 @@ class TaskConsumer:
         """Stop taking deliveries; those already taken can still be settled."""
         if self._tag is not None:
             tag, self._tag = self._tag, None
-            if not self.connected:  # the broker dropped the consumer with the connection
-                return
-            # A robust channel waits for a reconnect that may never come: bound it.
-            try:
-                await asyncio.wait_for(self._queue.cancel(tag), SHUTDOWN_CALL_SECONDS)
-            except Exception as exc:
-                log.warning("consumer_cancel_failed", error=repr(exc))
+            # Cancel even when disconnected: aio-pika forgets the consumer at once and
+            # would otherwise restore it on a reconnect; the broker's answer may never come.
+            seconds = SHUTDOWN_STEP_SECONDS if self.connected else 0.1
+            await bounded_step(self._queue.cancel(tag), "consumer_cancel", seconds)
 
     @property
     def connected(self) -> bool:
         return self._connection.connected.is_set() and not self._channel.is_closed
 
     async def close(self) -> None:
-        try:
-            await asyncio.wait_for(self._connection.close(), SHUTDOWN_CALL_SECONDS)
-        except Exception as exc:
-            log.warning("connection_close_failed", error=repr(exc))
+        await bounded_step(self._connection.close(), "broker_connection_close")

@@ -171,8 +171,12 @@ async def test_stops_promptly_while_the_broker_is_gone(
 ) -> None:
     vhost = rabbitmq_url.rsplit("/", 1)[1]
     stopping = start_service()
-    await stopping.__aenter__()
+    url = await stopping.__aenter__()
     # Its virtual host deleted, the connection closes and cannot come back.
     await asyncio.to_thread(rabbitmq_server.ctl, "delete_vhost", vhost)
+    health = url.replace("ws://", "http://").removesuffix("/ws") + "/health"
+    async with httpx.AsyncClient(timeout=1) as http, asyncio.timeout(20):
+        while (await http.get(health)).status_code == 200:  # noqa: ASYNC110 (another process)
+            await asyncio.sleep(0.05)
 
     await asyncio.wait_for(stopping.__aexit__(None, None, None), 15)

@@ -101,8 +101,10 @@ async def broker(rabbitmq_url: str) -> AsyncIterator[aio_pika.abc.AbstractChanne
         yield channel
 
 
-async def start_worker(rabbitmq_url: str, address: str, stop: asyncio.Event) -> asyncio.Task[None]:
-    port = free_port()
+async def start_worker(
+    rabbitmq_url: str, address: str, stop: asyncio.Event, port: int | None = None
+) -> asyncio.Task[None]:
+    port = port or free_port()
     settings = WorkerSettings(
         rabbitmq_url=rabbitmq_url,
         task_service_addr=address,
@@ -211,6 +213,12 @@ async def test_delivers_what_arrived_while_the_task_service_was_down(
     assert await ready_messages(broker, PROCESS_QUEUE) == 0
 
 
+async def until_unhealthy(url: str) -> None:
+    async with httpx.AsyncClient(timeout=1) as http, asyncio.timeout(20):
+        while (await http.get(url)).status_code == 200:  # noqa: ASYNC110 (another process)
+            await asyncio.sleep(0.05)
+
+
 async def serve_at(address: str, servicer: FakeTaskService) -> grpc.aio.Server:
     server = grpc.aio.server()
     task_pb2_grpc.add_TaskServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
@@ -222,11 +230,12 @@ async def serve_at(address: str, servicer: FakeTaskService) -> grpc.aio.Server:
 async def test_stops_within_its_grace_period_while_the_broker_is_gone(
     rabbitmq_url: str, rabbitmq_server: LocalRabbitMQ, task_service: Serve
 ) -> None:
-    stop = asyncio.Event()
-    worker = await start_worker(rabbitmq_url, await task_service(FakeTaskService(set())), stop)
+    stop, port = asyncio.Event(), free_port()
+    address = await task_service(FakeTaskService(set()))
+    worker = await start_worker(rabbitmq_url, address, stop, port)
     # Its virtual host deleted, the worker's connection closes and cannot come back.
     await asyncio.to_thread(rabbitmq_server.ctl, "delete_vhost", rabbitmq_url.rsplit("/", 1)[1])
-    await asyncio.sleep(0.5)  # let it notice and start reconnecting
+    await until_unhealthy(f"http://127.0.0.1:{port}/health")
 
     stop.set()
 

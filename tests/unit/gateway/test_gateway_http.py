@@ -62,6 +62,13 @@ async def test_a_body_that_is_not_json_is_a_400_with_a_graphql_error(client, bod
     assert response.json()["errors"][0]["message"] == "Unable to parse request body as JSON"
 
 
+async def test_a_get_without_a_query_is_a_404_with_a_graphql_error(client) -> None:
+    response = await client.get("/query")
+
+    assert response.status_code == 404
+    assert response.json()["errors"][0]["extensions"] == {"code": "NOT_FOUND"}
+
+
 async def test_a_body_without_a_query_is_a_400_with_a_graphql_error(client) -> None:
     response = await client.post("/query", json={"variables": {}})
 
