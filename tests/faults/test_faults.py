@@ -202,10 +202,14 @@ async def test_poison_messages_are_dead_lettered_and_block_nothing(
     async with await aio_pika.connect(url) as connection:
         channel = await connection.channel()
         dead = await channel.get_queue(DEAD_LETTER_QUEUE)
-        bodies = []
+        dead_letters = []
         while (message := await dead.get(no_ack=True, fail=False)) is not None:
-            bodies.append(message.body)
-    assert sorted(bodies) == sorted(POISON)
+            dead_letters.append(message)
+    assert sorted(message.body for message in dead_letters) == sorted(POISON)
+    # Rejected by the worker on their first delivery, not after a round of retries.
+    for message in dead_letters:
+        [death] = message.headers["x-death"]
+        assert (death["reason"], death["count"]) == ("rejected", 1), death
     assert trial.row is not None
     trial.row.notes = f"{len(POISON)} poison messages dead-lettered on their first delivery"
     trial.row.save("7-poison")
@@ -282,7 +286,7 @@ async def test_a_client_that_never_reads_and_200_idle_ones_slow_no_one_down(
     assert rss_end - rss_start < 64, (rss_start, rss_end)
     latency = latency_figures(trial.load, trial.feeds[0])
     trial.row.notes = (
-        f"the non-reader was dropped with close code 4000; the others: p50 "
+        f"the non-reader was dropped as too slow (close code 4000); the others: p50 "
         f"{latency['p50_ms']} ms, p99 {latency['p99_ms']} ms; WebSocket service RSS "
         f"{rss_start:.0f} → {rss_end:.0f} MiB"
     )
