@@ -18,7 +18,6 @@ import statistics
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -48,19 +47,8 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 async def _arrival_times(feed: ResultFeed, ids: set[str], seconds: float) -> dict[str, float]:
-    frames = await feed.wait_for(ids, seconds)
-    return {task_id: frame["_received"] for task_id, frame in frames.items()}
-
-
-def _stamp(feed: ResultFeed) -> None:
-    """Record when each frame arrived, at arrival (not when a test looks at it)."""
-    original = feed._add
-
-    async def add(frame: dict[str, Any]) -> None:
-        frame["_received"] = time.perf_counter()
-        await original(frame)
-
-    feed._add = add  # type: ignore[method-assign]
+    await feed.wait_for(ids, seconds)
+    return {task_id: feed.first_arrival[task_id] for task_id in ids}
 
 
 async def measure_latency(
@@ -111,7 +99,6 @@ async def run(
         httpx.AsyncClient(timeout=60, limits=limits) as http,
         result_feed(websocket_url) as feed,
     ):
-        _stamp(feed)
         graphql = GraphQLClient(graphql_url, http)
         await measure_latency(graphql, feed, latency_batch, latency_batch)  # warm-up
         latencies = await measure_latency(graphql, feed, latency_tasks, latency_batch)

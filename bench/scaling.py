@@ -15,24 +15,13 @@ import tempfile
 from pathlib import Path
 
 from bench import e2e
-from pyservices.common.migrations import migrate
-from pyservices.devstack.infra import LocalPostgres, LocalRabbitMQ, free_port
-from pyservices.devstack.stack import Ports, ServiceProcesses
+from pyservices.devstack.stack import fresh_stack
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def measure(workers: int, base: Path, tasks: int, run: int) -> float:
-    postgres = LocalPostgres(base / "postgres", free_port())
-    rabbitmq = LocalRabbitMQ(base / "rabbitmq", free_port())
-    postgres.start()
-    rabbitmq.start()
-    database_url = postgres.create_database(f"scaling_{run}")
-    migrate(database_url)
-    stack = ServiceProcesses(
-        Ports.free(), database_url, rabbitmq.create_vhost(f"scaling_{run}"), base / "logs"
-    )
-    try:
+    with fresh_stack(base, f"scaling_{run}") as (stack, _, _):
         stack.start_all()
         for extra in range(2, workers + 1):
             stack.start("worker", instance=f"worker-{extra}")
@@ -45,10 +34,6 @@ def measure(workers: int, base: Path, tasks: int, run: int) -> float:
             )
         )
         return figures.tasks_per_second
-    finally:
-        stack.stop_all()
-        rabbitmq.stop()
-        postgres.stop()
 
 
 def main() -> None:

@@ -31,10 +31,8 @@ import httpx
 
 from bench.e2e import percentile
 from binconv import reference
-from pyservices.common.migrations import migrate
 from pyservices.devstack.client import GraphQLClient, ResultFeed, result_feed
-from pyservices.devstack.infra import LocalPostgres, LocalRabbitMQ, free_port
-from pyservices.devstack.stack import Ports, ServiceProcesses
+from pyservices.devstack.stack import Ports, fresh_stack
 
 ROOT = Path(__file__).resolve().parents[1]
 MIB = 1024  # /proc reports KiB
@@ -376,28 +374,13 @@ def save(result: dict[str, Any], json_path: Path, doc_path: Path) -> None:
 
 
 def run_on_fresh_stack(base: Path, settings: Settings) -> dict[str, Any]:
-    postgres = LocalPostgres(base / "postgres", free_port())
-    rabbitmq = LocalRabbitMQ(base / "rabbitmq", free_port())
-    try:
-        postgres.start()
-        rabbitmq.start()
+    with fresh_stack(base, "soak") as (stack, postgres, rabbitmq):
+        stack.start_all()
         assert rabbitmq.process is not None
-        database_url = postgres.create_database("soak")
-        migrate(database_url)
-        stack = ServiceProcesses(
-            Ports.free(), database_url, rabbitmq.create_vhost("soak"), base / "logs"
-        )
-        try:
-            stack.start_all()
-            pids = {name: process.pid for name, process in stack.running.items()}
-            pids["postgresql"] = int((postgres.data_dir / "postmaster.pid").read_text().split()[0])
-            pids["rabbitmq"] = rabbitmq.process.pid
-            return asyncio.run(soak(stack.ports, pids, settings))
-        finally:
-            stack.stop_all()
-    finally:
-        rabbitmq.stop()
-        postgres.stop()
+        pids = {name: process.pid for name, process in stack.running.items()}
+        pids["postgresql"] = int((postgres.data_dir / "postmaster.pid").read_text().split()[0])
+        pids["rabbitmq"] = rabbitmq.process.pid
+        return asyncio.run(soak(stack.ports, pids, settings))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,6 +14,7 @@ import orjson
 import websockets
 
 TASK_FIELDS = "id message binaryCode createdAt updatedAt"
+SEND_TASK = f"mutation($m: [String!]!) {{ sendTask(messages: $m) {{ {TASK_FIELDS} }} }}"
 
 
 class GraphQLError(Exception):
@@ -36,10 +37,7 @@ class GraphQLClient:
         return body["data"]
 
     async def send_tasks(self, messages: list[str]) -> list[dict[str, str]]:
-        data = await self.execute(
-            f"mutation($m: [String!]!) {{ sendTask(messages: $m) {{ {TASK_FIELDS} }} }}",
-            {"m": messages},
-        )
+        data = await self.execute(SEND_TASK, {"m": messages})
         return list(data["sendTask"])
 
     async def tasks(self, limit: int = 50, offset: int = 0) -> list[dict[str, str]]:

@@ -6,6 +6,7 @@ end-to-end and fault tests (which start, kill and restart them one by one).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -13,12 +14,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from honcho.environ import parse_procfile
 
-from pyservices.devstack.infra import REPO, free_port
+from pyservices.common.migrations import migrate
+from pyservices.devstack.infra import REPO, LocalPostgres, LocalRabbitMQ, free_port
 
 SERVICES = ("task_service", "publisher", "worker", "websocket", "gateway")
 
@@ -165,3 +168,29 @@ class ServiceProcesses:
                 process.kill()
                 process.wait()
         self.running.clear()
+
+
+@contextlib.contextmanager
+def fresh_stack(
+    base: Path, name: str
+) -> Iterator[tuple[ServiceProcesses, LocalPostgres, LocalRabbitMQ]]:
+    """PostgreSQL and RabbitMQ of their own under `base` on free ports, a migrated
+    database and a virtual host called `name`, and the services to start on them; all
+    stopped afterwards. For the benchmarks that measure on a clean system."""
+    postgres = LocalPostgres(base / "postgres", free_port())
+    rabbitmq = LocalRabbitMQ(base / "rabbitmq", free_port())
+    try:
+        postgres.start()
+        rabbitmq.start()
+        database_url = postgres.create_database(name)
+        migrate(database_url)
+        processes = ServiceProcesses(
+            Ports.free(), database_url, rabbitmq.create_vhost(name), base / "logs"
+        )
+        try:
+            yield processes, postgres, rabbitmq
+        finally:
+            processes.stop_all()
+    finally:
+        rabbitmq.stop()
+        postgres.stop()

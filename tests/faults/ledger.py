@@ -28,15 +28,13 @@ import httpx
 
 from binconv import reference
 from pyservices.common.topology import DEAD_LETTER_QUEUE, PROCESS_QUEUE
-from pyservices.devstack.client import TASK_FIELDS, ResultFeed, result_feed
+from pyservices.devstack.client import SEND_TASK, ResultFeed, result_feed
 from pyservices.devstack.infra import REPO, LocalRabbitMQ
 
 RESULTS_DIR = REPO / "artifacts" / "faults"
 
 # Every batch mixes one-, two-, three- and four-byte UTF-8, so a wrong conversion shows.
 SAMPLES = ("plain ascii", "accents é à ü", "emoji 🦀 ✓", "日本語のテキスト", "tab\there")
-
-SEND_TASK = f"mutation($m: [String!]!) {{ sendTask(messages: $m) {{ {TASK_FIELDS} }} }}"
 
 # An outbox trigger that records every event ever written, so the ledger can count
 # the processed events per task after the relays have deleted the rows. Test-only: it

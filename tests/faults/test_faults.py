@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 import aio_pika
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from pyservices.common.topology import DEAD_LETTER_QUEUE, PROCESS_QUEUE, declare_process_queue
 from pyservices.devstack.infra import LocalPostgres, LocalRabbitMQ
@@ -337,10 +338,18 @@ async def _metric_lines(stack: FaultStack, name: str, metric: str) -> dict[str, 
     async with httpx.AsyncClient() as http:
         text = (await http.get(url)).text
     return {
-        series: float(value)
-        for series, value in (line.rsplit(" ", 1) for line in text.splitlines())
-        if series.split("{")[0] == metric
+        _series(sample.name, sample.labels): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == metric
     }
+
+
+def _series(name: str, labels: dict[str, str]) -> str:
+    """`name{label="value"}` as the exposition format writes it."""
+    if not labels:
+        return name
+    return name + "{" + ",".join(f'{key}="{value}"' for key, value in labels.items()) + "}"
 
 
 async def _metric(stack: FaultStack, name: str, metric: str) -> float:
