@@ -32,7 +32,14 @@ class DeadLetterReason(enum.StrEnum):
     UNCONVERTIBLE = "unconvertible"  # the message has no UTF-8 form (lone surrogate)
     NOT_FOUND = "not_found"
     INVALID = "invalid"
+    # A single result over the task service's message limit: it can never be delivered.
+    TOO_LARGE = "too_large"
 
 
 class StreamBroken(ConnectionError):
     """The result stream to the task service failed; unacknowledged results go again."""
+
+
+class ResultTooLarge(StreamBroken):
+    """The task service refused a stream message as over its size limit
+    (RESOURCE_EXHAUSTED): sending the same message again cannot succeed."""

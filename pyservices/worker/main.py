@@ -13,6 +13,7 @@ from pyservices.common.logging import get_logger
 from pyservices.worker.adapters.converter import BinconvConverter
 from pyservices.worker.adapters.grpc_client import GrpcTaskService
 from pyservices.worker.adapters.rabbitmq import TaskConsumer
+from pyservices.worker.flow import HeldBytes, control_flow
 from pyservices.worker.ports import Converter
 from pyservices.worker.results import ResultSubmitter
 from pyservices.worker.settings import WorkerSettings
@@ -37,11 +38,19 @@ async def run(
 ) -> None:
     consumer: TaskConsumer | None = None
     channel = grpc.aio.insecure_channel(settings.task_service_addr, options=CHANNEL_OPTIONS)
+    held = HeldBytes(settings.worker_held_bytes)
     submitter = ResultSubmitter(
-        GrpcTaskService(channel), backoff_cap=settings.retry_backoff_max_seconds
+        GrpcTaskService(channel),
+        backoff_cap=settings.retry_backoff_max_seconds,
+        message_bytes=settings.worker_result_message_bytes,
+        held=held,
     )
     processor = TaskProcessor(
-        converter or BinconvConverter(), submitter, max(1, settings.worker_batch_max)
+        converter or BinconvConverter(),
+        submitter,
+        max(1, settings.worker_batch_max),
+        batch_bytes=settings.worker_batch_bytes,
+        held=held,
     )
 
     async def broker_ok() -> bool:
@@ -72,9 +81,12 @@ async def run(
         if consumer is None:
             return
         await consumer.start(processor.receive)
+        flowing = asyncio.create_task(control_flow(held, consumer, stop_flow := asyncio.Event()))
         log.info("worker_started", prefetch=settings.worker_prefetch, port=settings.metrics_port)
         await stop.wait()
         # Stop taking work, then let what was taken be converted and answered.
+        stop_flow.set()
+        await flowing
         await consumer.stop()
         try:
             await asyncio.wait_for(processor.drained(), settings.shutdown_grace_seconds)

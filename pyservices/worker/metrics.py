@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 TASKS_PROCESSED = Counter(
     "binconv_worker_tasks_processed_total", "Tasks whose result the task service accepted"
@@ -19,4 +19,11 @@ BATCH_SIZE = Histogram(
     "binconv_worker_batch_size",
     "Deliveries taken together into one batch",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+)
+HELD_BYTES = Gauge(
+    "binconv_worker_held_bytes",
+    "Bytes of deliveries not yet settled and results not yet acknowledged",
+)
+CONSUMER_PAUSED = Gauge(
+    "binconv_worker_consumer_paused", "1 while consumption is paused for the byte budget"
 )

@@ -21,6 +21,17 @@ class Delivery(abc.ABC):
         """Refuse without requeueing: the queue dead-letters it to `task.process.dead`."""
 
 
+class DeliverySource(abc.ABC):
+    """Where deliveries come from; paused while the worker holds too many bytes."""
+
+    @abc.abstractmethod
+    async def pause(self) -> None:
+        """Stop receiving new deliveries; those already received stay unsettled."""
+
+    @abc.abstractmethod
+    async def resume(self) -> None: ...
+
+
 class Converter(abc.ABC):
     @abc.abstractmethod
     def encode_many(self, messages: list[str]) -> list[str]:

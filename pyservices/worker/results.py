@@ -5,8 +5,14 @@ oldest unacknowledged result is always the one an ack is about. Everything not y
 acknowledged stays in `_in_flight` with its delivery, unacked at the broker. When the
 stream breaks, a new stream starts by sending all of them again, in the same order
 (the task service treats a repeat as ACCEPTED), and new results follow behind them.
-Nothing is acked that the task service did not accept, and since the broker stops
-delivering at the prefetch limit, the FIFO is bounded by it.
+Nothing is acked that the task service did not accept.
+
+Why bounded messages: results go out in stream messages of at most `message_bytes`
+of binary code (at least one result each), the first send and every resend alike. One
+message holding everything unacknowledged grew past the task service's receive limit
+at the documented maximum (1,000 x 512 KiB codes), was refused, sent again after the
+reconnect, refused again, forever. A result that is alone in its message and still
+refused as too large can never be delivered: it is dead-lettered, and the rest flows on.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import asyncio
 import collections
 import contextlib
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from pyservices.common.backoff import backoff_delay
@@ -26,14 +32,18 @@ from pyservices.worker.domain import (
     DeadLetterReason,
     ProcessedResult,
     ResultAck,
+    ResultTooLarge,
     StreamBroken,
 )
+from pyservices.worker.flow import HeldBytes
 from pyservices.worker.ports import Delivery, ResultStream, TaskService
 
 log = get_logger(__name__)
 
 # A stream that lived this long was a success: the next failure backs off from the start.
 STABLE_AFTER_SECONDS = 1.0
+# Binary code per stream message: far under the task service's receive limit (64 MiB).
+MESSAGE_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +53,20 @@ class Pending:
 
 
 class ResultSubmitter:
-    def __init__(self, service: TaskService, *, backoff_cap: float = 5.0) -> None:
+    def __init__(
+        self,
+        service: TaskService,
+        *,
+        backoff_cap: float = 5.0,
+        message_bytes: int = MESSAGE_BYTES,
+        held: HeldBytes | None = None,
+    ) -> None:
         self._service = service
         self._backoff_cap = backoff_cap
+        self._message_bytes = max(1, message_bytes)
+        # After a refusal as too large, one result per message finds the culprit.
+        self._one_per_message = False
+        self._held = held or HeldBytes(1 << 62)
         self._in_flight: collections.deque[Pending] = collections.deque()
         self._unsent: list[ProcessedResult] = []  # always a tail of _in_flight
         self._have_unsent = asyncio.Event()
@@ -63,6 +84,7 @@ class ResultSubmitter:
         for item in items:
             self._in_flight.append(item)
             self._unsent.append(item.result)
+            self._held.add(len(item.result.binary_code))
         if self._in_flight:
             self._drained.clear()
             self._have_unsent.set()
@@ -87,6 +109,9 @@ class ResultSubmitter:
                 finally:
                     self.connected = False
                     await stream.close()
+            except ResultTooLarge as exc:
+                await self._on_too_large(exc)
+                continue
             except Exception as exc:  # StreamBroken, or anything else: never stop retrying
                 attempt = 1 if time.monotonic() - opened > STABLE_AFTER_SECONDS else attempt + 1
                 self.failures += 1
@@ -98,6 +123,27 @@ class ResultSubmitter:
                     retry_in=delay,
                 )
                 await _sleep_unless(stop, delay)
+
+    async def _on_too_large(self, exc: ResultTooLarge) -> None:
+        """First retry with one result per message; if the oldest result alone is still
+        too large, it can never be delivered: dead-letter it and go on with the rest."""
+        self.failures += 1
+        if not self._one_per_message:
+            self._one_per_message = True
+            log.warning("result_message_too_large", error=repr(exc), retry="one per message")
+            return
+        if self._in_flight:
+            item = self._in_flight.popleft()
+            self._release(item)
+            size = len(item.result.binary_code)
+            await dead_letter(
+                item.delivery,
+                DeadLetterReason.TOO_LARGE,
+                f"a result of {size} bytes is over the task service's message limit",
+                task_id=item.result.task_id,
+            )
+            if not self._in_flight:
+                self._drained.set()
 
     async def _pump(self, stream: ResultStream, stop: asyncio.Event) -> None:
         """Write and read concurrently until the stream breaks (raises) or `stop` is set."""
@@ -119,8 +165,16 @@ class ResultSubmitter:
         while True:
             await self._have_unsent.wait()
             self._have_unsent.clear()
+            if self._one_per_message:
+                # Stop and wait: the oldest result alone, and nothing more until its ack,
+                # so that a refusal names its culprit.
+                if len(self._unsent) == len(self._in_flight):
+                    batch, self._unsent = self._unsent[:1], self._unsent[1:]
+                    await stream.send(batch)
+                continue
             batch, self._unsent = self._unsent, []
-            await stream.send(batch)
+            for chunk in chunks_by_bytes(batch, self._message_bytes):
+                await stream.send(chunk)
 
     async def _read(self, stream: ResultStream) -> None:
         while True:
@@ -131,9 +185,33 @@ class ResultSubmitter:
                 expected = self._in_flight[0].result.task_id
                 raise StreamBroken(f"ack for {ack.task_id} while {expected} was next")
             self.failures = 0
-            await _settle(self._in_flight.popleft(), ack)
+            if self._one_per_message:
+                self._one_per_message = False  # the oldest went through: chunks again
+                if self._unsent:
+                    self._have_unsent.set()
+            item = self._in_flight.popleft()
+            self._release(item)
+            await _settle(item, ack)
             if not self._in_flight:
                 self._drained.set()
+
+    def _release(self, item: Pending) -> None:
+        self._held.remove(len(item.result.binary_code))
+
+
+def chunks_by_bytes(results: list[ProcessedResult], limit: int) -> Iterator[list[ProcessedResult]]:
+    """Consecutive runs of results of at most `limit` bytes of code (at least one each)."""
+    chunk: list[ProcessedResult] = []
+    size = 0
+    for result in results:
+        length = len(result.binary_code)
+        if chunk and size + length > limit:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(result)
+        size += length
+    if chunk:
+        yield chunk
 
 
 async def _settle(item: Pending, ack: ResultAck) -> None:

@@ -11,5 +11,14 @@ class WorkerSettings(CommonSettings, BrokerSettings, TaskServiceAddress):
     worker_prefetch: int = 256
     # Most deliveries converted in one call (what has arrived, up to this).
     worker_batch_max: int = 256
+    # Message bytes converted in one call (the codes are 8x that), at least one message.
+    worker_batch_bytes: int = 1024 * 1024
+    # Bytes of binary code in one result-stream message, at least one result: far under
+    # the task service's receive limit (GRPC_MAX_MESSAGE_BYTES, 64 MiB).
+    worker_result_message_bytes: int = 4 * 1024 * 1024
+    # Bytes held at once (bodies not yet settled, codes not yet acknowledged); above it
+    # the worker stops consuming until it is back under half. Keeps the worker within
+    # its memory limit when every delivery is a 64 KiB message (a 512 KiB code).
+    worker_held_bytes: int = 48 * 1024 * 1024
     retry_backoff_max_seconds: float = 5.0
     shutdown_grace_seconds: float = 10.0

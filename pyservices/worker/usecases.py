@@ -10,17 +10,27 @@ from pyservices.common.events import MalformedEvent, TaskCreated
 from pyservices.common.logging import get_logger
 from pyservices.worker import metrics
 from pyservices.worker.domain import DeadLetterReason, ProcessedResult
+from pyservices.worker.flow import CountedDelivery, HeldBytes
 from pyservices.worker.ports import Converter, Delivery
 from pyservices.worker.results import Pending, ResultSubmitter, dead_letter
 
 log = get_logger(__name__)
 
 
-async def take_batch(inbox: asyncio.Queue[Delivery], limit: int) -> list[Delivery]:
-    """Wait for one delivery, then take whatever else has already arrived, up to `limit`."""
+# Body bytes converted in one call: its codes are 8x that, held until acknowledged.
+BATCH_BYTES = 1024 * 1024
+
+
+async def take_batch(
+    inbox: asyncio.Queue[Delivery], limit: int, max_bytes: int = BATCH_BYTES
+) -> list[Delivery]:
+    """Wait for one delivery, then take whatever else has already arrived, up to `limit`
+    deliveries and until the bodies reach `max_bytes` (so at most one body over it)."""
     batch = [await inbox.get()]
-    while len(batch) < limit and not inbox.empty():
+    size = len(batch[0].body)
+    while len(batch) < limit and size < max_bytes and not inbox.empty():
         batch.append(inbox.get_nowait())
+        size += len(batch[-1].body)
     return batch
 
 
@@ -69,18 +79,30 @@ def _convert_one(converter: Converter, message: str) -> str | None:
 class TaskProcessor:
     """Deliveries in (from the consumer), batches through conversion to the submitter."""
 
-    def __init__(self, converter: Converter, submitter: ResultSubmitter, batch_max: int) -> None:
+    def __init__(
+        self,
+        converter: Converter,
+        submitter: ResultSubmitter,
+        batch_max: int,
+        *,
+        batch_bytes: int = BATCH_BYTES,
+        held: HeldBytes | None = None,
+    ) -> None:
         self._converter = converter
         self._submitter = submitter
         self._batch_max = batch_max
+        self._batch_bytes = batch_bytes
+        self._held = held
         self.inbox: asyncio.Queue[Delivery] = asyncio.Queue()
 
     def receive(self, delivery: Delivery) -> None:
+        if self._held is not None:
+            delivery = CountedDelivery(delivery, self._held)
         self.inbox.put_nowait(delivery)
 
     async def run(self) -> None:
         while True:
-            batch = await take_batch(self.inbox, self._batch_max)
+            batch = await take_batch(self.inbox, self._batch_max, self._batch_bytes)
             try:
                 await process_batch(batch, self._converter, self._submitter)
             except Exception:  # unsettled deliveries return to the queue on reconnect

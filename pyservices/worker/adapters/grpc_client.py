@@ -11,7 +11,13 @@ from typing import Any
 import grpc
 
 from pyservices.common.proto import task_pb2, task_pb2_grpc
-from pyservices.worker.domain import AckStatus, ProcessedResult, ResultAck, StreamBroken
+from pyservices.worker.domain import (
+    AckStatus,
+    ProcessedResult,
+    ResultAck,
+    ResultTooLarge,
+    StreamBroken,
+)
 from pyservices.worker.ports import ResultStream, TaskService
 
 _STATUSES = {
@@ -38,14 +44,14 @@ class GrpcResultStream(ResultStream):
         try:
             await self._call.write(batch)
         except Exception as exc:  # AioRpcError, or a write on a finished call
-            raise StreamBroken(f"send failed: {exc!r}") from exc
+            raise _broken("send failed", exc) from exc
 
     async def receive(self) -> ResultAck:
         while not self._acks:
             try:
                 answer = await self._call.read()
             except Exception as exc:
-                raise StreamBroken(f"receive failed: {exc!r}") from exc
+                raise _broken("receive failed", exc) from exc
             if answer is grpc.aio.EOF:
                 raise StreamBroken("the task service ended the stream")
             self._acks.extend(_ack(item) for item in answer.acks)
@@ -55,6 +61,13 @@ class GrpcResultStream(ResultStream):
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._call.done_writing(), 1)
         self._call.cancel()
+
+
+def _broken(what: str, exc: Exception) -> StreamBroken:
+    code = exc.code() if isinstance(exc, grpc.aio.AioRpcError) else None
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return ResultTooLarge(f"{what}: {exc!r}")
+    return StreamBroken(f"{what}: {exc!r}")
 
 
 def _ack(answer: task_pb2.ProcessedTaskAck) -> ResultAck:

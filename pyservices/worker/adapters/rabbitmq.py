@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import aio_pika
 from aio_pika.abc import (
@@ -15,7 +15,7 @@ from aio_pika.abc import (
 from pyservices.common.lifecycle import SHUTDOWN_STEP_SECONDS, bounded_step
 from pyservices.common.logging import get_logger
 from pyservices.common.topology import declare_process_queue
-from pyservices.worker.ports import Delivery
+from pyservices.worker.ports import Delivery, DeliverySource
 
 log = get_logger(__name__)
 
@@ -40,8 +40,13 @@ class AmqpDelivery(Delivery):
             log.warning("delivery_reject_failed", error=repr(exc))
 
 
-class TaskConsumer:
-    """Hands every delivery of `task.process` to `on_delivery`, unacknowledged."""
+class TaskConsumer(DeliverySource):
+    """Hands every delivery of `task.process` to `on_delivery`, unacknowledged.
+
+    Pausing cancels the consumer (basic.cancel): the broker keeps what this worker holds
+    unacked and settles it as usual; deliveries already on the wire before the cancel's
+    answer still reach the handler. Resuming consumes again with the same handler.
+    """
 
     def __init__(
         self, connection: AbstractRobustConnection, channel: AbstractChannel, queue: AbstractQueue
@@ -50,6 +55,8 @@ class TaskConsumer:
         self._channel = channel
         self._queue = queue
         self._tag: str | None = None
+        self._on_message: Callable[[AbstractIncomingMessage], Awaitable[None]] | None = None
+        self._stopped = False
 
     @classmethod
     async def connect(
@@ -64,11 +71,22 @@ class TaskConsumer:
         async def on_message(message: AbstractIncomingMessage) -> None:
             on_delivery(AmqpDelivery(message))
 
+        self._on_message = on_message
         # A robust queue consumes again by itself after a reconnect.
         self._tag = await self._queue.consume(on_message)
 
+    async def pause(self) -> None:
+        if self._tag is not None:
+            tag, self._tag = self._tag, None
+            await self._queue.cancel(tag)
+
+    async def resume(self) -> None:
+        if self._tag is None and self._on_message is not None and not self._stopped:
+            self._tag = await self._queue.consume(self._on_message)
+
     async def stop(self) -> None:
         """Stop taking deliveries; those already taken can still be settled."""
+        self._stopped = True
         if self._tag is not None:
             tag, self._tag = self._tag, None
             # Cancel even when disconnected: aio-pika forgets the consumer at once and

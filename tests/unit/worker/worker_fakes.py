@@ -7,8 +7,20 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from pyservices.common.events import TaskCreated
-from pyservices.worker.domain import AckStatus, ProcessedResult, ResultAck, StreamBroken
-from pyservices.worker.ports import Converter, Delivery, ResultStream, TaskService
+from pyservices.worker.domain import (
+    AckStatus,
+    ProcessedResult,
+    ResultAck,
+    ResultTooLarge,
+    StreamBroken,
+)
+from pyservices.worker.ports import (
+    Converter,
+    Delivery,
+    DeliverySource,
+    ResultStream,
+    TaskService,
+)
 
 
 def task_body(task_id: str, message: str = "A") -> bytes:
@@ -49,10 +61,16 @@ class FakeStream(ResultStream):
     def __init__(self, service: FakeTaskService) -> None:
         self._service = service
         self.sent: list[ProcessedResult] = []
+        self.messages: list[list[str]] = []  # the task ids of each stream message
         self.answers: asyncio.Queue[ResultAck | Exception] = asyncio.Queue()
         self.closed = False
 
     async def send(self, results: Sequence[ProcessedResult]) -> None:
+        size = sum(len(result.binary_code) for result in results)
+        if size > self._service.max_message_bytes:  # gRPC's RESOURCE_EXHAUSTED
+            self.answers.put_nowait(ResultTooLarge(f"{size} bytes over the limit"))
+            return
+        self.messages.append([result.task_id for result in results])
         for result in results:
             self.sent.append(result)
             self._service.arrived.put_nowait(result)
@@ -80,6 +98,7 @@ class FakeTaskService(TaskService):
     def __init__(self, verdicts: dict[str, AckStatus] | None = None) -> None:
         self.verdicts = verdicts or {}
         self.hold = False
+        self.max_message_bytes = 1 << 62
         self.unavailable = 0  # how many opens fail before one succeeds
         self.streams: list[FakeStream] = []
         self.opened = asyncio.Queue[FakeStream]()
@@ -93,3 +112,17 @@ class FakeTaskService(TaskService):
         self.streams.append(stream)
         self.opened.put_nowait(stream)
         return stream
+
+
+class FakeDeliverySource(DeliverySource):
+    def __init__(self) -> None:
+        self.paused = False
+        self.changes: list[str] = []
+
+    async def pause(self) -> None:
+        self.paused = True
+        self.changes.append("pause")
+
+    async def resume(self) -> None:
+        self.paused = False
+        self.changes.append("resume")

@@ -1,0 +1,100 @@
+"""A byte budget for what the worker holds, and pausing consumption while over it.
+
+The broker's prefetch counts deliveries, not bytes: 256 deliveries of 64 KiB messages
+become 128 MiB of binary codes waiting for the task service's acks. So every byte the
+worker holds is counted, a delivery's body from its arrival until it is settled and a
+result from its conversion until the task service answers it, and while the total is
+over the budget the consumer is paused (basic.cancel: deliveries already taken stay
+unacked and are settled as usual). It resumes once the total is back under half of
+the budget, so that it does not flap on every ack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from pyservices.common.logging import get_logger
+from pyservices.worker import metrics
+from pyservices.worker.ports import Delivery, DeliverySource
+
+log = get_logger(__name__)
+
+# While paused, the intended state is checked again this often even without a change
+# (a resume that failed because the broker was away is retried).
+RECHECK_SECONDS = 1.0
+
+
+class HeldBytes:
+    def __init__(self, budget: int) -> None:
+        self.budget = max(1, budget)
+        self.held = 0
+        self.changed = asyncio.Event()
+
+    def add(self, size: int) -> None:
+        self.held += size
+        metrics.HELD_BYTES.set(self.held)
+        self.changed.set()
+
+    def remove(self, size: int) -> None:
+        self.held = max(0, self.held - size)
+        metrics.HELD_BYTES.set(self.held)
+        self.changed.set()
+
+    def should_pause(self, paused: bool) -> bool:
+        """Pause above the budget; once paused, stay paused until under half of it."""
+        return self.held > self.budget // 2 if paused else self.held > self.budget
+
+
+class CountedDelivery(Delivery):
+    """A delivery whose body counts against the budget until it is settled (once)."""
+
+    __slots__ = ("_delivery", "_held", "_size", "body")
+
+    def __init__(self, delivery: Delivery, held: HeldBytes) -> None:
+        self._delivery = delivery
+        self._held = held
+        self.body = delivery.body
+        self._size = len(delivery.body)
+        held.add(self._size)
+
+    async def ack(self) -> None:
+        self._release()
+        await self._delivery.ack()
+
+    async def reject(self) -> None:
+        self._release()
+        await self._delivery.reject()
+
+    def _release(self) -> None:
+        if self._size:
+            self._held.remove(self._size)
+            self._size = 0
+
+
+async def control_flow(held: HeldBytes, source: DeliverySource, stop: asyncio.Event) -> None:
+    """Pause and resume `source` as the held bytes cross the budget, until `stop`."""
+    paused = False
+    while not stop.is_set():
+        held.changed.clear()
+        want_paused = held.should_pause(paused)
+        if want_paused != paused:
+            try:
+                await (source.pause() if want_paused else source.resume())
+            except Exception as exc:  # the broker is away: try again on the next check
+                log.warning("consumer_flow_change_failed", pause=want_paused, error=repr(exc))
+            else:
+                paused = want_paused
+                metrics.CONSUMER_PAUSED.set(int(paused))
+                log.info("consumer_paused" if paused else "consumer_resumed", held=held.held)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(_first(stop, held.changed), RECHECK_SECONDS)
+
+
+async def _first(*events: asyncio.Event) -> None:
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

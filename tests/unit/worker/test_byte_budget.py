@@ -1,0 +1,176 @@
+"""The worker's byte bounds: batches, stream messages, an undeliverable result, and
+pausing consumption while it holds more than its budget."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from prometheus_client import REGISTRY
+
+from pyservices.worker.domain import ProcessedResult
+from pyservices.worker.flow import HeldBytes, control_flow
+from pyservices.worker.ports import Delivery
+from pyservices.worker.results import ResultSubmitter, chunks_by_bytes
+from pyservices.worker.usecases import TaskProcessor, process_batch, take_batch
+from tests.unit.worker.worker_fakes import (
+    FakeConverter,
+    FakeDelivery,
+    FakeDeliverySource,
+    FakeTaskService,
+    task_body,
+)
+
+
+def dead_lettered(reason: str) -> float:
+    labels = {"reason": reason}
+    return REGISTRY.get_sample_value("binconv_worker_dead_lettered_total", labels) or 0.0
+
+
+async def settled(*deliveries: FakeDelivery) -> None:
+    for delivery in deliveries:
+        await asyncio.wait_for(delivery.settled.wait(), 2)
+
+
+async def until(condition: Callable[[], bool], seconds: float = 2.0) -> None:
+    async with asyncio.timeout(seconds):
+        while not condition():
+            await asyncio.sleep(0.005)
+
+
+@pytest.fixture
+def service() -> FakeTaskService:
+    return FakeTaskService()
+
+
+@pytest.fixture
+def held() -> HeldBytes:
+    return HeldBytes(1 << 62)
+
+
+@pytest.fixture
+async def submitter(service: FakeTaskService, held: HeldBytes) -> AsyncIterator[ResultSubmitter]:
+    stop = asyncio.Event()
+    # 16 bytes of code a message: two one-character results.
+    subject = ResultSubmitter(service, backoff_cap=0.05, message_bytes=16, held=held)
+    running = asyncio.create_task(subject.run(stop))
+    yield subject
+    stop.set()
+    await asyncio.wait_for(running, 2)
+
+
+def result(task_id: str, size: int) -> ProcessedResult:
+    return ProcessedResult(task_id, "0" * size)
+
+
+class TestChunks:
+    def test_a_chunk_holds_at_most_the_limit_and_at_least_one_result(self) -> None:
+        results = [result("a", 6), result("b", 6), result("c", 20), result("d", 1)]
+
+        chunks = [[r.task_id for r in chunk] for chunk in chunks_by_bytes(results, 12)]
+
+        assert chunks == [["a", "b"], ["c"], ["d"]]
+
+
+class TestBoundedStreamMessages:
+    async def test_results_go_in_messages_within_the_byte_limit(
+        self, service: FakeTaskService, submitter: ResultSubmitter
+    ) -> None:
+        deliveries = [FakeDelivery(task_body(f"t{i}", "A")) for i in range(5)]
+
+        await process_batch(deliveries, FakeConverter(), submitter)
+        await settled(*deliveries)
+
+        assert service.streams[0].messages == [["t0", "t1"], ["t2", "t3"], ["t4"]]
+
+    async def test_a_resend_after_a_break_obeys_the_same_limit(
+        self, service: FakeTaskService, submitter: ResultSubmitter
+    ) -> None:
+        service.hold = True
+        deliveries = [FakeDelivery(task_body(f"t{i}", "A")) for i in range(5)]
+        await process_batch(deliveries, FakeConverter(), submitter)
+        first = await asyncio.wait_for(service.opened.get(), 2)
+        await until(lambda: len(first.sent) == 5)
+
+        service.hold = False
+        first.fail()
+        second = await asyncio.wait_for(service.opened.get(), 2)
+        await settled(*deliveries)
+
+        assert second.messages == [["t0", "t1"], ["t2", "t3"], ["t4"]]
+
+    async def test_a_result_too_large_for_the_service_is_dead_lettered_and_the_rest_flow(
+        self, service: FakeTaskService, submitter: ResultSubmitter, held: HeldBytes
+    ) -> None:
+        service.max_message_bytes = 16  # a 3-byte message's code (24 bytes) never fits
+        before = dead_lettered("too_large")
+        small = [FakeDelivery(task_body(f"s{i}", "A")) for i in range(3)]
+        huge = FakeDelivery(task_body("huge", "ABC"))
+
+        await process_batch([small[0], huge, *small[1:]], FakeConverter(), submitter)
+        await settled(huge, *small)
+
+        assert (huge.acks, huge.rejects) == (0, 1)
+        assert [d.acks for d in small] == [1, 1, 1]
+        assert dead_lettered("too_large") - before == 1
+        assert held.held == 0
+
+
+class TestBatchBytes:
+    async def test_a_batch_stops_once_its_bodies_reach_the_byte_limit(self) -> None:
+        inbox: asyncio.Queue[Delivery] = asyncio.Queue()
+        for i in range(5):
+            inbox.put_nowait(FakeDelivery(b"x" * 100 + str(i).encode()))
+
+        sizes = [len(await take_batch(inbox, 100, max_bytes=150)) for _ in range(3)]
+
+        assert sizes == [2, 2, 1]
+
+
+class TestHeldBytes:
+    async def test_bodies_and_codes_count_until_settled(self, service: FakeTaskService) -> None:
+        held = HeldBytes(1 << 20)
+        service.hold = True
+        submitter = ResultSubmitter(service, backoff_cap=0.05, held=held)
+        stop = asyncio.Event()
+        running = asyncio.create_task(submitter.run(stop))
+        processor = TaskProcessor(FakeConverter(), submitter, batch_max=8, held=held)
+        processing = asyncio.create_task(processor.run())
+        delivery = FakeDelivery(task_body("t0", "AB"))
+        try:
+            processor.receive(delivery)
+            stream = await asyncio.wait_for(service.opened.get(), 2)
+            await until(lambda: len(stream.sent) == 1)
+            assert held.held == len(delivery.body) + 16
+
+            stream.answer("t0")
+            await settled(delivery)
+            assert held.held == 0
+        finally:
+            processing.cancel()
+            stop.set()
+            await asyncio.wait_for(running, 2)
+
+    async def test_consumption_pauses_over_the_budget_and_resumes_under_half(self) -> None:
+        held = HeldBytes(100)
+        source = FakeDeliverySource()
+        stop = asyncio.Event()
+        flowing = asyncio.create_task(control_flow(held, source, stop))
+        try:
+            held.add(90)
+            await asyncio.sleep(0.01)
+            assert source.changes == []
+
+            held.add(20)
+            await until(lambda: source.paused)
+            held.remove(40)  # 70: under the budget, not yet under half of it
+            await asyncio.sleep(0.01)
+            assert source.paused
+
+            held.remove(30)
+            await until(lambda: not source.paused)
+            assert source.changes == ["pause", "resume"]
+        finally:
+            stop.set()
+            await asyncio.wait_for(flowing, 2)
