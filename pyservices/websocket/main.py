@@ -27,6 +27,8 @@ async def run(settings: WebSocketSettings, stop: asyncio.Event) -> None:
         lambda body: push_processed_task(body, registry),
         settings.websocket_prefetch,
         queue_expires_seconds=settings.websocket_queue_expires_seconds,
+        queue_max_length=settings.websocket_queue_max_length,
+        queue_max_bytes=settings.websocket_queue_max_bytes,
         reconnect_interval=settings.broker_reconnect_seconds,
     )
 
@@ -37,7 +39,8 @@ async def run(settings: WebSocketSettings, stop: asyncio.Event) -> None:
         registry,
         {"broker": broker},
         allowed_origins=settings.allowed_origin_set,
-        buffer_size=settings.websocket_client_buffer,
+        buffer_frames=settings.websocket_client_buffer,
+        buffer_bytes=settings.websocket_client_buffer_bytes,
     )
     # Per-message deflate would compress every frame once per client: CPU the pipeline
     # needs more than loopback or LAN needs bandwidth.

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from pyservices.websocket.domain import Frame
 
 
 class Subscriber(Protocol):
@@ -10,8 +13,9 @@ class Subscriber(Protocol):
     for every client from inside the broker consumer, so one client must never make the
     others wait."""
 
-    def offer(self, frame: str) -> bool:
-        """Queue a frame for sending; False when the client's buffer is full."""
+    def offer(self, frame: Frame) -> bool:
+        """Queue a frame for sending; False when the client's buffer is full (in frames
+        or in bytes)."""
 
     def drop(self, reason: str) -> None:
         """Ask the client's connection to close, naming why."""

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+from pydantic import Field
+
 from pyservices.common.settings import BrokerSettings, CommonSettings
+
+MiB = 1024 * 1024
 
 
 class WebSocketSettings(CommonSettings, BrokerSettings):
@@ -8,12 +12,31 @@ class WebSocketSettings(CommonSettings, BrokerSettings):
     # Comma-separated exact origins; "*" allows any. A missing Origin header (a client
     # that is not a browser) is always allowed.
     allowed_origins: str = "*"
-    # Frames buffered per client before it counts as too slow and is disconnected.
-    websocket_client_buffer: int = 1000
-    websocket_prefetch: int = 1000
+    # What one client may have waiting (offered, not yet sent) before it counts as too
+    # slow and is disconnected (close code 4000): at most this many frames AND this
+    # many bytes. Frames alone are no bound: a result can be 512 KiB (a 64 KiB message,
+    # eight binary digits a byte), and 1000 of them would be 500 MiB for one client.
+    # Every client is handed the same frame objects and each buffer is a suffix of one
+    # stream, so together they hold about one budget of frames, not one per client
+    # (beyond that, each connection holds what its socket is writing).
+    websocket_client_buffer: int = Field(default=1000, gt=0)
+    websocket_client_buffer_bytes: int = Field(default=16 * MiB, gt=0)
+    # Deliveries the broker may push before they are acknowledged. RabbitMQ counts
+    # them only in messages (it refuses basic.qos prefetch-size: NOT_IMPLEMENTED), so
+    # in bytes this is up to prefetch x 512 KiB: 64 is 32 MiB at worst, where 1000 was
+    # 500 MiB, the pod's whole memory limit. Each is acknowledged as soon as it is in
+    # the clients' buffers, so a wider window buys little: draining a backlog of
+    # 512 KiB results on loopback, 64 kept up with 1000 (400-750 a second), 32 did not.
+    websocket_prefetch: int = Field(default=64, gt=0)
     # This process's queue outlives a broker restart; once the process is gone for this
     # long (crashed, never deleted it), the broker deletes the queue.
     websocket_queue_expires_seconds: float = 60.0
+    # What that queue holds at most (the oldest results go first): enough to ride out a
+    # reconnect, not a store. 64 MiB is four client budgets: a longer backlog replayed
+    # at once would mostly get the clients dropped as too slow anyway, while the broker
+    # pays for it per replica, and for a crashed one until the queue expires.
+    websocket_queue_max_length: int = Field(default=100_000, gt=0)
+    websocket_queue_max_bytes: int = Field(default=64 * MiB, gt=0)
 
     @property
     def allowed_origin_set(self) -> frozenset[str]:

@@ -24,11 +24,20 @@ def create_app(
     checks: Mapping[str, HealthCheck],
     *,
     allowed_origins: frozenset[str],
-    buffer_size: int,
+    buffer_frames: int,
+    buffer_bytes: int,
 ) -> Starlette:
     return Starlette(
         routes=[
-            WebSocketRoute("/ws", websocket_endpoint(registry, allowed_origins, buffer_size)),
+            WebSocketRoute(
+                "/ws",
+                websocket_endpoint(
+                    registry,
+                    allowed_origins,
+                    buffer_frames=buffer_frames,
+                    buffer_bytes=buffer_bytes,
+                ),
+            ),
             health_route(checks),
             Route("/metrics", metrics, methods=["GET"]),
         ]

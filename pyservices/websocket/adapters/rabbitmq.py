@@ -6,8 +6,19 @@ than exclusive: an exclusive queue dies with the connection, and after a broker 
 the relay could publish results before this process had declared it again, and those
 results would reach no client. A durable queue and its binding survive the restart and
 keep collecting. The process deletes its queue when it stops; if it crashes instead,
-the broker deletes it after `x-expires` without a consumer, and `x-max-length` bounds
-what an abandoned queue can hold until then.
+the broker deletes it after `x-expires` without a consumer, and `x-max-length` and
+`x-max-length-bytes` bound what an abandoned (or lagging) queue can hold until then.
+
+The overflow is `drop-head`, named although it is the broker's default: the oldest
+results go first, which is what a live feed wants (a client wants the newest; the page
+fills the rest through GraphQL). Not `reject-publish`: the relay publishes to the
+fanout with confirms, and one full queue bound to it would nack the publish for all of
+them, so an abandoned replica's queue would make the relay retry the row again and
+again, a duplicate to every healthy replica each time, until the broker expired it.
+
+Changing these arguments makes a redeclare of an existing queue fail with
+PRECONDITION_FAILED; that cannot happen here, since each process start declares a new
+queue under a fresh random name.
 """
 
 from __future__ import annotations
@@ -25,9 +36,6 @@ from pyservices.common.topology import PROCESSED_EXCHANGE, declare_processed_exc
 
 log = get_logger(__name__)
 
-# Events an abandoned queue keeps (the oldest go first) until the broker deletes it.
-MAX_QUEUED_EVENTS = 100_000
-
 
 class ProcessedEventsConsumer:
     def __init__(
@@ -37,6 +45,8 @@ class ProcessedEventsConsumer:
         prefetch: int,
         *,
         queue_expires_seconds: float = 60.0,
+        queue_max_length: int,
+        queue_max_bytes: int,
         reconnect_interval: float = 1.0,
     ) -> None:
         self._url = url
@@ -46,7 +56,9 @@ class ProcessedEventsConsumer:
         self._queue_arguments = {
             "x-queue-type": "classic",
             "x-expires": int(queue_expires_seconds * 1000),
-            "x-max-length": MAX_QUEUED_EVENTS,
+            "x-max-length": queue_max_length,
+            "x-max-length-bytes": queue_max_bytes,  # message bodies only
+            "x-overflow": "drop-head",
         }
         self._reconnect_interval = reconnect_interval
         self._connection: AbstractRobustConnection | None = None

@@ -2,7 +2,8 @@
 
 The consumer only ever calls `offer` (a put_nowait); the sender task does the writing,
 so a client that stops reading blocks nothing but its own sender. When its buffer
-fills up, the registry drops it and this handler closes the connection.
+fills up (in frames or in bytes), the registry drops it and this handler closes the
+connection.
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ from typing import Any
 from starlette.websockets import WebSocket
 
 from pyservices.common.logging import get_logger
-from pyservices.websocket.domain import SHUTDOWN, TOO_SLOW, ClientRegistry
+from pyservices.websocket.domain import (
+    SHUTDOWN,
+    TOO_SLOW,
+    BufferBudget,
+    ClientRegistry,
+    Frame,
+)
 from pyservices.websocket.metrics import CLIENTS, DISCONNECTS, FRAMES_PUSHED
 
 log = get_logger(__name__)
@@ -31,16 +38,17 @@ GOING_AWAY = 1001
 class ClientConnection:
     """A connected client as the registry sees it (implements ports.Subscriber)."""
 
-    def __init__(self, buffer_size: int) -> None:
-        self._frames: asyncio.Queue[str] = asyncio.Queue(maxsize=buffer_size)
+    def __init__(self, budget: BufferBudget) -> None:
+        # Unbounded as a queue: the budget is the bound, in frames and in bytes.
+        self._frames: asyncio.Queue[Frame] = asyncio.Queue()
+        self.budget = budget
         self.dropped = asyncio.Event()
         self.drop_reason: str | None = None
 
-    def offer(self, frame: str) -> bool:
-        try:
-            self._frames.put_nowait(frame)
-        except asyncio.QueueFull:
+    def offer(self, frame: Frame) -> bool:
+        if not self.budget.admit(frame):
             return False
+        self._frames.put_nowait(frame)
         return True
 
     def drop(self, reason: str) -> None:
@@ -50,7 +58,8 @@ class ClientConnection:
     async def send_frames(self, websocket: WebSocket) -> None:
         while True:
             frame = await self._frames.get()
-            await websocket.send_text(frame)
+            await websocket.send_text(frame.text)
+            self.budget.release(frame)
             FRAMES_PUSHED.inc()
 
 
@@ -65,7 +74,11 @@ async def _read_until_disconnect(websocket: WebSocket) -> None:
 
 
 def websocket_endpoint(
-    registry: ClientRegistry, allowed_origins: frozenset[str], buffer_size: int
+    registry: ClientRegistry,
+    allowed_origins: frozenset[str],
+    *,
+    buffer_frames: int,
+    buffer_bytes: int,
 ) -> Callable[[WebSocket], Awaitable[None]]:
     async def endpoint(websocket: WebSocket) -> None:
         origin = websocket.headers.get("origin")
@@ -75,7 +88,7 @@ def websocket_endpoint(
             await websocket.close(code=POLICY_VIOLATION)  # before accept(): an HTTP 403
             return
         await websocket.accept()
-        client = ClientConnection(buffer_size)
+        client = ClientConnection(BufferBudget(buffer_frames, buffer_bytes))
         registry.add(client)
         CLIENTS.inc()
         tasks: set[asyncio.Task[Any]] = {

@@ -24,6 +24,10 @@ from tests.integration.websocket.websocket_harness import (
 
 pytestmark = pytest.mark.integration
 
+MiB = 1024 * 1024
+# The largest result: the binary code of a 64 KiB message, eight digits a byte.
+LARGEST_BINARY_CODE = "01" * (256 * 1024)
+
 
 @pytest.fixture
 def start_service(rabbitmq_url: str) -> StartService:
@@ -102,6 +106,61 @@ async def test_a_client_that_never_reads_blocks_no_one_and_is_disconnected(
                     received += 1
         assert received < 300
         assert stalled.close_code in (4000, 1006)
+
+
+async def test_a_client_behind_on_large_results_is_dropped_by_its_byte_budget(
+    start_service: StartService, publisher: Publisher
+) -> None:
+    dropped_before = DISCONNECTS.labels("too slow")._value.get()
+    async with (
+        start_service(websocket_client_buffer=1000, websocket_client_buffer_bytes=4 * MiB) as url,
+        websockets.connect(url, max_queue=1, max_size=None) as stalled,
+        websockets.connect(url, max_size=None) as reader,
+    ):
+        # In steps of 4 MiB the reader keeps up with, until the stalled client is gone:
+        # at most 200 frames, far from the frame bound (1000), so only bytes can drop it.
+        published = 0
+        while DISCONNECTS.labels("too slow")._value.get() == dropped_before and published < 200:
+            ids = await publisher.publish(8, binary_code=LARGEST_BINARY_CODE)
+            frames = await receive(reader, 8)
+            assert [f["id"] for f in frames] == ids
+            assert all(f["binaryCode"] == LARGEST_BINARY_CODE for f in frames)
+            published += 8
+
+        assert DISCONNECTS.labels("too slow")._value.get() == dropped_before + 1
+        ids = await publisher.publish(8, binary_code=LARGEST_BINARY_CODE)
+        assert [f["id"] for f in await receive(reader, 8)] == ids
+
+        received = 0
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async with asyncio.timeout(30):
+                async for _ in stalled:
+                    received += 1
+        assert received < published
+        assert stalled.close_code in (4000, 1006)
+
+
+async def test_its_queue_is_bounded_in_messages_and_in_bytes_dropping_the_oldest(
+    start_service: StartService, rabbitmq_server: LocalRabbitMQ, rabbitmq_url: str
+) -> None:
+    vhost = rabbitmq_url.rsplit("/", 1)[1]
+    async with start_service(websocket_queue_max_length=5000, websocket_queue_max_bytes=32 * MiB):
+        listed = await asyncio.to_thread(
+            rabbitmq_server.ctl,
+            "list_queues",
+            "-p",
+            vhost,
+            "--formatter",
+            "json",
+            "name",
+            "arguments",
+        )
+
+    [queue] = [q for q in orjson.loads(listed) if ".websocket." in q["name"]]
+    arguments = {name: value for name, _type, value in queue["arguments"]}
+    assert arguments["x-max-length"] == 5000
+    assert arguments["x-max-length-bytes"] == 32 * MiB
+    assert arguments["x-overflow"] == "drop-head"
 
 
 async def test_a_disallowed_origin_is_refused(

@@ -12,6 +12,7 @@ from pyservices.websocket.domain import (
     SHUTDOWN,
     TOO_SLOW,
     ClientRegistry,
+    Frame,
     frame_of,
     seconds_since_created,
 )
@@ -26,14 +27,18 @@ class FakeClient:
         self.frames: list[str] = []
         self.dropped_for: str | None = None
 
-    def offer(self, frame: str) -> bool:
+    def offer(self, frame: Frame) -> bool:
         if len(self.frames) >= self.capacity:
             return False
-        self.frames.append(frame)
+        self.frames.append(frame.text)
         return True
 
     def drop(self, reason: str) -> None:
         self.dropped_for = reason
+
+
+def text(value: str) -> Frame:
+    return Frame(value, len(value.encode()))
 
 
 def event(task_id: str = "t1", binary_code: str = "01000001") -> TaskProcessed:
@@ -47,7 +52,7 @@ def test_every_client_gets_every_frame() -> None:
         registry.add(client)
 
     for n in range(5):
-        registry.broadcast(f"frame {n}")
+        registry.broadcast(text(f"frame {n}"))
 
     assert all(client.frames == [f"frame {n}" for n in range(5)] for client in clients)
 
@@ -58,7 +63,7 @@ def test_a_client_with_a_full_buffer_is_dropped_and_the_others_keep_receiving() 
     registry.add(slow)
     registry.add(fast)
 
-    results = [registry.broadcast(f"frame {n}") for n in range(4)]
+    results = [registry.broadcast(text(f"frame {n}")) for n in range(4)]
 
     assert slow.dropped_for == TOO_SLOW
     assert [r.dropped for r in results] == [[], [], [slow], []]
@@ -74,7 +79,7 @@ def test_a_removed_client_gets_nothing_more() -> None:
     registry.remove(client)
     registry.remove(client)  # twice is harmless
 
-    registry.broadcast("frame")
+    registry.broadcast(text("frame"))
 
     assert client.frames == [] and len(registry) == 0
 
@@ -91,7 +96,7 @@ def test_drop_all_tells_every_client_why() -> None:
 
 
 def test_the_frame_carries_id_and_binary_code_as_in_the_original() -> None:
-    frame = orjson.loads(frame_of(event("abc", "0110")))
+    frame = orjson.loads(frame_of(event("abc", "0110")).text)
 
     assert frame["id"] == "abc"
     assert frame["binaryCode"] == "0110"
