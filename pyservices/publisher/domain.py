@@ -16,6 +16,27 @@ class OutboxEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class ClaimLimits:
+    """How much one claim takes, oldest rows first: at most `rows` rows, and no more
+    payload bytes than `bytes`.
+
+    The byte budget exists because a batch is all in memory and all in flight at once:
+    a processed event of a 64 KiB message is about 600 KiB, so 500 of them would be
+    300 MB. The first row is always taken, however big, or a row larger than the
+    budget would never leave; it then goes out alone.
+    """
+
+    rows: int
+    bytes: int
+
+    def admits(self, taken_rows: int, taken_bytes: int, size: int) -> bool:
+        """Whether a claim that already holds these takes one more row of `size` bytes."""
+        if taken_rows == 0:
+            return True
+        return taken_rows < self.rows and taken_bytes + size <= self.bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Backlog:
     """Rows still waiting in the outbox and the age of the oldest one."""
 
@@ -25,12 +46,22 @@ class Backlog:
 
 @dataclass(frozen=True, slots=True)
 class BatchReport:
-    """What one claimed batch came to."""
+    """What one claimed batch came to.
+
+    `byte_limited`: the claim stopped because the next row did not fit the byte budget.
+    """
 
     claimed: int
     published: int
     failed: int
+    byte_limited: bool = False
 
-    def is_full(self, batch_size: int) -> bool:
-        """A full batch means more rows are probably waiting: read again at once."""
-        return self.claimed >= batch_size
+    def is_full(self, limits: ClaimLimits) -> bool:
+        """A full batch (by rows or by bytes) means more rows are probably waiting:
+        read again at once instead of waiting for the next notification."""
+        return self.claimed >= limits.rows or self.byte_limited
+
+
+class BrokerBlocked(ConnectionError):
+    """The broker blocks publishes for now (a memory or disk alarm); nothing is lost,
+    the rows stay until it lifts the block."""

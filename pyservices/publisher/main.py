@@ -13,6 +13,7 @@ from pyservices.common.logging import get_logger
 from pyservices.publisher.adapters.listener import OutboxListener
 from pyservices.publisher.adapters.postgres import PostgresOutboxStore
 from pyservices.publisher.adapters.rabbitmq import AmqpEventPublisher
+from pyservices.publisher.domain import BrokerBlocked
 from pyservices.publisher.settings import PublisherSettings
 from pyservices.publisher.usecases import OutboxRelay
 
@@ -30,6 +31,8 @@ async def run(settings: PublisherSettings, stop: asyncio.Event) -> None:
 
     async def broker_ok() -> bool:
         publisher = state.get("publisher")
+        if isinstance(publisher, AmqpEventPublisher) and publisher.blocked:
+            raise BrokerBlocked  # shown as "down: BrokerBlocked": a resource alarm
         return isinstance(publisher, AmqpEventPublisher) and publisher.connected
 
     server = ops.embedded_server(
@@ -67,7 +70,7 @@ async def run(settings: PublisherSettings, stop: asyncio.Event) -> None:
             store,
             publisher,
             wakeup,
-            batch_size=settings.outbox_batch_size,
+            limits=settings.claim_limits,
             fallback_poll=settings.outbox_fallback_poll_seconds,
             delay_after_publish=settings.relay_delay_after_publish_seconds,
         )

@@ -7,13 +7,15 @@ import asyncio
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 
-from pyservices.publisher.domain import Backlog, OutboxEvent
+from pyservices.publisher.domain import Backlog, ClaimLimits, OutboxEvent
 
 
 class ClaimedBatch(abc.ABC):
     """Outbox rows locked for this relay until the batch's transaction ends."""
 
     events: Sequence[OutboxEvent]
+    # True when the claim left the next row because it did not fit the byte budget.
+    byte_limited: bool = False
 
     @abc.abstractmethod
     async def remove(self, ids: Sequence[int]) -> None:
@@ -22,8 +24,9 @@ class ClaimedBatch(abc.ABC):
 
 class OutboxStore(abc.ABC):
     @abc.abstractmethod
-    def claim(self, limit: int) -> AbstractAsyncContextManager[ClaimedBatch]:
-        """Lock up to `limit` oldest rows no other relay holds, for the block's duration."""
+    def claim(self, limits: ClaimLimits) -> AbstractAsyncContextManager[ClaimedBatch]:
+        """Lock the oldest rows no other relay holds, as many as `limits` admits (see
+        `ClaimLimits.admits`), for the block's duration; lock no row it does not return."""
 
     @abc.abstractmethod
     async def backlog(self) -> Backlog: ...
@@ -34,6 +37,15 @@ class EventPublisher(abc.ABC):
         # Set by the adapter each time a lost broker connection is restored, so the
         # relay retries at once instead of sitting out the rest of its backoff.
         self.reconnected = asyncio.Event()
+        # Cleared by the adapter while the broker blocks this connection's publishes
+        # (a memory or disk alarm), set again when it lifts the block: the relay waits
+        # on it rather than sending batches the broker will not read.
+        self.unblocked = asyncio.Event()
+        self.unblocked.set()
+
+    @property
+    def blocked(self) -> bool:
+        return not self.unblocked.is_set()
 
     @abc.abstractmethod
     async def publish(self, event: OutboxEvent) -> None:

@@ -5,6 +5,14 @@ only after the broker confirmed its message, so a crash anywhere loses nothing (
 row is published again: at-least-once; consumers are idempotent). The claim holds
 `FOR UPDATE SKIP LOCKED` row locks until the delete commits, so a second relay skips
 rows this one is publishing instead of publishing them twice.
+
+Memory and the bytes in flight are bounded by the claim: a batch holds at most
+`ClaimLimits.rows` rows and `ClaimLimits.bytes` payload bytes (or one bigger row alone).
+
+When the broker blocks publishes (a memory or disk alarm), the batch in flight fails at
+its confirm timeout, its rows staying, and no batch starts until the broker lifts the
+block: the relay waits instead of timing out batch after batch. The broker still holds
+the part of that batch it had not read, so those events may arrive twice.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import time
 from pyservices.common.backoff import backoff_delay
 from pyservices.common.logging import get_logger
 from pyservices.publisher import metrics
-from pyservices.publisher.domain import Backlog, BatchReport
+from pyservices.publisher.domain import Backlog, BatchReport, ClaimLimits
 from pyservices.publisher.ports import EventPublisher, OutboxStore
 
 log = get_logger(__name__)
@@ -30,16 +38,17 @@ class PublishFailed(RuntimeError):
 async def relay_batch(
     store: OutboxStore,
     publisher: EventPublisher,
-    batch_size: int,
+    limits: ClaimLimits,
     delay_after_publish: float = 0.0,
 ) -> BatchReport:
     """Publish the oldest unclaimed rows together and delete those the broker confirmed."""
     started = time.perf_counter()
-    async with store.claim(batch_size) as batch:
+    async with store.claim(limits) as batch:
         events = list(batch.events)
         if not events:
             return BatchReport(claimed=0, published=0, failed=0)
-        # All publishes in flight at once: the confirms come back together.
+        # All publishes in flight at once: the confirms come back together. The claim
+        # is what bounds this: its byte budget is the bytes in flight.
         outcomes = await asyncio.gather(
             *(publisher.publish(event) for event in events), return_exceptions=True
         )
@@ -64,7 +73,12 @@ async def relay_batch(
             confirmed=len(confirmed),
             error=repr(failures[0]),
         )
-    return BatchReport(claimed=len(events), published=len(confirmed), failed=len(failures))
+    return BatchReport(
+        claimed=len(events),
+        published=len(confirmed),
+        failed=len(failures),
+        byte_limited=batch.byte_limited,
+    )
 
 
 async def measure_backlog(store: OutboxStore) -> Backlog:
@@ -88,14 +102,14 @@ class OutboxRelay:
         publisher: EventPublisher,
         wakeup: asyncio.Event,
         *,
-        batch_size: int,
+        limits: ClaimLimits,
         fallback_poll: float,
         delay_after_publish: float = 0.0,
     ) -> None:
         self._store = store
         self._publisher = publisher
         self._wakeup = wakeup
-        self._batch_size = batch_size
+        self._limits = limits
         self._fallback_poll = fallback_poll
         self._delay_after_publish = delay_after_publish
         self.failures = 0
@@ -110,7 +124,8 @@ class OutboxRelay:
                 self.failures += 1
                 delay = backoff_delay(self.failures)
                 log.warning("outbox_drain_failed", error=repr(exc), retry_in=delay)
-                await _wait_any(stop, self._publisher.reconnected, seconds=delay)
+                if not self._publisher.blocked:  # if blocked, `drain` waits for the unblock
+                    await _wait_any(stop, self._publisher.reconnected, seconds=delay)
                 continue
             self.failures = 0
             with contextlib.suppress(Exception):  # a metric is not worth a retry
@@ -121,19 +136,25 @@ class OutboxRelay:
         """Relay batches until one comes back short; return how many events went out."""
         published = 0
         while not stop.is_set():
+            if self._publisher.blocked:
+                # No claim while blocked: the rows stay unlocked, nothing more times out,
+                # and the next batch starts the moment the broker lifts the block.
+                log.warning("outbox_relay_paused_broker_blocked")
+                await _wait_any(stop, self._publisher.unblocked, seconds=None)
+                continue
             report = await relay_batch(
-                self._store, self._publisher, self._batch_size, self._delay_after_publish
+                self._store, self._publisher, self._limits, self._delay_after_publish
             )
             published += report.published
             if report.failed:
                 raise PublishFailed(f"{report.failed} of {report.claimed} not confirmed")
-            if not report.is_full(self._batch_size):
+            if not report.is_full(self._limits):
                 break
         return published
 
 
-async def _wait_any(*events: asyncio.Event, seconds: float) -> None:
-    """Return when any event is set or after `seconds`."""
+async def _wait_any(*events: asyncio.Event, seconds: float | None) -> None:
+    """Return when any event is set or after `seconds` (None: no time limit)."""
     waiters = [asyncio.ensure_future(event.wait()) for event in events]
     try:
         await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)

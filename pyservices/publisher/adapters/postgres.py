@@ -8,16 +8,55 @@ from typing import Any
 
 import asyncpg
 
-from pyservices.publisher.domain import Backlog, OutboxEvent
+from pyservices.publisher.domain import Backlog, ClaimLimits, OutboxEvent
 from pyservices.publisher.ports import ClaimedBatch, OutboxStore
 
-# Oldest first; rows another relay holds are skipped, not waited for.
+# Oldest first, at most $1 rows and $2 payload bytes (the first row whatever its size),
+# skipping rows another relay holds, and locking no row it does not return.
+#
+# Why a walk, one row per step, and not `ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`
+# with a running sum: PostgreSQL allows no window function at the level of a FOR UPDATE,
+# and locking $1 rows first to keep a prefix of them would leave the rest locked, unused,
+# until commit (so another relay skips them for nothing). Computing the prefix without
+# locks and then locking it is no better: a second relay computes the same prefix as
+# the first, finds it all locked, and comes back empty while rows wait.
+# So each step reads the next row's id and size without a lock (`next`), decides whether
+# it fits (`step`, the rule of `ClaimLimits.admits`), and only then tries to lock it
+# (`locked`, SKIP LOCKED, and only if it fits): a row another relay holds (or just
+# deleted) is passed over, a row that does not fit ends the walk unlocked. Every row
+# locked is a row returned, and the rows stay locked until the batch's transaction ends.
+# `octet_length` of a bytea reads its stored size: the payload is not detoasted.
+# The walk starts before id 1 (ids are an identity, from 1).
 CLAIM = """
-SELECT id, topic, task_id::text AS task_id, payload
-FROM outbox
-ORDER BY id
-LIMIT $1
-FOR UPDATE SKIP LOCKED
+WITH RECURSIVE walk (id, fits, kept, rows_kept, bytes_kept) AS (
+    SELECT 0::bigint, true, false, 0, 0::bigint
+  UNION ALL
+    SELECT next.id, step.fits, locked.id IS NOT NULL,
+           walk.rows_kept + (locked.id IS NOT NULL)::int,
+           walk.bytes_kept + CASE WHEN locked.id IS NOT NULL THEN next.size ELSE 0 END
+    FROM walk
+    CROSS JOIN LATERAL (
+        SELECT o.id, octet_length(o.payload)::bigint AS size
+        FROM outbox o
+        WHERE o.id > walk.id
+        ORDER BY o.id
+        LIMIT 1
+    ) next
+    CROSS JOIN LATERAL (
+        SELECT walk.rows_kept = 0 OR walk.bytes_kept + next.size <= $2::bigint AS fits
+    ) step
+    LEFT JOIN LATERAL (
+        SELECT o.id FROM outbox o WHERE o.id = next.id AND step.fits
+        FOR UPDATE SKIP LOCKED
+    ) locked ON true
+    WHERE walk.fits AND walk.rows_kept < $1::int
+)
+SELECT o.id, o.topic, o.task_id::text AS task_id, o.payload,
+       (SELECT bool_or(NOT fits) FROM walk) AS byte_limited
+FROM walk
+JOIN outbox o USING (id)
+WHERE walk.kept
+ORDER BY o.id
 """
 REMOVE = "DELETE FROM outbox WHERE id = ANY($1::bigint[])"
 BACKLOG = """
@@ -28,9 +67,10 @@ FROM outbox
 
 
 class _PostgresBatch(ClaimedBatch):
-    def __init__(self, connection: Any, events: Sequence[OutboxEvent]) -> None:
+    def __init__(self, connection: Any, events: Sequence[OutboxEvent], byte_limited: bool) -> None:
         self._connection = connection
         self.events = events
+        self.byte_limited = byte_limited
 
     async def remove(self, ids: Sequence[int]) -> None:
         await self._connection.execute(REMOVE, list(ids))
@@ -41,11 +81,11 @@ class PostgresOutboxStore(OutboxStore):
         self._pool = pool
 
     @asynccontextmanager
-    async def claim(self, limit: int) -> AsyncIterator[ClaimedBatch]:
+    async def claim(self, limits: ClaimLimits) -> AsyncIterator[ClaimedBatch]:
         # One transaction across read, publish and delete: the row locks last until the
         # delete commits (or roll back, unlocking the rows, if anything fails).
         async with self._pool.acquire() as connection, connection.transaction():
-            rows = await connection.fetch(CLAIM, limit)
+            rows = await connection.fetch(CLAIM, limits.rows, limits.bytes)
             yield _PostgresBatch(
                 connection,
                 [
@@ -57,6 +97,7 @@ class PostgresOutboxStore(OutboxStore):
                     )
                     for row in rows
                 ],
+                byte_limited=bool(rows and rows[0]["byte_limited"]),
             )
 
     async def backlog(self) -> Backlog:

@@ -9,13 +9,18 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnec
 
 from pyservices.common.events import TASK_CREATED, TASK_PROCESSED
 from pyservices.common.lifecycle import bounded_step
+from pyservices.common.logging import get_logger
 from pyservices.common.topology import (
     PROCESS_QUEUE,
     declare_process_queue,
     declare_processed_exchange,
 )
-from pyservices.publisher.domain import OutboxEvent
+from pyservices.publisher import metrics
+from pyservices.publisher.adapters.blocking import watch_blocking
+from pyservices.publisher.domain import BrokerBlocked, OutboxEvent
 from pyservices.publisher.ports import EventPublisher
+
+log = get_logger(__name__)
 
 
 class AmqpEventPublisher(EventPublisher):
@@ -24,6 +29,10 @@ class AmqpEventPublisher(EventPublisher):
     Created events are mandatory: a message the broker cannot route (the queue was
     deleted) comes back as a failure and its row stays. Processed events are not: a
     fanout with no WebSocket service bound has nobody to tell, so dropping is right.
+
+    A broker in a memory or disk alarm blocks a connection at its first publish and says
+    so with `connection.blocked`: `unblocked` is cleared the moment it arrives, set again
+    at `connection.unblocked`, and each new connection starts unblocked.
     """
 
     def __init__(
@@ -34,11 +43,13 @@ class AmqpEventPublisher(EventPublisher):
         timeout: float,
     ) -> None:
         super().__init__()
-        connection.reconnect_callbacks.add(lambda *_: self.reconnected.set())
+        connection.reconnect_callbacks.add(self._on_reconnected)
+        connection.close_callbacks.add(self._on_lost)
         self._connection = connection
         self._channel = channel
         self._processed = processed
         self._timeout = timeout
+        self._watch_blocking()
 
     @classmethod
     async def connect(
@@ -51,6 +62,10 @@ class AmqpEventPublisher(EventPublisher):
         return cls(connection, channel, processed, publish_timeout)
 
     async def publish(self, event: OutboxEvent) -> None:
+        if self.blocked:
+            # The broker reads nothing from a blocked connection: a message sent now
+            # would only wait in the socket and time out (then go again as a duplicate).
+            raise BrokerBlocked("the broker blocks publishes (resource alarm)")
         message = aio_pika.Message(
             body=event.payload,
             content_type="application/json",
@@ -69,6 +84,36 @@ class AmqpEventPublisher(EventPublisher):
         else:
             raise ValueError(f"unknown outbox topic {event.topic!r}")
         await asyncio.wait_for(publishing, self._timeout)
+
+    def _on_reconnected(self, *_: object) -> None:
+        # A new connection starts unblocked; if the alarm is still on, the broker blocks
+        # it again at its first publish.
+        self._broker_unblocked()
+        self._watch_blocking()
+        self.reconnected.set()
+
+    def _on_lost(self, *_: object) -> None:
+        # A lost connection is reported as such; it no longer counts as blocked.
+        self._broker_unblocked()
+
+    def _watch_blocking(self) -> None:
+        transport = self._connection.transport
+        if transport is not None and not watch_blocking(
+            transport.connection, self._broker_blocked, self._broker_unblocked
+        ):
+            log.warning("broker_block_watch_unavailable")
+
+    def _broker_blocked(self, reason: str) -> None:
+        if not self.blocked:
+            log.warning("broker_blocked_publishes", reason=reason)
+        self.unblocked.clear()
+        metrics.BROKER_BLOCKED.set(1)
+
+    def _broker_unblocked(self) -> None:
+        if self.blocked:
+            log.warning("broker_unblocked_publishes")
+        self.unblocked.set()
+        metrics.BROKER_BLOCKED.set(0)
 
     @property
     def connected(self) -> bool:

@@ -3,125 +3,31 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import aio_pika
 import asyncpg
-import httpx
 import pytest
-from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 
-from pyservices.common.events import TaskCreated, TaskProcessed
 from pyservices.common.topology import declare_process_queue, declare_processed_exchange
-from pyservices.devstack.infra import LocalRabbitMQ, free_port
-from pyservices.publisher.main import run
-from pyservices.publisher.settings import PublisherSettings
+from pyservices.devstack.infra import LocalRabbitMQ
+from tests.integration.publisher.relay_support import (
+    Relays,
+    created,
+    insert,
+    outbox_ids,
+    processed,
+    take,
+    wait_until_empty,
+)
 
 pytestmark = pytest.mark.integration
 
-Relay = Callable[..., "asyncio.Task[None]"]
-
-
-def created(n: int = 1) -> list[tuple[str, str, bytes]]:
-    now = datetime.now(UTC)
-    rows = []
-    for i in range(n):
-        task_id = str(uuid.uuid4())
-        rows.append(("task.created", task_id, TaskCreated(task_id, f"m{i}", now).to_json()))
-    return rows
-
-
-def processed(task_id: str) -> tuple[str, str, bytes]:
-    now = datetime.now(UTC)
-    return ("task.processed", task_id, TaskProcessed(task_id, "01000001", now, now).to_json())
-
-
-async def insert(database_url: str, rows: list[tuple[str, str, bytes]]) -> None:
-    connection = await asyncpg.connect(database_url)
-    try:
-        await connection.execute(
-            "INSERT INTO outbox (topic, task_id, payload)"
-            " SELECT * FROM unnest($1::text[], $2::uuid[], $3::bytea[])",
-            [r[0] for r in rows],
-            [r[1] for r in rows],
-            [r[2] for r in rows],
-        )
-    finally:
-        await connection.close()
-
-
-async def outbox_ids(database_url: str) -> list[int]:
-    connection = await asyncpg.connect(database_url)
-    try:
-        return [r["id"] for r in await connection.fetch("SELECT id FROM outbox ORDER BY id")]
-    finally:
-        await connection.close()
-
-
-@pytest.fixture
-async def broker(rabbitmq_url: str) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
-    connection = await aio_pika.connect(rabbitmq_url)
-    async with connection:
-        yield await connection.channel()
-
-
-@pytest.fixture
-async def relays(database_url: str, rabbitmq_url: str) -> AsyncIterator[Relay]:
-    """Starts relays (the real `run`) and waits until each reports healthy."""
-    stop = asyncio.Event()
-    running: list[asyncio.Task[None]] = []
-
-    async def start(**overrides: object) -> asyncio.Task[None]:
-        port = free_port()
-        settings = PublisherSettings(
-            database_url=database_url,
-            rabbitmq_url=rabbitmq_url,
-            metrics_port=port,
-            **overrides,  # type: ignore[arg-type]
-        )
-        task = asyncio.create_task(run(settings, stop))
-        running.append(task)
-        await wait_healthy(f"http://127.0.0.1:{port}/health", task)
-        return task
-
-    yield start  # type: ignore[misc]
-    stop.set()
-    await asyncio.wait_for(asyncio.gather(*running), 20)
-
-
-async def wait_healthy(url: str, task: asyncio.Task[None], within: float = 20) -> None:
-    deadline = time.monotonic() + within
-    async with httpx.AsyncClient(timeout=1) as http:
-        while time.monotonic() < deadline:
-            assert not task.done(), task
-            with contextlib.suppress(httpx.HTTPError):
-                if (await http.get(url)).status_code == 200:
-                    return
-            await asyncio.sleep(0.05)
-    raise TimeoutError(url)
-
-
-async def take(queue: AbstractQueue, count: int, within: float) -> list[AbstractIncomingMessage]:
-    got: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
-
-    async def on_message(message: AbstractIncomingMessage) -> None:
-        await message.ack()
-        got.put_nowait(message)
-
-    tag = await queue.consume(on_message)
-    try:
-        return [await asyncio.wait_for(got.get(), within) for _ in range(count)]
-    finally:
-        await queue.cancel(tag)
-
 
 async def test_publishes_each_row_where_its_topic_goes_then_removes_it(
-    database_url: str, broker: aio_pika.abc.AbstractChannel, relays: Relay
+    database_url: str, broker: aio_pika.abc.AbstractChannel, relays: Relays
 ) -> None:
     work = await declare_process_queue(broker)
     results = await broker.declare_queue(exclusive=True)
@@ -144,7 +50,7 @@ async def test_publishes_each_row_where_its_topic_goes_then_removes_it(
 
 
 async def test_a_notification_wakes_the_relay_long_before_the_fallback_poll(
-    database_url: str, broker: aio_pika.abc.AbstractChannel, relays: Relay
+    database_url: str, broker: aio_pika.abc.AbstractChannel, relays: Relays
 ) -> None:
     work = await declare_process_queue(broker)
     await relays(outbox_fallback_poll_seconds=30)
@@ -158,7 +64,7 @@ async def test_a_notification_wakes_the_relay_long_before_the_fallback_poll(
 
 
 async def test_two_relays_at_once_publish_every_row_exactly_once(
-    database_url: str, broker: aio_pika.abc.AbstractChannel, relays: Relay
+    database_url: str, broker: aio_pika.abc.AbstractChannel, relays: Relays
 ) -> None:
     work = await declare_process_queue(broker)
     await insert(database_url, created(2000))
@@ -173,12 +79,34 @@ async def test_two_relays_at_once_publish_every_row_exactly_once(
     assert queued.declaration_result.message_count == 0
 
 
+async def test_two_relays_with_byte_limited_batches_publish_every_row_exactly_once(
+    database_url: str, broker: aio_pika.abc.AbstractChannel, relays: Relays
+) -> None:
+    results = await broker.declare_queue(exclusive=True)
+    await results.bind(await declare_processed_exchange(broker))
+    # Processed events of about 600 KiB (the code of a 64 KiB message) and small ones.
+    big = [processed(str(uuid.uuid4()), "0" * 600_000) for _ in range(30)]
+    small = [processed(str(uuid.uuid4())) for _ in range(30)]
+    await insert(database_url, [row for pair in zip(big, small, strict=True) for row in pair])
+
+    budget = {"outbox_batch_size": 100, "outbox_batch_bytes": 1024 * 1024}
+    await asyncio.gather(relays(**budget), relays(**budget))
+
+    await wait_until_empty(database_url, within=30)
+    messages = await take(results, 60, within=10)
+    ids = [m.message_id for m in messages]
+    assert len(set(ids)) == len(ids) == 60
+    assert {m.body for m in messages} == {row[2] for row in big + small}
+    queued = await broker.declare_queue(results.name, passive=True)
+    assert queued.declaration_result.message_count == 0
+
+
 async def test_a_publish_the_broker_refuses_leaves_its_row(
     database_url: str,
     rabbitmq_url: str,
     rabbitmq_server: LocalRabbitMQ,
     broker: aio_pika.abc.AbstractChannel,
-    relays: Relay,
+    relays: Relays,
 ) -> None:
     vhost = urlsplit(rabbitmq_url).path.lstrip("/")
     work = await declare_process_queue(broker)
@@ -213,15 +141,8 @@ async def until_the_broker_refuses(broker: aio_pika.abc.AbstractChannel) -> None
     raise AssertionError("the policy never took effect")
 
 
-async def wait_until_empty(database_url: str, within: float = 5) -> None:
-    deadline = time.monotonic() + within
-    while await outbox_ids(database_url):
-        assert time.monotonic() < deadline, "outbox not drained"
-        await asyncio.sleep(0.05)
-
-
 async def test_keeps_waking_on_notifications_after_its_database_connections_were_cut(
-    database_url: str, broker: aio_pika.abc.AbstractChannel, relays: Relay
+    database_url: str, broker: aio_pika.abc.AbstractChannel, relays: Relays
 ) -> None:
     work = await declare_process_queue(broker)
     await relays(outbox_fallback_poll_seconds=30)

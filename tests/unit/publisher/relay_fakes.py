@@ -6,19 +6,26 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 
-from pyservices.publisher.domain import Backlog, OutboxEvent
+from pyservices.publisher.domain import Backlog, BrokerBlocked, ClaimLimits, OutboxEvent
 from pyservices.publisher.ports import ClaimedBatch, EventPublisher, OutboxStore
 
 
-def event(row_id: int, topic: str = "task.created") -> OutboxEvent:
-    return OutboxEvent(
-        id=row_id, topic=topic, task_id=f"task-{row_id}", payload=f'{{"n":{row_id}}}'.encode()
-    )
+def event(row_id: int, topic: str = "task.created", size: int | None = None) -> OutboxEvent:
+    """An outbox row; `size`: its payload padded to exactly that many bytes."""
+    payload = f'{{"n":{row_id}}}'.encode()
+    if size is not None:
+        payload = payload[:size].ljust(size, b" ")
+    return OutboxEvent(id=row_id, topic=topic, task_id=f"task-{row_id}", payload=payload)
+
+
+def limits(rows: int = 10, bytes: int = 1 << 20) -> ClaimLimits:
+    return ClaimLimits(rows=rows, bytes=bytes)
 
 
 class FakeBatch(ClaimedBatch):
-    def __init__(self, events: Sequence[OutboxEvent]) -> None:
+    def __init__(self, events: Sequence[OutboxEvent], byte_limited: bool) -> None:
         self.events = events
+        self.byte_limited = byte_limited
         self.removed: list[int] = []
         self.remove_calls = 0
 
@@ -28,7 +35,11 @@ class FakeBatch(ClaimedBatch):
 
 
 class FakeOutbox(OutboxStore):
-    """Rows by id; a claim locks rows like FOR UPDATE SKIP LOCKED and commits on exit."""
+    """Rows by id; a claim locks rows like FOR UPDATE SKIP LOCKED and commits on exit.
+
+    The claim walks the rows as the PostgreSQL adapter does: oldest first, passing over
+    rows held by another claim, stopping at the first row `ClaimLimits.admits` refuses.
+    """
 
     def __init__(self, events: Iterable[OutboxEvent] = ()) -> None:
         self.rows = {e.id: e for e in events}
@@ -40,13 +51,24 @@ class FakeOutbox(OutboxStore):
         self.rows.update({e.id: e for e in events})
 
     @asynccontextmanager
-    async def claim(self, limit: int) -> AsyncIterator[ClaimedBatch]:
+    async def claim(self, limits: ClaimLimits) -> AsyncIterator[ClaimedBatch]:
         if self.fail_claims:
             self.fail_claims -= 1
             raise ConnectionError("database down")
-        ids = sorted(set(self.rows) - self.locked)[:limit]
+        ids: list[int] = []
+        taken_bytes, byte_limited = 0, False
+        for row_id in sorted(self.rows):
+            if len(ids) >= limits.rows:
+                break
+            size = len(self.rows[row_id].payload)
+            if not limits.admits(len(ids), taken_bytes, size):
+                byte_limited = True
+                break
+            if row_id not in self.locked:
+                ids.append(row_id)
+                taken_bytes += size
         self.locked.update(ids)
-        batch = FakeBatch([self.rows[i] for i in ids])
+        batch = FakeBatch([self.rows[i] for i in ids], byte_limited)
         self.batches.append(batch)
         try:
             yield batch
@@ -60,22 +82,34 @@ class FakeOutbox(OutboxStore):
 
 
 class FakePublisher(EventPublisher):
-    """Confirms every event except the ids in `refuse`; tracks how many are in flight."""
+    """Confirms every event except the ids in `refuse`; tracks how many events and bytes
+    are in flight. `block()` / `unblock()` act as the broker's resource alarm; publishing
+    an id in `alarm_at` sets it off (the publish fails, the broker blocks)."""
 
-    def __init__(self, refuse: Iterable[int] = ()) -> None:
+    def __init__(self, refuse: Iterable[int] = (), alarm_at: Iterable[int] = ()) -> None:
         super().__init__()
         self.refuse = set(refuse)
+        self.alarm_at = set(alarm_at)
         self.confirmed: list[OutboxEvent] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self.bytes_in_flight = 0
+        self.max_bytes_in_flight = 0
         self.arrived: asyncio.Queue[OutboxEvent] = asyncio.Queue()
         self.refused: asyncio.Queue[OutboxEvent] = asyncio.Queue()
 
     async def publish(self, event: OutboxEvent) -> None:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        self.bytes_in_flight += len(event.payload)
+        self.max_bytes_in_flight = max(self.max_bytes_in_flight, self.bytes_in_flight)
         try:
             await asyncio.sleep(0)  # the confirm comes back later
+            if event.id in self.alarm_at:
+                self.alarm_at.discard(event.id)
+                self.block()
+                self.refused.put_nowait(event)
+                raise BrokerBlocked(f"alarm at {event.id}")
             if event.id in self.refuse:
                 self.refused.put_nowait(event)
                 raise ConnectionError(f"broker did not confirm {event.id}")
@@ -83,3 +117,10 @@ class FakePublisher(EventPublisher):
             self.arrived.put_nowait(event)
         finally:
             self.in_flight -= 1
+            self.bytes_in_flight -= len(event.payload)
+
+    def block(self) -> None:
+        self.unblocked.clear()
+
+    def unblock(self) -> None:
+        self.unblocked.set()

@@ -4,15 +4,16 @@ import asyncio
 
 from prometheus_client import REGISTRY
 
+from pyservices.publisher.domain import ClaimLimits
 from pyservices.publisher.usecases import OutboxRelay, measure_backlog, relay_batch
-from tests.unit.publisher.relay_fakes import FakeOutbox, FakePublisher, event
+from tests.unit.publisher.relay_fakes import FakeOutbox, FakePublisher, event, limits
 
 
 class TestRelayBatch:
     async def test_publishes_claimed_rows_then_removes_them(self) -> None:
         store, broker = FakeOutbox([event(1), event(2, "task.processed")]), FakePublisher()
 
-        report = await relay_batch(store, broker, batch_size=10)
+        report = await relay_batch(store, broker, limits=limits(10))
 
         assert [e.id for e in broker.confirmed] == [1, 2]
         assert store.rows == {}
@@ -21,21 +22,21 @@ class TestRelayBatch:
     async def test_all_publishes_of_a_batch_are_in_flight_together(self) -> None:
         store, broker = FakeOutbox(event(i) for i in range(1, 51)), FakePublisher()
 
-        await relay_batch(store, broker, batch_size=50)
+        await relay_batch(store, broker, limits=limits(50))
 
         assert broker.max_in_flight == 50
 
     async def test_removes_the_batch_in_one_statement(self) -> None:
         store, broker = FakeOutbox(event(i) for i in range(1, 21)), FakePublisher()
 
-        await relay_batch(store, broker, batch_size=20)
+        await relay_batch(store, broker, limits=limits(20))
 
         assert store.batches[0].remove_calls == 1
 
     async def test_an_unconfirmed_publish_leaves_its_row(self) -> None:
         store, broker = FakeOutbox(event(i) for i in range(1, 6)), FakePublisher(refuse={3})
 
-        report = await relay_batch(store, broker, batch_size=10)
+        report = await relay_batch(store, broker, limits=limits(10))
 
         assert list(store.rows) == [3]
         assert (report.published, report.failed) == (4, 1)
@@ -43,13 +44,13 @@ class TestRelayBatch:
     async def test_takes_at_most_a_batch_oldest_first(self) -> None:
         store, broker = FakeOutbox(event(i) for i in (5, 3, 9, 1)), FakePublisher()
 
-        await relay_batch(store, broker, batch_size=2)
+        await relay_batch(store, broker, limits=limits(2))
 
         assert [e.id for e in broker.confirmed] == [1, 3]
         assert sorted(store.rows) == [5, 9]
 
     async def test_an_empty_outbox_publishes_nothing(self) -> None:
-        report = await relay_batch(FakeOutbox(), FakePublisher(), batch_size=10)
+        report = await relay_batch(FakeOutbox(), FakePublisher(), limits=limits(10))
 
         assert report.claimed == 0
 
@@ -57,7 +58,7 @@ class TestRelayBatch:
         store, broker = FakeOutbox([event(1)]), FakePublisher()
 
         relaying = asyncio.create_task(
-            relay_batch(store, broker, batch_size=10, delay_after_publish=0.2)
+            relay_batch(store, broker, limits=limits(10), delay_after_publish=0.2)
         )
         await asyncio.wait_for(broker.arrived.get(), 2)
 
@@ -73,7 +74,7 @@ class TestRelayBatch:
         before = published("task.processed")
         store = FakeOutbox([event(1, "task.processed"), event(2, "task.processed")])
 
-        await relay_batch(store, FakePublisher(), batch_size=10)
+        await relay_batch(store, FakePublisher(), limits=limits(10))
 
         assert published("task.processed") - before == 2
 
@@ -87,10 +88,16 @@ class TestMeasureBacklog:
 
 
 def relay(
-    store: FakeOutbox, broker: FakePublisher, wakeup: asyncio.Event, **kw: float
+    store: FakeOutbox,
+    broker: FakePublisher,
+    wakeup: asyncio.Event,
+    *,
+    claim: ClaimLimits | None = None,
+    fallback_poll: float = 30.0,
 ) -> OutboxRelay:
-    options = {"batch_size": 10, "fallback_poll": 30.0, **kw}
-    return OutboxRelay(store, broker, wakeup, **options)  # type: ignore[arg-type]
+    return OutboxRelay(
+        store, broker, wakeup, limits=claim or limits(10), fallback_poll=fallback_poll
+    )
 
 
 class TestOutboxRelay:
