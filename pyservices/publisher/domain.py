@@ -28,6 +28,11 @@ class ClaimLimits:
 
     rows: int
     bytes: int
+    # Only rows of these topics (None: every topic); the others stay, unlocked.
+    topics: frozenset[str] | None = None
+
+    def takes_topic(self, topic: str) -> bool:
+        return self.topics is None or topic in self.topics
 
     def admits(self, taken_rows: int, taken_bytes: int, size: int) -> bool:
         """Whether a claim that already holds these takes one more row of `size` bytes."""

@@ -73,6 +73,7 @@ async def run(settings: PublisherSettings, stop: asyncio.Event) -> None:
             limits=settings.claim_limits,
             fallback_poll=settings.outbox_fallback_poll_seconds,
             delay_after_publish=settings.relay_delay_after_publish_seconds,
+            max_queued_tasks=settings.max_queued_tasks,
         )
         listening = asyncio.create_task(listener.run(stop))
         relaying = asyncio.create_task(relay.run(stop))

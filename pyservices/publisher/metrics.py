@@ -19,6 +19,10 @@ OUTBOX_BATCH_SECONDS = Histogram(
     "Claim, publish with confirms, and delete of one batch",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+CREATED_HELD_BACK = Gauge(
+    "binconv_relay_created_held_back",
+    "1 while task.created events stay in the outbox because task.process is full",
+)
 BROKER_BLOCKED = Gauge(
     "binconv_relay_broker_blocked",
     "1 while RabbitMQ blocks the relay's publishes (a memory or disk alarm), else 0",

@@ -48,5 +48,9 @@ class EventPublisher(abc.ABC):
         return not self.unblocked.is_set()
 
     @abc.abstractmethod
+    async def tasks_waiting(self) -> int:
+        """Messages ready in `task.process` (may be a moment old)."""
+
+    @abc.abstractmethod
     async def publish(self, event: OutboxEvent) -> None:
         """Return once the broker confirmed the message; raise if it did not."""

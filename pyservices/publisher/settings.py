@@ -17,6 +17,11 @@ class PublisherSettings(CommonSettings, DatabaseSettings, BrokerSettings):
     # with the copies asyncpg and aio-pika make, and far above 500 ordinary events, so
     # it limits only batches of big events, where each publish is already bandwidth-bound.
     outbox_batch_bytes: int = Field(default=8 * 1024 * 1024, ge=1)
+    # While `task.process` holds more tasks than this, task.created events stay in the
+    # outbox (task.processed ones still go): the workers are behind, and the outbox
+    # backlog then makes the task service refuse new work (MAX_BACKLOG_EVENTS) instead of
+    # the broker absorbing it without bound. 10,000 tasks of 64 KiB are 640 MiB. 0: none.
+    max_queued_tasks: int = Field(default=10_000, ge=0)
     # Only a safety net: the relay wakes on NOTIFY, this bounds a missed notification.
     outbox_fallback_poll_seconds: float = 5.0
     # A broker that does not confirm within this time counts as a failed publish.

@@ -21,14 +21,20 @@ import asyncio
 import collections
 import contextlib
 import time
+from dataclasses import replace
 
 from pyservices.common.backoff import backoff_delay
+from pyservices.common.events import TASK_PROCESSED
 from pyservices.common.logging import get_logger
 from pyservices.publisher import metrics
 from pyservices.publisher.domain import Backlog, BatchReport, ClaimLimits
 from pyservices.publisher.ports import EventPublisher, OutboxStore
 
 log = get_logger(__name__)
+
+# While task.created events are held back, how often the queue depth is read again.
+HOLD_BACK_RECHECK_SECONDS = 1.0
+PROCESSED_ONLY = frozenset({TASK_PROCESSED})
 
 
 class PublishFailed(RuntimeError):
@@ -105,6 +111,7 @@ class OutboxRelay:
         limits: ClaimLimits,
         fallback_poll: float,
         delay_after_publish: float = 0.0,
+        max_queued_tasks: int = 0,
     ) -> None:
         self._store = store
         self._publisher = publisher
@@ -112,6 +119,8 @@ class OutboxRelay:
         self._limits = limits
         self._fallback_poll = fallback_poll
         self._delay_after_publish = delay_after_publish
+        self._max_queued_tasks = max_queued_tasks
+        self.holding_back = False
         self.failures = 0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -130,7 +139,11 @@ class OutboxRelay:
             self.failures = 0
             with contextlib.suppress(Exception):  # a metric is not worth a retry
                 await measure_backlog(self._store)
-            await _wait_any(stop, self._wakeup, seconds=self._fallback_poll)
+            # Rows held back wait for the queue to shrink, which no NOTIFY announces.
+            poll = min(HOLD_BACK_RECHECK_SECONDS, self._fallback_poll)
+            await _wait_any(
+                stop, self._wakeup, seconds=poll if self.holding_back else self._fallback_poll
+            )
 
     async def drain(self, stop: asyncio.Event) -> int:
         """Relay batches until one comes back short; return how many events went out."""
@@ -143,7 +156,7 @@ class OutboxRelay:
                 await _wait_any(stop, self._publisher.unblocked, seconds=None)
                 continue
             report = await relay_batch(
-                self._store, self._publisher, self._limits, self._delay_after_publish
+                self._store, self._publisher, await self._claim_limits(), self._delay_after_publish
             )
             published += report.published
             if report.failed:
@@ -151,6 +164,19 @@ class OutboxRelay:
             if not report.is_full(self._limits):
                 break
         return published
+
+    async def _claim_limits(self) -> ClaimLimits:
+        """Every topic, or only task.processed while task.process holds more tasks than
+        `max_queued_tasks`: the workers are behind, so new tasks wait in the outbox (and
+        its backlog makes the task service refuse more) instead of in the broker."""
+        full = False
+        if self._max_queued_tasks:
+            full = await self._publisher.tasks_waiting() > self._max_queued_tasks
+        if full != self.holding_back:
+            self.holding_back = full
+            metrics.CREATED_HELD_BACK.set(int(full))
+            log.warning("task_created_held_back" if full else "task_created_released")
+        return replace(self._limits, topics=PROCESSED_ONLY) if full else self._limits
 
 
 async def _wait_any(*events: asyncio.Event, seconds: float | None) -> None:

@@ -26,7 +26,8 @@ from pyservices.publisher.ports import ClaimedBatch, OutboxStore
 # deleted) is passed over, a row that does not fit ends the walk unlocked. Every row
 # locked is a row returned, and the rows stay locked until the batch's transaction ends.
 # `octet_length` of a bytea reads its stored size: the payload is not detoasted.
-# The walk starts before id 1 (ids are an identity, from 1).
+# The walk starts before id 1 (ids are an identity, from 1). With $3, only rows of
+# those topics are walked (the relay holds task.created back while task.process is full).
 CLAIM = """
 WITH RECURSIVE walk (id, fits, kept, rows_kept, bytes_kept) AS (
     SELECT 0::bigint, true, false, 0, 0::bigint
@@ -38,7 +39,7 @@ WITH RECURSIVE walk (id, fits, kept, rows_kept, bytes_kept) AS (
     CROSS JOIN LATERAL (
         SELECT o.id, octet_length(o.payload)::bigint AS size
         FROM outbox o
-        WHERE o.id > walk.id
+        WHERE o.id > walk.id AND ($3::text[] IS NULL OR o.topic = ANY($3::text[]))
         ORDER BY o.id
         LIMIT 1
     ) next
@@ -85,7 +86,8 @@ class PostgresOutboxStore(OutboxStore):
         # One transaction across read, publish and delete: the row locks last until the
         # delete commits (or roll back, unlocking the rows, if anything fails).
         async with self._pool.acquire() as connection, connection.transaction():
-            rows = await connection.fetch(CLAIM, limits.rows, limits.bytes)
+            topics = None if limits.topics is None else sorted(limits.topics)
+            rows = await connection.fetch(CLAIM, limits.rows, limits.bytes, topics)
             yield _PostgresBatch(
                 connection,
                 [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
@@ -21,6 +22,10 @@ from pyservices.publisher.domain import BrokerBlocked, OutboxEvent
 from pyservices.publisher.ports import EventPublisher
 
 log = get_logger(__name__)
+
+
+# How long a reading of task.process's depth serves the relay's batches.
+QUEUE_DEPTH_TTL_SECONDS = 1.0
 
 
 class AmqpEventPublisher(EventPublisher):
@@ -49,6 +54,7 @@ class AmqpEventPublisher(EventPublisher):
         self._channel = channel
         self._processed = processed
         self._timeout = timeout
+        self._tasks_waiting = (0, -QUEUE_DEPTH_TTL_SECONDS)  # (count, when read)
         self._watch_blocking()
 
     @classmethod
@@ -60,6 +66,19 @@ class AmqpEventPublisher(EventPublisher):
         await declare_process_queue(channel)
         processed = await declare_processed_exchange(channel)
         return cls(connection, channel, processed, publish_timeout)
+
+    async def tasks_waiting(self) -> int:
+        count, read_at = self._tasks_waiting
+        if time.monotonic() - read_at >= QUEUE_DEPTH_TTL_SECONDS:
+            # A passive declare answers the queue's ready count. On the underlying
+            # channel: aio-pika's robust channel would keep each declared queue for restore.
+            channel = await self._channel.get_underlay_channel()
+            declared = await asyncio.wait_for(
+                channel.queue_declare(PROCESS_QUEUE, passive=True), self._timeout
+            )
+            count = int(declared.message_count or 0)
+            self._tasks_waiting = (count, time.monotonic())
+        return count
 
     async def publish(self, event: OutboxEvent) -> None:
         if self.blocked:

@@ -152,3 +152,21 @@ class TestClaimLocks:
         claimed = [row_id for batch in taken for row_id in batch]
         assert len(claimed) == len(set(claimed)) == 200
         assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+
+
+class TestClaimByTopic:
+    async def test_a_claim_of_one_topic_passes_over_the_others_and_leaves_them_unlocked(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        created = await pool.fetch(
+            "INSERT INTO outbox (topic, task_id, payload) SELECT 'task.created', $1::uuid,"
+            " 'x' FROM generate_series(1, 3) RETURNING id",
+            str(uuid.uuid4()),
+        )
+        processed = await insert_sizes(pool, 10, 10)
+        store = PostgresOutboxStore(pool)
+        only_processed = ClaimLimits(rows=10, bytes=KIB, topics=frozenset({"task.processed"}))
+
+        async with held(store, only_processed) as batch:
+            assert ids(batch) == processed
+            assert await unheld(pool) == [row["id"] for row in created]

@@ -60,6 +60,8 @@ class FakeOutbox(OutboxStore):
         for row_id in sorted(self.rows):
             if len(ids) >= limits.rows:
                 break
+            if not limits.takes_topic(self.rows[row_id].topic):
+                continue
             size = len(self.rows[row_id].payload)
             if not limits.admits(len(ids), taken_bytes, size):
                 byte_limited = True
@@ -97,6 +99,7 @@ class FakePublisher(EventPublisher):
         self.max_bytes_in_flight = 0
         self.arrived: asyncio.Queue[OutboxEvent] = asyncio.Queue()
         self.refused: asyncio.Queue[OutboxEvent] = asyncio.Queue()
+        self.queued_tasks = 0  # what `tasks_waiting` answers
 
     async def publish(self, event: OutboxEvent) -> None:
         self.in_flight += 1
@@ -118,6 +121,9 @@ class FakePublisher(EventPublisher):
         finally:
             self.in_flight -= 1
             self.bytes_in_flight -= len(event.payload)
+
+    async def tasks_waiting(self) -> int:
+        return self.queued_tasks
 
     def block(self) -> None:
         self.unblocked.clear()

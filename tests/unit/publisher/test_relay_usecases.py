@@ -197,3 +197,34 @@ class TestOutboxRelay:
         stop.set()
 
         await asyncio.wait_for(running, 1)
+
+
+class TestHoldingBackNewTasks:
+    async def test_created_events_stay_while_the_work_queue_is_full_and_results_still_go(
+        self,
+    ) -> None:
+        store = FakeOutbox([event(1), event(2, "task.processed"), event(3)])
+        broker = FakePublisher()
+        broker.queued_tasks = 11
+        subject = OutboxRelay(
+            store,
+            broker,
+            asyncio.Event(),
+            limits=limits(10),
+            fallback_poll=30.0,
+            max_queued_tasks=10,
+        )
+
+        await subject.drain(asyncio.Event())
+
+        assert [e.id for e in broker.confirmed] == [2]
+        assert sorted(store.rows) == [1, 3]
+        assert subject.holding_back
+        assert REGISTRY.get_sample_value("binconv_relay_created_held_back") == 1
+
+        broker.queued_tasks = 10
+        await subject.drain(asyncio.Event())
+
+        assert [e.id for e in broker.confirmed] == [2, 1, 3]
+        assert not subject.holding_back
+        assert REGISTRY.get_sample_value("binconv_relay_created_held_back") == 0
