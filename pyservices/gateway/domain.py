@@ -32,6 +32,19 @@ class Task:
         return TaskStatus.PROCESSED if self.processed else TaskStatus.PENDING
 
 
+@dataclass(frozen=True, slots=True)
+class TaskFields:
+    """Which large fields of a task to fetch: the ones the client's query selects. A
+    message is up to 64 KiB and its binary code eight times that, so a list of ids must
+    not fetch them. A field left out reads as the empty string."""
+
+    message: bool = True
+    binary_code: bool = True
+
+
+ALL_FIELDS = TaskFields()
+
+
 class GatewayError(Exception):
     """A failure the client is told about as it is."""
 

@@ -18,7 +18,7 @@ DRAIN_SECONDS = 10.0
 
 
 async def run(settings: GatewaySettings, stop: asyncio.Event) -> None:
-    channel = open_channel(settings.task_service_addr)
+    channel = open_channel(settings.task_service_addr, settings.grpc_max_receive_bytes)
     task_service = GrpcTaskService(channel, settings.grpc_timeout_seconds)
     app = create_app(
         task_service,

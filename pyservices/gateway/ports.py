@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 
-from pyservices.gateway.domain import Task
+from pyservices.gateway.domain import Task, TaskFields
 
 
 class TaskService(abc.ABC):
@@ -17,9 +17,11 @@ class TaskService(abc.ABC):
         """Store all the messages as tasks (all or none); returns them in order."""
 
     @abc.abstractmethod
-    async def list_tasks(self, limit: int, offset: int) -> list[Task]:
-        """Newest first; a limit of 0 means the task service's default page size."""
+    async def list_tasks(self, limit: int, offset: int, fields: TaskFields) -> list[Task]:
+        """Newest first, with only the large fields asked for; a limit of 0 means the task
+        service's default page size. A page whose fields are over the task service's byte
+        budget is refused with InvalidInput, saying how to page instead."""
 
     @abc.abstractmethod
-    async def get_task(self, task_id: str) -> Task:
-        """The task with this id, or TaskNotFound."""
+    async def get_task(self, task_id: str, fields: TaskFields) -> Task:
+        """The task with this id and only the large fields asked for, or TaskNotFound."""

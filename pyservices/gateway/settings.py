@@ -6,6 +6,11 @@ from pyservices.common.settings import CommonSettings, TaskServiceAddress
 class GatewaySettings(CommonSettings, TaskServiceAddress):
     gateway_port: int = 8080
     grpc_timeout_seconds: float = 10.0
+    # The largest reply taken from the task service. A page holds at most its
+    # MAX_PAGE_BYTES (16 MiB) of messages and codes plus under 100 bytes a task of ids
+    # and timestamps (0.1 MiB for 1,000); one task is at most 576 KiB; sendTask's reply
+    # carries no messages. Keep it at least 1 MiB above MAX_PAGE_BYTES.
+    grpc_max_receive_bytes: int = 17 * 1024 * 1024
     graphql_introspection: bool = True
     graphql_max_depth: int = 10
     graphql_max_aliases: int = 15

@@ -30,6 +30,25 @@ class MessageLimits:
 class PageLimits:
     default_size: int
     max_size: int
+    # Bytes of the selected large fields (messages, binary codes) one page may hold.
+    max_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFields:
+    """Which large fields of a task to read: a message is up to 64 KiB and its binary
+    code eight times that. A field left out reads as the empty string."""
+
+    message: bool = True
+    binary_code: bool = True
+
+    def describe(self) -> str:
+        """What the selected fields are, for a refusal: "messages and binary codes"."""
+        names = [("messages", self.message), ("binary codes", self.binary_code)]
+        return " and ".join(name for name, selected in names if selected) or "nothing large"
+
+
+ALL_FIELDS = TaskFields()
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +188,41 @@ def page(limit: int, offset: int, limits: PageLimits) -> tuple[int, int]:
     if offset < 0:
         raise InvalidRequest(f"offset must not be negative (got {offset})")
     return (limit or limits.default_size), offset
+
+
+def check_page_bytes(sizes: Sequence[int], max_bytes: int, fields: TaskFields) -> None:
+    """Refuse a page whose selected large fields (`sizes`, per task in page order) hold
+    more than `max_bytes`, naming the largest limit that fits: never a silent cut."""
+    total = sum(sizes)
+    if total <= max_bytes:
+        return
+    fitting, running = 0, 0
+    for size in sizes:
+        running += size
+        if running > max_bytes:
+            break
+        fitting += 1
+    held = f"{_amount(total)} of {fields.describe()}, over the limit of {_amount(max_bytes)}"
+    if _amount(total) == _amount(max_bytes):
+        held = f"{total} bytes of {fields.describe()}, over the limit of {max_bytes} bytes"
+    if fitting == 0:
+        raise InvalidRequest(
+            f"the first task of this page alone holds {_amount(sizes[0])} of "
+            f"{fields.describe()}, over the limit of {_amount(max_bytes)} for a page: "
+            "select fewer fields, or read that task by its id"
+        )
+    tasks = "task" if fitting == 1 else "tasks"
+    raise InvalidRequest(
+        f"this page holds {held}: ask for at most {fitting} {tasks} (limit: {fitting}) "
+        "and page with offset, or select fewer fields"
+    )
+
+
+def _amount(size: int) -> str:
+    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale:
+            return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{size} bytes"
 
 
 def _excerpt(raw: str, width: int = 64) -> str:

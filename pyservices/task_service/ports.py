@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pyservices.task_service.domain import NewTask, ProcessedResult, Task
+from pyservices.task_service.domain import ALL_FIELDS, NewTask, ProcessedResult, Task, TaskFields
 
 
 class RepositoryUnavailable(Exception):
@@ -20,6 +20,18 @@ class Recorded:
 
     found: frozenset[uuid.UUID]
     newly_processed: frozenset[uuid.UUID]
+
+
+@dataclass(frozen=True, slots=True)
+class SizedPage:
+    """A page of tasks and the bytes of each one's selected large fields, in page order.
+
+    The tasks carry those fields only when the sizes sum to at most the budget asked
+    for; a page over it is to be refused, so its large fields are never read.
+    """
+
+    tasks: list[Task]
+    sizes: list[int]
 
 
 class TaskRepository(abc.ABC):
@@ -38,8 +50,13 @@ class TaskRepository(abc.ABC):
         event for each; a task processed before is left as it is and emits nothing."""
 
     @abc.abstractmethod
-    async def list_tasks(self, limit: int, offset: int) -> list[Task]:
-        """Newest first (created_at, then id, descending)."""
+    async def list_tasks(
+        self, limit: int, offset: int, fields: TaskFields, max_bytes: int
+    ) -> SizedPage:
+        """Newest first (created_at, then insertion order, descending), with the size of
+        each task's selected large fields. Those fields are read only when the sizes sum
+        to at most `max_bytes`: memory stays bounded by the budget, whatever the page."""
 
     @abc.abstractmethod
-    async def get_task(self, task_id: uuid.UUID) -> Task | None: ...
+    async def get_task(self, task_id: uuid.UUID, fields: TaskFields = ALL_FIELDS) -> Task | None:
+        """The task with only the large fields asked for, or None."""

@@ -13,6 +13,13 @@ class TaskServiceSettings(CommonSettings, DatabaseSettings):
     max_message_bytes: int = 65536
     max_page_size: int = 1000
     default_page_size: int = 50
+    # Bytes of messages and binary codes one page (GetTasks) may carry; a page over it
+    # is refused with the largest limit that fits, never cut short. 16 MiB holds the
+    # default page of 50 tasks while their messages average under ~36 KiB (a code is
+    # 8x its message), the web page's 21 rows even of the largest tasks (64 KiB +
+    # 512 KiB), or 1,000 tasks of up to ~1.8 KiB; held a few times over while it is
+    # decoded and encoded, it stays far below either service's 512 MiB memory limit.
+    max_page_bytes: int = 16 * 1024 * 1024
     # A page of large tasks is large; beyond this gRPC itself answers RESOURCE_EXHAUSTED.
     grpc_max_message_bytes: int = 64 * 1024 * 1024
     # An outage must give callers a quick, retryable UNAVAILABLE, never a hang.
@@ -28,4 +35,4 @@ class TaskServiceSettings(CommonSettings, DatabaseSettings):
 
     @property
     def page_limits(self) -> PageLimits:
-        return PageLimits(self.default_page_size, self.max_page_size)
+        return PageLimits(self.default_page_size, self.max_page_size, self.max_page_bytes)

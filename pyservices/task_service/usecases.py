@@ -8,12 +8,14 @@ from collections.abc import AsyncIterable, Sequence
 from pyservices.common.logging import get_logger
 from pyservices.task_service import domain, metrics
 from pyservices.task_service.domain import (
+    ALL_FIELDS,
     Ack,
     AckStatus,
     MessageLimits,
     PageLimits,
     ProcessedResult,
     Task,
+    TaskFields,
     TaskNotFound,
 )
 from pyservices.task_service.ports import TaskRepository
@@ -65,16 +67,23 @@ def _ack(item: ProcessedResult | Ack, raw_id: str, found: frozenset[uuid.UUID]) 
 
 
 async def list_tasks(
-    limit: int, offset: int, tasks: TaskRepository, limits: PageLimits
+    limit: int,
+    offset: int,
+    tasks: TaskRepository,
+    limits: PageLimits,
+    fields: TaskFields = ALL_FIELDS,
 ) -> list[Task]:
-    """One page of tasks, newest first."""
+    """One page of tasks, newest first, with only the large fields asked for; refused
+    whole (never cut short) when those fields hold more than the page's byte budget."""
     size, start = domain.page(limit, offset, limits)
-    return await tasks.list_tasks(size, start)
+    found = await tasks.list_tasks(size, start, fields, limits.max_bytes)
+    domain.check_page_bytes(found.sizes, limits.max_bytes, fields)
+    return found.tasks
 
 
-async def get_task(raw_id: str, tasks: TaskRepository) -> Task:
+async def get_task(raw_id: str, tasks: TaskRepository, fields: TaskFields = ALL_FIELDS) -> Task:
     task_id = domain.parse_task_id(raw_id)
-    task = await tasks.get_task(task_id)
+    task = await tasks.get_task(task_id, fields)
     if task is None:
         raise TaskNotFound(f"no task has id {task_id}")
     return task

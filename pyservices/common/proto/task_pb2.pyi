@@ -3,6 +3,10 @@
 isort:skip_file
 The one gRPC contract of the Task Service (:50051). Every service generates its
 stubs from this file (`just proto`); nothing else describes the wire.
+
+Every method answers UNAVAILABLE while the database is down, with the trailing
+metadata `binconv-unavailable: database`, so that callers can say which part to wait
+for; the same call may succeed later.
 """
 
 from collections import abc as _abc
@@ -217,23 +221,58 @@ class ProcessedTaskAck(_message.Message):
 Global___ProcessedTaskAck: _TypeAlias = ProcessedTaskAck  # noqa: Y015
 
 @_typing.final
+class TaskFields(_message.Message):
+    """Which of a task's large fields to read and send: a message is up to 64 KiB and its
+    binary code eight times that, so a list of ids must not cost a page of codes. The
+    small fields (id, timestamps, processed) are always filled. A request without
+    `fields` (every caller older than this message) gets both large fields, as before;
+    a request with `fields` gets exactly those set to true, the others left empty.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    BINARY_CODE_FIELD_NUMBER: _builtins.int
+    message: _builtins.bool
+    binary_code: _builtins.bool
+    def __init__(
+        self,
+        *,
+        message: _builtins.bool = ...,
+        binary_code: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["binary_code", b"binary_code", "message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TaskFields: _TypeAlias = TaskFields  # noqa: Y015
+
+@_typing.final
 class GetTasksRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     LIMIT_FIELD_NUMBER: _builtins.int
     OFFSET_FIELD_NUMBER: _builtins.int
+    FIELDS_FIELD_NUMBER: _builtins.int
     limit: _builtins.int
     """0 means the server's default page size"""
     offset: _builtins.int
+    @_builtins.property
+    def fields(self) -> Global___TaskFields:
+        """absent: all fields"""
+
     def __init__(
         self,
         *,
         limit: _builtins.int = ...,
         offset: _builtins.int = ...,
+        fields: Global___TaskFields | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["fields", b"fields"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "offset", b"offset"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fields", b"fields", "limit", b"limit", "offset", b"offset"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -244,15 +283,21 @@ class GetTaskByIDRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ID_FIELD_NUMBER: _builtins.int
+    FIELDS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
+    @_builtins.property
+    def fields(self) -> Global___TaskFields:
+        """absent: all fields"""
+
     def __init__(
         self,
         *,
         id: _builtins.str = ...,
+        fields: Global___TaskFields | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["fields", b"fields"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fields", b"fields", "id", b"id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

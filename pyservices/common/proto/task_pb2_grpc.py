@@ -61,7 +61,10 @@ class TaskServiceServicer:
 
     def ReceiveTaskToProcess(self, request_iterator, context):
         """The API gateway streams the messages of one sendTask request, in chunks; all of
-        them are stored in one transaction and returned in the order sent.
+        them are stored in one transaction and returned in the order sent. The reply
+        leaves `message` and `binary_code` empty (a new task has no code yet): the caller
+        has the messages it sent, and pairs them with the reply's tasks by position, so a
+        request of 1,000 messages of 64 KiB is not sent back (64 MiB) to be thrown away.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -78,7 +81,10 @@ class TaskServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetTasks(self, request, context):
-        """Newest first.
+        """Newest first, with only the large fields asked for (`fields`). A page whose
+        selected fields hold more bytes than the server's page budget (MAX_PAGE_BYTES) is
+        refused whole with INVALID_ARGUMENT, whose message names the largest limit that
+        fits; a page is never cut short.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -86,6 +92,7 @@ class TaskServiceServicer:
 
     def GetTaskByID(self, request, context):
         """NOT_FOUND for an unknown id, INVALID_ARGUMENT for an id that is not a UUID.
+        Only the large fields asked for (`fields`) are filled.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -11,8 +11,13 @@ from graphql import (
     BREAK,
     DocumentNode,
     FieldNode,
+    FragmentSpreadNode,
     GraphQLError,
+    InlineFragmentNode,
     OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    ValidationContext,
     ValidationRule,
     Visitor,
     visit,
@@ -69,6 +74,56 @@ def max_fields_rule(limit: int) -> type[ValidationRule]:
             return BREAK
 
     return MaxFields
+
+
+def one_send_task_rule() -> type[ValidationRule]:
+    """Refuses an operation with more than one sendTask field, whole, before anything runs.
+
+    The limit on messages (the task service's MAX_MESSAGES) holds per request, not per
+    field, and without this fifteen aliased sendTask fields would store fifteen times as
+    many. One field, rather than the limit summed over the fields: sendTask already
+    takes a list, so no client needs two; and a sum would have to be checked here, since
+    mutation fields run one after another and each stores its tasks as it runs, which
+    would copy the task service's limit into the gateway. Counted as written (through
+    fragments, ignoring @skip/@include), so two copies that GraphQL would merge into one
+    are refused too. A batch (a JSON array of operations) is refused by strawberry
+    itself, since the schema does not enable batching.
+    """
+
+    class OneSendTask(ValidationRule):
+        def enter_operation_definition(self, node: OperationDefinitionNode, *_: object) -> None:
+            if node.operation != OperationType.MUTATION:
+                return
+            count = _count_root_fields(node.selection_set, "sendTask", self.context, set())
+            if count > 1:
+                self.report_error(
+                    GraphQLError(
+                        f"a request may hold one sendTask field, this one holds {count}: "
+                        "send all the messages in one sendTask(messages: [...]) (the limit "
+                        "on messages applies to the whole request)",
+                        node,
+                    )
+                )
+
+    return OneSendTask
+
+
+def _count_root_fields(
+    selections: SelectionSetNode, name: str, context: ValidationContext, seen: set[str]
+) -> int:
+    """Fields called `name` among the root selections, through fragments (each once)."""
+    count = 0
+    for selection in selections.selections:
+        if isinstance(selection, FieldNode):
+            count += selection.name.value == name
+        elif isinstance(selection, InlineFragmentNode):
+            count += _count_root_fields(selection.selection_set, name, context, seen)
+        elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in seen:
+            seen.add(selection.name.value)
+            fragment = context.get_fragment(selection.name.value)
+            if fragment is not None:
+                count += _count_root_fields(fragment.selection_set, name, context, seen)
+    return count
 
 
 class _FieldCounter(Visitor):
@@ -133,7 +188,7 @@ def build_schema(limits: SchemaLimits) -> strawberry.Schema:
         lambda: QueryDepthLimiter(max_depth=limits.max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
-        lambda: AddValidationRules([max_fields_rule(limits.max_fields)]),
+        lambda: AddValidationRules([max_fields_rule(limits.max_fields), one_send_task_rule()]),
     ]
     if not limits.introspection:
         extensions.append(DisableIntrospection)

@@ -10,10 +10,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypedDict, TypeVar
 
 import strawberry
+from strawberry.types.nodes import SelectedField, Selection
 
 from pyservices.gateway import usecases
 from pyservices.gateway.adapters.graphql_errors import ApiError, to_api_error
-from pyservices.gateway.domain import GatewayError
+from pyservices.gateway.domain import GatewayError, TaskFields
 from pyservices.gateway.domain import Task as DomainTask
 from pyservices.gateway.domain import TaskStatus as DomainTaskStatus
 from pyservices.gateway.metrics import TASKS_ACCEPTED
@@ -61,15 +62,31 @@ async def _call(action: Callable[[], Awaitable[T]]) -> T:
         raise to_api_error(error) from None
 
 
+def selected_fields(info: strawberry.Info[Context, Any]) -> TaskFields:
+    """The large fields the query selects on the tasks this field returns (through
+    fragments too), so that the task service reads and sends only those."""
+    names: set[str] = set()
+    pending: list[Selection] = [s for field in info.selected_fields for s in field.selections]
+    while pending:
+        selection = pending.pop()
+        if isinstance(selection, SelectedField):
+            names.add(selection.name)
+        else:  # a fragment, inline or named: its own selections
+            pending.extend(selection.selections)
+    return TaskFields(message="message" in names, binary_code="binaryCode" in names)
+
+
 async def resolve_tasks(
     info: strawberry.Info[Context, Any], limit: int | None = None, offset: int | None = None
 ) -> list[Task]:
-    found = await _call(lambda: usecases.list_tasks(limit, offset, _service(info)))
+    fields = selected_fields(info)
+    found = await _call(lambda: usecases.list_tasks(limit, offset, _service(info), fields))
     return [Task.of(task) for task in found]
 
 
 async def resolve_task(info: strawberry.Info[Context, Any], id: str) -> Task | None:
-    found = await _call(lambda: usecases.get_task(id, _service(info)))
+    fields = selected_fields(info)
+    found = await _call(lambda: usecases.get_task(id, _service(info), fields))
     return None if found is None else Task.of(found)
 
 

@@ -14,6 +14,7 @@ from pyservices.common.status import DATABASE_PART, UNAVAILABLE_PART_KEY
 from pyservices.gateway.domain import (
     InvalidInput,
     Task,
+    TaskFields,
     TaskNotFound,
     TaskServiceUnavailable,
 )
@@ -21,11 +22,11 @@ from pyservices.gateway.ports import TaskService
 
 log = get_logger(__name__)
 
-# A sendTask of 1,000 messages of 64 KiB comes back as one TaskList of ~64 MiB, far
-# over gRPC's default 4 MiB receive limit. Reconnect quickly after a task service
-# restart instead of gRPC's default backoff of up to two minutes.
+# Reconnect quickly after a task service restart instead of gRPC's default backoff of
+# up to two minutes. The receive limit is the caller's (GRPC_MAX_RECEIVE_BYTES): every
+# reply is bounded, a page by the task service's byte budget and sendTask's reply by
+# leaving out the messages, so no reply needs more than that.
 CHANNEL_OPTIONS: list[tuple[str, int]] = [
-    ("grpc.max_receive_message_length", -1),
     ("grpc.max_send_message_length", -1),
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.min_reconnect_backoff_ms", 100),
@@ -39,10 +40,15 @@ _UNAVAILABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 # under gRPC's default 4 MiB message limit.
 CHUNK_MESSAGES = 256
 CHUNK_CHARACTERS = 1 << 19  # at most 2 MiB of UTF-8
+REPLY_TOO_LARGE = (
+    "the answer is larger than the gateway accepts from the task service: ask for fewer "
+    "tasks (a smaller limit) and page with offset, or select fewer fields"
+)
 
 
-def open_channel(address: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+def open_channel(address: str, max_receive_bytes: int) -> grpc.aio.Channel:
+    options = [("grpc.max_receive_message_length", max_receive_bytes), *CHANNEL_OPTIONS]
+    return grpc.aio.insecure_channel(address, options=options)
 
 
 class TaskServiceError(Exception):
@@ -73,22 +79,28 @@ class GrpcTaskService(TaskService):
             reply = await self._stub.ReceiveTaskToProcess(requests(), timeout=self._timeout)
         except grpc.aio.AioRpcError as error:
             raise _translate(error) from None
-        return [_task(item) for item in reply.tasks]
+        if len(reply.tasks) != len(messages):
+            raise TaskServiceError(
+                f"task service stored {len(reply.tasks)} tasks for {len(messages)} messages"
+            )
+        # The reply leaves the messages out (protos/task.proto): they are the ones sent,
+        # in the order sent, and the gateway holds them already.
+        return [_task(item, message) for item, message in zip(reply.tasks, messages, strict=True)]
 
-    async def list_tasks(self, limit: int, offset: int) -> list[Task]:
-        request = task_pb2.GetTasksRequest(limit=limit, offset=offset)
+    async def list_tasks(self, limit: int, offset: int, fields: TaskFields) -> list[Task]:
+        request = task_pb2.GetTasksRequest(limit=limit, offset=offset, fields=_fields(fields))
         try:
             reply = await self._stub.GetTasks(request, timeout=self._timeout)
         except grpc.aio.AioRpcError as error:
-            raise _translate(error) from None
+            raise _translate(error, REPLY_TOO_LARGE) from None
         return [_task(item) for item in reply.tasks]
 
-    async def get_task(self, task_id: str) -> Task:
-        request = task_pb2.GetTaskByIDRequest(id=task_id)
+    async def get_task(self, task_id: str, fields: TaskFields) -> Task:
+        request = task_pb2.GetTaskByIDRequest(id=task_id, fields=_fields(fields))
         try:
             reply = await self._stub.GetTaskByID(request, timeout=self._timeout)
         except grpc.aio.AioRpcError as error:
-            raise _translate(error) from None
+            raise _translate(error, REPLY_TOO_LARGE) from None
         return _task(reply)
 
     async def is_reachable(self) -> bool:
@@ -97,7 +109,9 @@ class GrpcTaskService(TaskService):
         return True
 
 
-def _translate(error: grpc.aio.AioRpcError) -> Exception:
+def _translate(error: grpc.aio.AioRpcError, reply_too_large: str | None = None) -> Exception:
+    """The domain error for a refusal. RESOURCE_EXHAUSTED is a message over a gRPC size
+    limit: a read's request is small, so there it was the reply (`reply_too_large`)."""
     code = error.code()
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         return InvalidInput(error.details() or "invalid request")
@@ -110,7 +124,12 @@ def _translate(error: grpc.aio.AioRpcError) -> Exception:
         part = dict(error.trailing_metadata() or ()).get(UNAVAILABLE_PART_KEY)
         return TaskServiceUnavailable(DATABASE_PART if part == DATABASE_PART else "task service")
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-        return InvalidInput(error.details() or "request too large")
+        if reply_too_large is None:
+            return InvalidInput(error.details() or "request too large")
+        # The task service's page budget (MAX_PAGE_BYTES) keeps every reply under the
+        # gateway's GRPC_MAX_RECEIVE_BYTES unless the two settings disagree.
+        log.warning("task_service_reply_too_large", details=error.details())
+        return InvalidInput(reply_too_large)
     return TaskServiceError(f"task service answered {code.name}: {error.details()}")
 
 
@@ -118,10 +137,14 @@ def _time(stamp: Timestamp) -> datetime:
     return stamp.ToDatetime(tzinfo=UTC)
 
 
-def _task(item: task_pb2.Task) -> Task:
+def _fields(fields: TaskFields) -> task_pb2.TaskFields:
+    return task_pb2.TaskFields(message=fields.message, binary_code=fields.binary_code)
+
+
+def _task(item: task_pb2.Task, message: str | None = None) -> Task:
     return Task(
         id=item.id,
-        message=item.message,
+        message=item.message if message is None else message,
         binary_code=item.binary_code,
         created_at=_time(item.created_at),
         updated_at=_time(item.updated_at),

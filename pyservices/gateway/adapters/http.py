@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, overload
 
-from cross_web import HTTPException
+from cross_web import HTTPException, StarletteRequestAdapter
 from fastapi import FastAPI, Request, Response, WebSocket
 from fastapi.responses import JSONResponse
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
@@ -24,6 +24,15 @@ from pyservices.webui import STATIC_DIR
 REFUSAL_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 
 
+class BodyReadOnce(StarletteRequestAdapter):
+    """The request body, read without keeping it: Starlette's `Request.body()` holds it
+    for the whole request, so a maximum sendTask (64 MiB of messages) kept its body
+    beside the parsed messages while they were stored and answered."""
+
+    async def get_body(self) -> bytes:
+        return b"".join([chunk async for chunk in self._request.stream()])
+
+
 class GatewayRouter(GraphQLRouter[Context, None]):
     """Strawberry's router, with its refusals of the request itself as GraphQL bodies.
 
@@ -32,6 +41,8 @@ class GatewayRouter(GraphQLRouter[Context, None]):
     for every other refusal, so they get it here too, with the same status code. (The
     body-size limit answers 413 before the router runs, in plain text.)
     """
+
+    request_adapter_class = BodyReadOnce
 
     def decode_json(self, data: str | bytes) -> object:
         try:

@@ -15,12 +15,14 @@ from pyservices.common.proto import task_pb2, task_pb2_grpc
 from pyservices.common.status import DATABASE_PART, UNAVAILABLE_PART_KEY
 from pyservices.task_service import usecases
 from pyservices.task_service.domain import (
+    ALL_FIELDS,
     Ack,
     AckStatus,
     InvalidRequest,
     MessageLimits,
     PageLimits,
     Task,
+    TaskFields,
     TaskNotFound,
 )
 from pyservices.task_service.ports import RepositoryUnavailable, TaskRepository
@@ -34,6 +36,7 @@ ACK_STATUS = {
     AckStatus.INVALID: task_pb2.ProcessedTaskAck.INVALID,
 }
 UNAVAILABLE_MESSAGE = "database unavailable, retry"
+NO_LARGE_FIELDS = TaskFields(message=False, binary_code=False)
 
 
 class TaskServicer(task_pb2_grpc.TaskServiceServicer):
@@ -56,7 +59,8 @@ class TaskServicer(task_pb2_grpc.TaskServiceServicer):
         stored = await _guarded(
             context, usecases.receive_tasks(messages, self._tasks, self._message_limits)
         )
-        return task_pb2.TaskList(tasks=[task_message(task) for task in stored])
+        # Without the messages: the caller has them (see the proto), 64 MiB at most.
+        return task_pb2.TaskList(tasks=[task_message(task, NO_LARGE_FIELDS) for task in stored])
 
     async def SendProcessedTask(
         self, request_iterator: AsyncIterable[task_pb2.ProcessedTaskBatch], context: Any
@@ -73,17 +77,21 @@ class TaskServicer(task_pb2_grpc.TaskServiceServicer):
                 yield task_pb2.ProcessedTaskAckBatch(acks=[ack_message(ack) for ack in acks])
 
     async def GetTasks(self, request: task_pb2.GetTasksRequest, context: Any) -> task_pb2.TaskList:
+        fields = task_fields(request)
         page = await _guarded(
             context,
-            usecases.list_tasks(request.limit, request.offset, self._tasks, self._page_limits),
+            usecases.list_tasks(
+                request.limit, request.offset, self._tasks, self._page_limits, fields
+            ),
         )
-        return task_pb2.TaskList(tasks=[task_message(task) for task in page])
+        return task_pb2.TaskList(tasks=[task_message(task, fields) for task in page])
 
     async def GetTaskByID(
         self, request: task_pb2.GetTaskByIDRequest, context: Any
     ) -> task_pb2.Task:
-        task = await _guarded(context, usecases.get_task(request.id, self._tasks))
-        return task_message(task)
+        fields = task_fields(request)
+        task = await _guarded(context, usecases.get_task(request.id, self._tasks, fields))
+        return task_message(task, fields)
 
 
 async def available_batches(
@@ -154,11 +162,18 @@ def timestamp(value: Any) -> Timestamp:
     return stamp
 
 
-def task_message(task: Task) -> task_pb2.Task:
+def task_fields(request: task_pb2.GetTasksRequest | task_pb2.GetTaskByIDRequest) -> TaskFields:
+    """The large fields asked for; a request without `fields` (an older caller) gets all."""
+    if not request.HasField("fields"):
+        return ALL_FIELDS
+    return TaskFields(message=request.fields.message, binary_code=request.fields.binary_code)
+
+
+def task_message(task: Task, fields: TaskFields = ALL_FIELDS) -> task_pb2.Task:
     return task_pb2.Task(
         id=str(task.id),
-        message=task.message,
-        binary_code=task.binary_code,
+        message=task.message if fields.message else "",
+        binary_code=task.binary_code if fields.binary_code else "",
         created_at=timestamp(task.created_at),
         updated_at=timestamp(task.updated_at),
         processed=task.processed,

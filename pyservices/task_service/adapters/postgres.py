@@ -16,8 +16,13 @@ from typing import Any
 import asyncpg
 
 from pyservices.common.events import TASK_CREATED, TASK_PROCESSED, TaskCreated, TaskProcessed
-from pyservices.task_service.domain import NewTask, ProcessedResult, Task
-from pyservices.task_service.ports import Recorded, RepositoryUnavailable, TaskRepository
+from pyservices.task_service.domain import ALL_FIELDS, NewTask, ProcessedResult, Task, TaskFields
+from pyservices.task_service.ports import (
+    Recorded,
+    RepositoryUnavailable,
+    SizedPage,
+    TaskRepository,
+)
 
 # Errors that say "the database cannot be used right now", as opposed to a bug.
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
@@ -62,11 +67,36 @@ FROM input LEFT JOIN updated ON updated.id = input.id
 WHERE updated.id IS NOT NULL OR EXISTS (SELECT 1 FROM tasks WHERE tasks.id = input.id)
 """
 
-TASK_COLUMNS = "id, message, binary_code, created_at, updated_at, processed_at"
-LIST_TASKS = f"""
-SELECT {TASK_COLUMNS} FROM tasks ORDER BY created_at DESC, seq DESC LIMIT $1 OFFSET $2
+# A page in one statement (one snapshot), in two steps. First the page itself, in the
+# order clients rely on, with the size of each task's selected large fields ($3: the
+# message, $4: the binary code): octet_length reads a TOASTed value's header, not the
+# value. Then those fields, by primary key, only when the sizes sum to at most the
+# budget ($5): a page over it is refused, so it is never read, and memory stays bounded
+# by the budget whatever limit was asked for. A CASE that yields '' leaves the column
+# unread, so a list of ids reads no message and no code at all.
+LIST_TASKS = """
+WITH page AS (
+    SELECT id, created_at, seq,
+           CASE WHEN $3 THEN octet_length(message) ELSE 0 END
+           + CASE WHEN $4 THEN octet_length(binary_code) ELSE 0 END AS size
+    FROM tasks
+    ORDER BY created_at DESC, seq DESC
+    LIMIT $1 OFFSET $2
+), sized AS (
+    SELECT id, created_at, seq, size, sum(size) OVER () <= $5::bigint AS fits FROM page
+)
+SELECT t.id, t.created_at, t.updated_at, t.processed_at, sized.size,
+       CASE WHEN $3 AND sized.fits THEN t.message ELSE '' END AS message,
+       CASE WHEN $4 AND sized.fits THEN t.binary_code ELSE '' END AS binary_code
+FROM sized JOIN tasks AS t ON t.id = sized.id
+ORDER BY sized.created_at DESC, sized.seq DESC
 """
-GET_TASK = f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1"
+GET_TASK = """
+SELECT id, created_at, updated_at, processed_at,
+       CASE WHEN $2 THEN message ELSE '' END AS message,
+       CASE WHEN $3 THEN binary_code ELSE '' END AS binary_code
+FROM tasks WHERE id = $1
+"""
 
 
 async def create_pool(
@@ -123,14 +153,16 @@ class PostgresTaskRepository(TaskRepository):
             newly_processed=frozenset(row["id"] for row in updated),
         )
 
-    async def list_tasks(self, limit: int, offset: int) -> list[Task]:
+    async def list_tasks(
+        self, limit: int, offset: int, fields: TaskFields, max_bytes: int
+    ) -> SizedPage:
         async with self._connection() as conn:
-            rows = await conn.fetch(LIST_TASKS, limit, offset)
-        return [_task(row) for row in rows]
+            rows = await fetch_page(conn, limit, offset, fields, max_bytes)
+        return SizedPage([_task(row) for row in rows], [row["size"] for row in rows])
 
-    async def get_task(self, task_id: uuid.UUID) -> Task | None:
+    async def get_task(self, task_id: uuid.UUID, fields: TaskFields = ALL_FIELDS) -> Task | None:
         async with self._connection() as conn:
-            row = await conn.fetchrow(GET_TASK, task_id)
+            row = await conn.fetchrow(GET_TASK, task_id, fields.message, fields.binary_code)
         return None if row is None else _task(row)
 
     async def ping(self) -> bool:
@@ -153,6 +185,17 @@ class PostgresTaskRepository(TaskRepository):
 
 def _processed_event(row: Any) -> TaskProcessed:
     return TaskProcessed(str(row["id"]), row["binary_code"], row["created_at"], row["processed_at"])
+
+
+async def fetch_page(
+    conn: asyncpg.Connection, limit: int, offset: int, fields: TaskFields, max_bytes: int
+) -> list[asyncpg.Record]:
+    """The rows of LIST_TASKS (on a connection of the caller's, so tests can watch what
+    one statement reads)."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        LIST_TASKS, limit, offset, fields.message, fields.binary_code, max_bytes
+    )
+    return rows
 
 
 def _task(row: Any) -> Task:

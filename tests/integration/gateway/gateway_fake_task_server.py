@@ -16,6 +16,7 @@ class FakeTaskServicer(task_pb2_grpc.TaskServiceServicer):
     def __init__(self) -> None:
         self.tasks: list[task_pb2.Task] = []
         self.streams = 0
+        self.reads: list[task_pb2.GetTasksRequest | task_pb2.GetTaskByIDRequest] = []
         self.hang = asyncio.Event()  # set it to make every call hang
 
     async def _maybe_hang(self) -> None:
@@ -42,19 +43,23 @@ class FakeTaskServicer(task_pb2_grpc.TaskServiceServicer):
             for m in messages
         ]
         self.tasks.extend(stored)
-        return task_pb2.TaskList(tasks=stored)
+        # Like the real one: the reply leaves the messages out.
+        return task_pb2.TaskList(tasks=[_only(task, task_pb2.TaskFields()) for task in stored])
 
     async def GetTasks(
         self, request: task_pb2.GetTasksRequest, context: grpc.aio.ServicerContext
     ) -> task_pb2.TaskList:
+        self.reads.append(request)
         await self._maybe_hang()
         newest_first = list(reversed(self.tasks))
         limit = request.limit or 50
-        return task_pb2.TaskList(tasks=newest_first[request.offset : request.offset + limit])
+        page = newest_first[request.offset : request.offset + limit]
+        return task_pb2.TaskList(tasks=[_fields_of(request, task) for task in page])
 
     async def GetTaskByID(
         self, request: task_pb2.GetTaskByIDRequest, context: grpc.aio.ServicerContext
     ) -> task_pb2.Task:
+        self.reads.append(request)
         await self._maybe_hang()
         try:
             uuid.UUID(request.id)
@@ -62,9 +67,26 @@ class FakeTaskServicer(task_pb2_grpc.TaskServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "id: not a UUID")
         for task in self.tasks:
             if task.id == request.id:
-                return task
+                return _fields_of(request, task)
         await context.abort(grpc.StatusCode.NOT_FOUND, f"no task {request.id}")
         raise AssertionError("abort raises")
+
+
+def _fields_of(
+    request: task_pb2.GetTasksRequest | task_pb2.GetTaskByIDRequest, task: task_pb2.Task
+) -> task_pb2.Task:
+    return _only(task, request.fields) if request.HasField("fields") else task
+
+
+def _only(task: task_pb2.Task, fields: task_pb2.TaskFields) -> task_pb2.Task:
+    """The task with only the large fields asked for."""
+    copy = task_pb2.Task()
+    copy.CopyFrom(task)
+    if not fields.message:
+        copy.message = ""
+    if not fields.binary_code:
+        copy.binary_code = ""
+    return copy
 
 
 async def start_server(servicer: FakeTaskServicer) -> tuple[grpc.aio.Server, int]:

@@ -12,10 +12,19 @@ import pytest
 from pyservices.devstack.infra import free_port
 from pyservices.gateway.adapters.grpc_client import GrpcTaskService, open_channel
 from pyservices.gateway.adapters.http import create_app
-from pyservices.gateway.domain import InvalidInput, TaskNotFound, TaskServiceUnavailable
+from pyservices.gateway.domain import (
+    ALL_FIELDS,
+    InvalidInput,
+    TaskFields,
+    TaskNotFound,
+    TaskServiceUnavailable,
+)
 from tests.integration.gateway.gateway_fake_task_server import FakeTaskServicer, start_server
 
 pytestmark = pytest.mark.integration
+
+RECEIVE_LIMIT = 8 * 1024 * 1024
+IDS_ONLY = TaskFields(message=False, binary_code=False)
 
 
 @pytest.fixture
@@ -32,7 +41,7 @@ async def address(servicer: FakeTaskServicer) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def channel(address: str) -> AsyncIterator[grpc.aio.Channel]:
-    channel = open_channel(address)
+    channel = open_channel(address, RECEIVE_LIMIT)
     yield channel
     await channel.close()
 
@@ -55,12 +64,49 @@ async def test_send_tasks_streams_every_message_in_one_call_and_keeps_the_order(
     assert not any(task.processed for task in stored)
 
 
-async def test_a_reply_larger_than_grpcs_default_limit_is_received(tasks: GrpcTaskService) -> None:
-    messages = ["x" * 65536] * 100  # a TaskList of about 6.5 MiB
+async def test_the_messages_sent_are_given_back_though_the_reply_leaves_them_out(
+    tasks: GrpcTaskService,
+) -> None:
+    messages = [f"{i:04d}" + "x" * 65532 for i in range(1000)]  # 64 MiB, the maximum
 
     stored = await tasks.send_tasks(messages)
 
-    assert len(stored) == 100
+    assert [task.message for task in stored] == messages
+    assert all(task.message is sent for task, sent in zip(stored, messages, strict=True))
+
+
+async def test_a_page_larger_than_grpcs_default_limit_is_received(tasks: GrpcTaskService) -> None:
+    await tasks.send_tasks(["x" * 65536] * 100)
+
+    page = await tasks.list_tasks(100, 0, ALL_FIELDS)  # a TaskList of about 6.5 MiB
+
+    assert [len(task.message) for task in page] == [65536] * 100
+
+
+async def test_a_page_over_the_gateways_receive_limit_says_how_to_ask_for_less(
+    tasks: GrpcTaskService,
+) -> None:
+    await tasks.send_tasks(["x" * 65536] * 130)  # a TaskList of about 8.1 MiB
+
+    with pytest.raises(InvalidInput, match=r"ask for fewer tasks \(a smaller limit\)"):
+        await tasks.list_tasks(130, 0, ALL_FIELDS)
+    assert len(await tasks.list_tasks(130, 0, IDS_ONLY)) == 130
+
+
+async def test_reads_ask_for_the_fields_given(
+    tasks: GrpcTaskService, servicer: FakeTaskServicer
+) -> None:
+    [task] = await tasks.send_tasks(["hello"])
+
+    [listed] = await tasks.list_tasks(10, 0, IDS_ONLY)
+    found = await tasks.get_task(task.id, TaskFields(binary_code=False))
+
+    assert (listed.id, listed.message) == (task.id, "")
+    assert found.message == "hello"
+    assert [(r.fields.message, r.fields.binary_code) for r in servicer.reads] == [
+        (False, False),
+        (True, False),
+    ]
 
 
 async def test_the_task_services_invalid_argument_becomes_invalid_input(
@@ -73,12 +119,12 @@ async def test_the_task_services_invalid_argument_becomes_invalid_input(
 async def test_listing_and_finding_tasks(tasks: GrpcTaskService) -> None:
     [older, newer] = await tasks.send_tasks(["older", "newer"])
 
-    assert [t.id for t in await tasks.list_tasks(10, 0)] == [newer.id, older.id]
-    assert (await tasks.get_task(older.id)).message == "older"
+    assert [t.id for t in await tasks.list_tasks(10, 0, IDS_ONLY)] == [newer.id, older.id]
+    assert (await tasks.get_task(older.id, ALL_FIELDS)).message == "older"
     with pytest.raises(TaskNotFound):
-        await tasks.get_task("00000000-0000-0000-0000-000000000000")
+        await tasks.get_task("00000000-0000-0000-0000-000000000000", ALL_FIELDS)
     with pytest.raises(InvalidInput):
-        await tasks.get_task("not-a-uuid")
+        await tasks.get_task("not-a-uuid", ALL_FIELDS)
 
 
 async def test_a_task_service_that_does_not_answer_in_time_is_unavailable(
@@ -92,11 +138,11 @@ async def test_a_task_service_that_does_not_answer_in_time_is_unavailable(
 
 
 async def test_a_task_service_that_is_down_is_unavailable_and_unhealthy() -> None:
-    channel = open_channel(f"127.0.0.1:{free_port()}")
+    channel = open_channel(f"127.0.0.1:{free_port()}", RECEIVE_LIMIT)
     tasks = GrpcTaskService(channel, timeout_seconds=2)
     try:
         with pytest.raises(TaskServiceUnavailable):
-            await tasks.list_tasks(1, 0)
+            await tasks.list_tasks(1, 0, ALL_FIELDS)
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(tasks.is_reachable(), 0.3)
     finally:

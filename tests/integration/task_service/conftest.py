@@ -17,7 +17,7 @@ from pyservices.task_service.domain import MessageLimits, PageLimits
 from pyservices.task_service.ports import TaskRepository
 
 LIMITS = MessageLimits(max_messages=5, max_message_bytes=64)
-PAGES = PageLimits(default_size=3, max_size=10)
+PAGES = PageLimits(default_size=3, max_size=10, max_bytes=1024)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from pyservices.common.events import TaskCreated, TaskProcessed
 from pyservices.devstack.infra import free_port
 from pyservices.task_service.adapters.postgres import PostgresTaskRepository, create_pool
-from pyservices.task_service.domain import NewTask, ProcessedResult
+from pyservices.task_service.domain import ALL_FIELDS, NewTask, ProcessedResult
 from pyservices.task_service.ports import RepositoryUnavailable
 
 pytestmark = pytest.mark.integration
@@ -129,11 +129,12 @@ class TestReading:
     async def test_lists_newest_first_with_offset(self, repository: PostgresTaskRepository) -> None:
         first = await repository.add_tasks(new("old"))
         second = await repository.add_tasks(new("new1", "new2"))
-        listed = await repository.list_tasks(10, 0)
+        listed = (await repository.list_tasks(10, 0, ALL_FIELDS, 1 << 20)).tasks
         # One request shares created_at: its tasks list in the reverse of the order sent.
         assert [t.message for t in listed] == ["new2", "new1", "old"]
         assert [t.id for t in listed[:2]] == [t.id for t in reversed(second)]
-        assert [t.id for t in await repository.list_tasks(1, 2)] == [first[0].id]
+        last = await repository.list_tasks(1, 2, ALL_FIELDS, 1 << 20)
+        assert [t.id for t in last.tasks] == [first[0].id]
 
     async def test_an_absent_task_is_none(self, repository: PostgresTaskRepository) -> None:
         assert await repository.get_task(uuid.uuid4()) is None
@@ -145,7 +146,10 @@ class TestOutage:
         pool = await create_pool(dead, max_size=2, command_timeout=1, connect_timeout=1)
         repository = PostgresTaskRepository(pool, acquire_timeout=1)
         try:
-            for call in (repository.list_tasks(1, 0), repository.add_tasks(new("a"))):
+            for call in (
+                repository.list_tasks(1, 0, ALL_FIELDS, 1 << 20),
+                repository.add_tasks(new("a")),
+            ):
                 with pytest.raises(RepositoryUnavailable, match="database unavailable"):
                     await asyncio.wait_for(call, 5)
             with pytest.raises(RepositoryUnavailable):

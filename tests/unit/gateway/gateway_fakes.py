@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from pyservices.gateway.domain import InvalidInput, Task, TaskNotFound
+from pyservices.gateway.domain import InvalidInput, Task, TaskFields, TaskNotFound
 from pyservices.gateway.ports import TaskService
 
 EPOCH = datetime(2026, 11, 24, 7, 0, 0, 123456, tzinfo=UTC)
@@ -35,14 +36,14 @@ class FakeTaskService(TaskService):
         self.tasks.extend(stored)
         return stored
 
-    async def list_tasks(self, limit: int, offset: int) -> list[Task]:
-        self.calls.append(("list_tasks", (limit, offset)))
+    async def list_tasks(self, limit: int, offset: int, fields: TaskFields) -> list[Task]:
+        self.calls.append(("list_tasks", (limit, offset, fields)))
         self._maybe_fail()
         newest_first = list(reversed(self.tasks))
-        return newest_first[offset : offset + (limit or 50)]
+        return [_only(task, fields) for task in newest_first[offset : offset + (limit or 50)]]
 
-    async def get_task(self, task_id: str) -> Task:
-        self.calls.append(("get_task", task_id))
+    async def get_task(self, task_id: str, fields: TaskFields) -> Task:
+        self.calls.append(("get_task", (task_id, fields)))
         self._maybe_fail()
         try:
             uuid.UUID(task_id)
@@ -50,5 +51,14 @@ class FakeTaskService(TaskService):
             raise InvalidInput("id: not a UUID") from None
         for task in self.tasks:
             if task.id == task_id:
-                return task
+                return _only(task, fields)
         raise TaskNotFound(task_id)
+
+
+def _only(task: Task, fields: TaskFields) -> Task:
+    """The task as the task service sends it: the large fields not asked for are empty."""
+    return dataclasses.replace(
+        task,
+        message=task.message if fields.message else "",
+        binary_code=task.binary_code if fields.binary_code else "",
+    )

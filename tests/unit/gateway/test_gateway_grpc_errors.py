@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 from grpc.aio import AioRpcError, Metadata
 
-from pyservices.gateway.adapters.grpc_client import _translate
+from pyservices.gateway.adapters.grpc_client import REPLY_TOO_LARGE, _translate
 from pyservices.gateway.domain import InvalidInput, TaskServiceUnavailable
 
 
@@ -47,3 +47,23 @@ def test_an_invalid_argument_keeps_the_task_services_reason() -> None:
 
     assert isinstance(error, InvalidInput)
     assert str(error) == "messages[1]: message is empty"
+
+
+def test_a_reply_over_the_receive_limit_says_how_to_ask_for_less() -> None:
+    error = _translate(
+        refusal(grpc.StatusCode.RESOURCE_EXHAUSTED, "Received message larger than max (9 vs. 8)"),
+        REPLY_TOO_LARGE,
+    )
+
+    assert isinstance(error, InvalidInput)
+    assert str(error) == (
+        "the answer is larger than the gateway accepts from the task service: ask for fewer "
+        "tasks (a smaller limit) and page with offset, or select fewer fields"
+    )
+
+
+def test_a_request_over_the_task_services_limit_keeps_grpcs_reason() -> None:
+    error = _translate(refusal(grpc.StatusCode.RESOURCE_EXHAUSTED, "larger than max (9 vs. 8)"))
+
+    assert isinstance(error, InvalidInput)
+    assert str(error) == "larger than max (9 vs. 8)"

@@ -140,6 +140,19 @@ async def test_a_thousand_messages_written_inline_fit_the_token_limit() -> None:
     assert len(response.json()["data"]["sendTask"]) == 1000
 
 
+async def test_a_batch_of_operations_is_refused_whole() -> None:
+    service = FakeTaskService()
+    app = create_app(service, {})
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+        one = {"query": SEND, "variables": {"m": ["a"]}}
+        response = await http.post("/query", json=[one, one])
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["message"] == "Batching is not enabled"
+    assert service.calls == []
+
+
 async def test_introspection_can_be_disabled() -> None:
     app = create_app(FakeTaskService(), {}, limits=SchemaLimits(introspection=False))
     transport = httpx.ASGITransport(app=app)

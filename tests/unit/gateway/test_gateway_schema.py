@@ -8,13 +8,19 @@ import pytest
 import strawberry
 
 from pyservices.gateway.adapters.graphql_app import SchemaLimits, build_schema
-from pyservices.gateway.domain import TaskServiceUnavailable
+from pyservices.gateway.domain import (
+    ALL_FIELDS,
+    InvalidInput,
+    TaskFields,
+    TaskServiceUnavailable,
+)
 from tests.unit.gateway.gateway_fakes import FakeTaskService
 
 FIELDS = "id message binaryCode createdAt updatedAt status"
 SEND = f"mutation($m: [String!]!) {{ sendTask(messages: $m) {{ {FIELDS} }} }}"
 TASKS = f"query($l: Int, $o: Int) {{ tasks(limit: $l, offset: $o) {{ {FIELDS} }} }}"
 TASK = f"query($id: String!) {{ task(id: $id) {{ {FIELDS} }} }}"
+IDS_ONLY = TaskFields(message=False, binary_code=False)
 
 
 @pytest.fixture
@@ -95,13 +101,13 @@ async def test_tasks_are_listed_as_the_task_service_orders_them(schema, service)
     result = await execute(schema, service, TASKS, l=10, o=0)
 
     assert [task["message"] for task in result.data["tasks"]] == ["newer", "older"]
-    assert service.calls[-1] == ("list_tasks", (10, 0))
+    assert service.calls[-1] == ("list_tasks", (10, 0, ALL_FIELDS))
 
 
 async def test_tasks_without_arguments_ask_for_the_default_page(schema, service) -> None:
     await execute(schema, service, "{ tasks { id } }")
 
-    assert service.calls == [("list_tasks", (0, 0))]
+    assert service.calls == [("list_tasks", (0, 0, IDS_ONLY))]
 
 
 async def test_a_limit_of_zero_lists_nothing(schema, service) -> None:
@@ -144,3 +150,110 @@ async def test_the_schema_keeps_the_original_contract(schema) -> None:
     for field in ("id", "message", "binaryCode", "createdAt", "updatedAt"):
         assert f"  {field}: String!" in sdl
     assert "status: TaskStatus!" in sdl
+
+
+class TestFieldSelection:
+    @pytest.mark.parametrize(
+        ("query", "fields"),
+        [
+            ("{ tasks { id } }", IDS_ONLY),
+            ("{ tasks { id status createdAt updatedAt __typename } }", IDS_ONLY),
+            ("{ tasks { id message } }", TaskFields(binary_code=False)),
+            ("{ tasks { code: binaryCode } }", TaskFields(message=False)),
+            ("{ tasks { ...F } } fragment F on Task { message }", TaskFields(binary_code=False)),
+            (
+                "{ tasks { ... on Task { binaryCode } ...F } } fragment F on Task { message }",
+                ALL_FIELDS,
+            ),
+        ],
+    )
+    async def test_tasks_asks_only_for_the_large_fields_selected(
+        self, schema, service, query: str, fields: TaskFields
+    ) -> None:
+        result = await execute(schema, service, query)
+
+        assert result.errors is None
+        assert service.calls == [("list_tasks", (0, 0, fields))]
+
+    async def test_a_list_of_ids_and_statuses_gets_them_without_messages_or_codes(
+        self, schema, service
+    ) -> None:
+        await execute(schema, service, SEND, m=["hello"])
+
+        result = await execute(schema, service, "{ tasks { id status } }")
+
+        [task] = result.data["tasks"]
+        assert task["status"] == "PENDING" and task["id"] == service.tasks[0].id
+
+    async def test_task_with_only_its_id_asks_for_no_large_field(self, schema, service) -> None:
+        sent = await execute(schema, service, SEND, m=["hello"])
+        task_id = sent.data["sendTask"][0]["id"]
+
+        result = await execute(
+            schema, service, "query($id: String!) { task(id: $id) { id } }", id=task_id
+        )
+
+        assert result.data == {"task": {"id": task_id}}
+        assert service.calls[-1] == ("get_task", (task_id, IDS_ONLY))
+
+    async def test_a_page_over_the_byte_budget_reaches_the_client_as_bad_user_input(
+        self, schema, service
+    ) -> None:
+        reason = (
+            "this page holds 41.2 MiB of messages and binary codes, over the limit of 16 MiB: "
+            "ask for at most 31 tasks (limit: 31) and page with offset, or select fewer fields"
+        )
+        service.fail_with = InvalidInput(reason)
+
+        result = await execute(schema, service, TASKS, l=100)
+
+        [error] = result.errors
+        assert (error.message, error.extensions) == (reason, {"code": "BAD_USER_INPUT"})
+
+
+class TestOneSendTaskPerRequest:
+    @pytest.mark.parametrize(
+        "document",
+        [
+            "mutation($m: [String!]!) { a: sendTask(messages: $m) { id } "
+            "b: sendTask(messages: $m) { id } }",
+            "mutation($m: [String!]!) { ...S sendTask(messages: $m) { id } }"
+            " fragment S on Mutation { s: sendTask(messages: $m) { id } }",
+            "mutation($m: [String!]!) { ... { a: sendTask(messages: $m) { id } } "
+            "b: sendTask(messages: $m) @skip(if: true) { id } }",
+        ],
+    )
+    async def test_more_than_one_send_task_field_is_refused_whole(
+        self, schema, service, document: str
+    ) -> None:
+        result = await execute(schema, service, document, m=["hello"])
+
+        assert result.data is None
+        [error] = result.errors
+        assert error.message == (
+            "a request may hold one sendTask field, this one holds 2: send all the messages "
+            "in one sendTask(messages: [...]) (the limit on messages applies to the whole "
+            "request)"
+        )
+        assert service.calls == []
+
+    async def test_fifteen_aliased_send_task_fields_store_nothing(self, schema, service) -> None:
+        fields = " ".join(f"a{i}: sendTask(messages: $m) {{ id }}" for i in range(15))
+
+        result = await execute(schema, service, f"mutation($m: [String!]!) {{ {fields} }}", m=["x"])
+
+        assert "this one holds 15" in result.errors[0].message
+        assert service.calls == [] and service.tasks == []
+
+    async def test_each_operation_of_a_document_may_hold_one(self, schema, service) -> None:
+        document = (
+            "mutation A($m: [String!]!) { sendTask(messages: $m) { id } } "
+            "mutation B($m: [String!]!) { sendTask(messages: $m) { message } }"
+        )
+
+        result = await schema.execute(
+            document, {"m": ["hi"]}, context_value={"task_service": service}, operation_name="B"
+        )
+
+        assert result.errors is None
+        assert result.data == {"sendTask": [{"message": "hi"}]}

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from pyservices.common.events import TASK_CREATED, TASK_PROCESSED, TaskCreated, TaskProcessed
-from pyservices.task_service.domain import NewTask, ProcessedResult, Task
-from pyservices.task_service.ports import Recorded, RepositoryUnavailable, TaskRepository
+from pyservices.task_service.domain import ALL_FIELDS, NewTask, ProcessedResult, Task, TaskFields
+from pyservices.task_service.ports import (
+    Recorded,
+    RepositoryUnavailable,
+    SizedPage,
+    TaskRepository,
+)
 
 
 class FakeTaskRepository(TaskRepository):
@@ -16,6 +22,7 @@ class FakeTaskRepository(TaskRepository):
         self.tasks: dict[uuid.UUID, Task] = {}
         self.outbox: list[tuple[str, uuid.UUID, bytes]] = []
         self.unavailable = False
+        self.large_bytes_read = 0  # of messages and binary codes, by list_tasks and get_task
         self._clock = datetime(2026, 1, 1, tzinfo=UTC)
 
     def _now(self) -> datetime:
@@ -55,11 +62,33 @@ class FakeTaskRepository(TaskRepository):
             self.outbox.append((TASK_PROCESSED, task.id, event.to_json()))
         return Recorded(frozenset(found), frozenset(newly))
 
-    async def list_tasks(self, limit: int, offset: int) -> list[Task]:
+    async def list_tasks(
+        self, limit: int, offset: int, fields: TaskFields, max_bytes: int
+    ) -> SizedPage:
         self._check()
-        newest = sorted(self.tasks.values(), key=lambda t: (t.created_at, t.id), reverse=True)
-        return newest[offset : offset + limit]
+        seq = {task_id: n for n, task_id in enumerate(self.tasks)}  # insertion order
+        newest = sorted(self.tasks.values(), key=lambda t: (t.created_at, seq[t.id]), reverse=True)
+        page = newest[offset : offset + limit]
+        sizes = [
+            _size(task.message, fields.message) + _size(task.binary_code, fields.binary_code)
+            for task in page
+        ]
+        # Like the real one: the large fields of a page over the budget are never read.
+        read = fields if sum(sizes) <= max_bytes else TaskFields(message=False, binary_code=False)
+        return SizedPage([self._read(task, read) for task in page], sizes)
 
-    async def get_task(self, task_id: uuid.UUID) -> Task | None:
+    async def get_task(self, task_id: uuid.UUID, fields: TaskFields = ALL_FIELDS) -> Task | None:
         self._check()
-        return self.tasks.get(task_id)
+        task = self.tasks.get(task_id)
+        return None if task is None else self._read(task, fields)
+
+    def _read(self, task: Task, fields: TaskFields) -> Task:
+        """The task with only the large fields asked for; counts the bytes read."""
+        message = task.message if fields.message else ""
+        code = task.binary_code if fields.binary_code else ""
+        self.large_bytes_read += _size(message, True) + _size(code, True)
+        return dataclasses.replace(task, message=message, binary_code=code)
+
+
+def _size(value: str, selected: bool) -> int:
+    return len(value.encode("utf-8")) if selected else 0

@@ -15,7 +15,9 @@ from pyservices.task_service.domain import (
 )
 
 LIMITS = MessageLimits(max_messages=3, max_message_bytes=8)
-PAGES = PageLimits(default_size=50, max_size=1000)
+PAGES = PageLimits(default_size=50, max_size=1000, max_bytes=16 << 20)
+MIB = 1 << 20
+BOTH = domain.ALL_FIELDS
 
 
 class TestNewTasks:
@@ -125,3 +127,31 @@ class TestPage:
     ) -> None:
         with pytest.raises(InvalidRequest, match=reason):
             domain.page(limit, offset, PAGES)
+
+
+class TestCheckPageBytes:
+    def test_a_page_within_the_budget_passes(self) -> None:
+        domain.check_page_bytes([MIB] * 16, 16 * MIB, BOTH)
+
+    def test_a_page_over_the_budget_names_the_largest_limit_that_fits(self) -> None:
+        # 72 tasks of a 64 KiB message and its 512 KiB code: 40.5 MiB.
+        sizes = [9 * 64 * 1024] * 72
+        with pytest.raises(InvalidRequest) as refused:
+            domain.check_page_bytes(sizes, 16 * MIB, BOTH)
+        assert str(refused.value) == (
+            "this page holds 40.5 MiB of messages and binary codes, over the limit of 16 MiB: "
+            "ask for at most 28 tasks (limit: 28) and page with offset, or select fewer fields"
+        )
+
+    def test_names_only_the_fields_selected(self) -> None:
+        fields = domain.TaskFields(message=False, binary_code=True)
+        with pytest.raises(InvalidRequest, match=r"^this page holds 3 KiB of binary codes, "):
+            domain.check_page_bytes([1024] * 3, 2048, fields)
+
+    def test_a_total_that_rounds_to_the_limit_is_said_in_bytes(self) -> None:
+        with pytest.raises(InvalidRequest, match=r"holds 1048577 bytes .* of 1048576 bytes"):
+            domain.check_page_bytes([MIB, 1], MIB, BOTH)
+
+    def test_one_task_over_the_budget_says_to_select_fewer_fields(self) -> None:
+        with pytest.raises(InvalidRequest, match="first task of this page alone holds 2 MiB"):
+            domain.check_page_bytes([2 * MIB, 1], MIB, BOTH)

@@ -12,13 +12,15 @@ from pyservices.task_service.domain import (
     InvalidRequest,
     MessageLimits,
     PageLimits,
+    TaskFields,
     TaskNotFound,
 )
 from pyservices.task_service.ports import RepositoryUnavailable
 from tests.unit.task_service.fakes import FakeTaskRepository
 
 LIMITS = MessageLimits(max_messages=3, max_message_bytes=64)
-PAGES = PageLimits(default_size=2, max_size=10)
+PAGES = PageLimits(default_size=2, max_size=10, max_bytes=100)
+IDS_ONLY = TaskFields(message=False, binary_code=False)
 A, HI = "01000001", "0110100001101001"
 
 
@@ -128,6 +130,44 @@ class TestListTasks:
         with pytest.raises(InvalidRequest, match="at most 10"):
             await usecases.list_tasks(11, 0, FakeTaskRepository(), PAGES)
 
+    async def test_a_list_of_ids_reads_no_message_and_no_binary_code(self) -> None:
+        repo = FakeTaskRepository()
+        ids = await add(repo, *["x" * 64] * 3)
+        await usecases.record_processed_tasks([(i, A * 64) for i in ids], repo, 64)
+        page = await usecases.list_tasks(10, 0, repo, PAGES, IDS_ONLY)
+        assert [str(t.id) for t in page] == ids[::-1]
+        assert all(t.message == t.binary_code == "" and t.processed for t in page)
+        assert repo.large_bytes_read == 0
+
+    async def test_a_page_over_the_byte_budget_is_refused_with_the_limit_that_fits(
+        self,
+    ) -> None:
+        repo = FakeTaskRepository()
+        await add(repo, *["x" * 40] * 3)
+        with pytest.raises(InvalidRequest) as refused:
+            await usecases.list_tasks(3, 0, repo, PAGES, TaskFields(binary_code=False))
+        assert str(refused.value) == (
+            "this page holds 120 bytes of messages, over the limit of 100 bytes: ask for at "
+            "most 2 tasks (limit: 2) and page with offset, or select fewer fields"
+        )
+        assert repo.large_bytes_read == 0
+
+    async def test_a_page_within_the_byte_budget_is_read_whole(self) -> None:
+        repo = FakeTaskRepository()
+        await add(repo, *["x" * 40] * 3)
+        page = await usecases.list_tasks(2, 1, repo, PAGES)
+        assert [t.message for t in page] == ["x" * 40] * 2
+        assert repo.large_bytes_read == 80
+
+    async def test_the_budget_counts_only_the_selected_fields(self) -> None:
+        repo = FakeTaskRepository()
+        [task_id] = await add(repo, "hi")
+        await usecases.record_processed_tasks([(task_id, HI * 8)], repo, 64)
+        with pytest.raises(InvalidRequest, match="128 bytes of binary codes"):
+            await usecases.list_tasks(1, 0, repo, PAGES, TaskFields(message=False))
+        [task] = await usecases.list_tasks(1, 0, repo, PAGES, TaskFields(binary_code=False))
+        assert (task.message, task.binary_code, task.processed) == ("hi", "", True)
+
 
 class TestGetTask:
     async def test_finds_a_task_by_id(self) -> None:
@@ -138,6 +178,15 @@ class TestGetTask:
     async def test_an_unknown_id_is_not_found(self) -> None:
         with pytest.raises(TaskNotFound):
             await usecases.get_task(str(uuid.uuid4()), FakeTaskRepository())
+
+    async def test_reads_only_the_fields_asked_for(self) -> None:
+        repo = FakeTaskRepository()
+        [task_id] = await add(repo, "A")
+        await usecases.record_processed_tasks([(task_id, A)], repo, 64)
+        task = await usecases.get_task(task_id, repo, IDS_ONLY)
+        assert (str(task.id), task.message, task.binary_code) == (task_id, "", "")
+        assert task.processed and repo.large_bytes_read == 0
+        assert (await usecases.get_task(task_id, repo)).binary_code == A
 
     async def test_an_id_that_is_not_a_uuid_is_invalid(self) -> None:
         with pytest.raises(InvalidRequest, match="not a UUID"):
