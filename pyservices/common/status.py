@@ -6,3 +6,5 @@ from __future__ import annotations
 # Trailing metadata of an UNAVAILABLE answer: which part behind the task service is down.
 UNAVAILABLE_PART_KEY = "binconv-unavailable"
 DATABASE_PART = "database"
+# The system is up but behind: too many events wait to be published or processed.
+BACKLOG_PART = "backlog"

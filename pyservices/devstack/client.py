@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -49,9 +50,14 @@ class GraphQLClient:
 
 
 class ResultFeed:
-    """Collects every frame of one WebSocket connection; lets a test await given ids."""
+    """Collects every frame of one WebSocket connection; lets a test await given ids.
 
-    def __init__(self) -> None:
+    With `keep_codes=False` each frame keeps the SHA-256 of its binary code
+    (`binaryCodeSha256`) instead of the code: 3,000 maximum-size results are 1.5 GB.
+    """
+
+    def __init__(self, keep_codes: bool = True) -> None:
+        self.keep_codes = keep_codes
         self.frames: list[dict[str, Any]] = []
         # When each id first arrived (time.perf_counter), for latency and recovery figures.
         self.first_arrival: dict[str, float] = {}
@@ -75,6 +81,9 @@ class ResultFeed:
         return len(self.frames) - len({frame["id"] for frame in self.frames})
 
     async def _add(self, frame: dict[str, Any]) -> None:
+        if not self.keep_codes:
+            code = frame.pop("binaryCode", "")
+            frame["binaryCodeSha256"] = hashlib.sha256(code.encode()).hexdigest()
         self.first_arrival.setdefault(frame["id"], time.perf_counter())
         async with self._changed:
             self.frames.append(frame)
@@ -82,8 +91,8 @@ class ResultFeed:
 
 
 @contextlib.asynccontextmanager
-async def result_feed(url: str) -> AsyncIterator[ResultFeed]:
-    feed = ResultFeed()
+async def result_feed(url: str, keep_codes: bool = True) -> AsyncIterator[ResultFeed]:
+    feed = ResultFeed(keep_codes)
     async with websockets.connect(url, max_size=None) as connection:
 
         async def read() -> None:

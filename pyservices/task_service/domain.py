@@ -20,6 +20,19 @@ class TaskNotFound(LookupError):
     """No task has the requested id."""
 
 
+class Overloaded(Exception):
+    """The system is behind: new work is refused, retryable, until the backlog shrinks."""
+
+
+def check_backlog(waiting: int, limit: int) -> None:
+    """Refuse new tasks while more than `limit` events wait (0: no limit)."""
+    if limit and waiting > limit:
+        raise Overloaded(
+            f"the system is behind ({waiting} events wait to be published, over the "
+            f"limit of {limit}); retry later"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class MessageLimits:
     max_messages: int

@@ -7,6 +7,7 @@ import asyncio
 import asyncpg
 
 from pyservices.common import lifecycle, ops
+from pyservices.common.admission import LargeRequestGate
 from pyservices.common.logging import get_logger
 from pyservices.task_service.adapters.grpc_server import build_server
 from pyservices.task_service.adapters.grpc_servicer import TaskServicer
@@ -24,9 +25,17 @@ async def run(settings: TaskServiceSettings, stop: asyncio.Event) -> None:
         command_timeout=settings.database_command_timeout_seconds,
         connect_timeout=settings.database_acquire_timeout_seconds,
     )
-    tasks = PostgresTaskRepository(pool, settings.database_acquire_timeout_seconds)
+    tasks = PostgresTaskRepository(
+        pool, settings.database_acquire_timeout_seconds, settings.insert_chunk_bytes
+    )
     servicer = TaskServicer(
-        tasks, settings.message_limits, settings.page_limits, settings.processed_batch_max
+        tasks,
+        settings.message_limits,
+        settings.page_limits,
+        settings.processed_batch_max,
+        settings.processed_batch_bytes,
+        settings.max_backlog_events,
+        LargeRequestGate(settings.large_request_bytes, settings.large_requests_at_once),
     )
     server = build_server(servicer, settings.grpc_max_message_bytes)
     address = f"{settings.host}:{settings.task_service_port}"

@@ -45,6 +45,11 @@ class TaskRepository(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def backlog(self) -> int:
+        """Outbox events not yet published: a cheap estimate, never below the truth,
+        that may be a moment old."""
+
+    @abc.abstractmethod
     async def record_processed(self, results: Sequence[ProcessedResult]) -> Recorded:
         """Set the binary code of each unprocessed task and write one `task.processed`
         event for each; a task processed before is left as it is and emits nothing."""

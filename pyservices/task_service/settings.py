@@ -26,8 +26,21 @@ class TaskServiceSettings(CommonSettings, DatabaseSettings):
     database_acquire_timeout_seconds: float = 2.0
     database_command_timeout_seconds: float = 5.0
     shutdown_grace_seconds: float = 5.0
+    # A request past this many characters is large: large requests are worked on
+    # `large_requests_at_once` at a time (each costs a few times its size in memory).
+    large_request_bytes: int = 8 * 1024 * 1024
+    large_requests_at_once: int = 1
+    # Outbox events waiting to be published above which sendTask is refused with a
+    # retryable UNAVAILABLE (0: no bound). The relay holds task.created events back
+    # while task.process is too deep, so a slow worker fills this too.
+    max_backlog_events: int = 100_000
     # Results recorded in one transaction at most (what has arrived, never waited for).
     processed_batch_max: int = 1000
+    # ...and at most this many bytes of binary code: the budget of one transaction, and
+    # of the results read ahead of it.
+    processed_batch_bytes: int = 8 * 1024 * 1024
+    # Characters of messages in one INSERT statement of a request (all in one transaction).
+    insert_chunk_bytes: int = 4 * 1024 * 1024
 
     @property
     def message_limits(self) -> MessageLimits:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterable, Sequence
 
+from pyservices.common.admission import LargeRequestGate
 from pyservices.common.logging import get_logger
 from pyservices.task_service import domain, metrics
 from pyservices.task_service.domain import (
@@ -24,15 +26,33 @@ log = get_logger(__name__)
 
 
 async def receive_tasks(
-    messages: AsyncIterable[str], tasks: TaskRepository, limits: MessageLimits
+    messages: AsyncIterable[str],
+    tasks: TaskRepository,
+    limits: MessageLimits,
+    max_backlog: int = 0,
+    gate: LargeRequestGate | None = None,
 ) -> list[Task]:
-    """Store the messages of one request as tasks, all or none; in the order sent."""
-    received: list[str] = []
-    async for message in messages:
-        received.append(message)
-        if len(received) > limits.max_messages:
-            break  # refused whatever follows: no need to read (and hold) the rest
-    stored = await tasks.add_tasks(domain.new_tasks(received, limits))
+    """Store the messages of one request as tasks, all or none; in the order sent.
+
+    Refused with Overloaded, storing nothing, while the outbox holds more than
+    `max_backlog` events (0: no bound): work the system cannot absorb now. Once a
+    request has sent more than the gate's threshold, it waits for a large-request turn
+    before reading (and holding) the rest.
+    """
+    async with contextlib.AsyncExitStack() as turn:
+        received: list[str] = []
+        size, most, waited = 0, limits.max_messages * limits.max_message_bytes, False
+        async for message in messages:
+            if not received:  # checked once the stream has begun, so that it ends cleanly
+                domain.check_backlog(await tasks.backlog(), max_backlog)
+            received.append(message)
+            size += len(message)
+            if len(received) > limits.max_messages or size > most:
+                break  # refused whatever follows: no need to read (and hold) the rest
+            if gate is not None and not waited and gate.is_large(size):
+                await turn.enter_async_context(gate.turn())
+                waited = True
+        stored = await tasks.add_tasks(domain.new_tasks(received, limits))
     metrics.TASKS_CREATED.inc(len(stored))
     log.debug("tasks_received", count=len(stored))
     return stored

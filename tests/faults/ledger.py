@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import json
 import statistics
@@ -215,10 +216,14 @@ class Row:
 
 
 @contextlib.asynccontextmanager
-async def listening(url: str, clients: int = 2) -> AsyncIterator[list[ResultFeed]]:
+async def listening(
+    url: str, clients: int = 2, keep_codes: bool = True
+) -> AsyncIterator[list[ResultFeed]]:
     """`clients` WebSocket connections, each collecting every frame it receives."""
     async with contextlib.AsyncExitStack() as stack:
-        yield [await stack.enter_async_context(result_feed(url)) for _ in range(clients)]
+        yield [
+            await stack.enter_async_context(result_feed(url, keep_codes)) for _ in range(clients)
+        ]
 
 
 @dataclass
@@ -239,33 +244,41 @@ async def settle(
     healed_at: float | None,
     dead_letters: int = 0,
     seconds: float = 60,
+    also_accepted: dict[str, str] | None = None,
 ) -> Row:
-    """Wait for the pipeline to catch up after the load stopped, then check the ledger."""
+    """Wait for the pipeline to catch up after the load stopped, then check the ledger.
+
+    `also_accepted` maps tasks accepted outside the load (id -> SHA-256 of the message).
+    Rows are read through a cursor and only digests kept: the check must not need the
+    memory of maximum-size tasks.
+    """
     assert load.failures() == [], f"requests that failed: {load.failures()[:3]}"
     connection = await asyncpg.connect(pipeline.database_url)
     try:
         stored = await _stored_ids(connection)
         await _wait_for_every_result(connection, feeds, stored, seconds)
-        tasks = {
-            str(row["id"]): row
-            for row in await connection.fetch(
-                "SELECT id, message, binary_code, processed_at FROM tasks"
-            )
-        }
-        accepted = load.accepted()
+        tasks: dict[str, StoredTask] = {}
+        wrong: list[str] = []
+        async with connection.transaction():
+            async for row in connection.cursor(
+                "SELECT id, message, binary_code, processed_at FROM tasks", prefetch=64
+            ):
+                code = row["binary_code"]
+                if row["processed_at"] is None or code != reference.encode(row["message"]):
+                    wrong.append(str(row["id"]))
+                tasks[str(row["id"])] = StoredTask(_sha(row["message"]), _sha(code))
+        accepted = {task_id: _sha(message) for task_id, message in load.accepted().items()}
+        accepted |= also_accepted or {}
         lost = {task_id for task_id in accepted if task_id not in tasks}
         assert not lost, f"{len(lost)} accepted tasks are not stored"
-        assert {task_id: tasks[task_id]["message"] for task_id in accepted} == accepted
-        wrong = [
-            task_id
-            for task_id, row in tasks.items()
-            if row["processed_at"] is None or row["binary_code"] != reference.encode(row["message"])
-        ]
+        changed = [task_id for task_id in accepted if tasks[task_id].message != accepted[task_id]]
+        assert not changed, f"{len(changed)} tasks stored with another message: {changed[:3]}"
         assert not wrong, f"{len(wrong)} tasks unprocessed or wrongly converted: {wrong[:3]}"
         await _assert_one_event_of_each_kind(connection, set(tasks))
         for feed in feeds:
             for frame in feed.frames:
-                assert frame["binaryCode"] == tasks[frame["id"]]["binary_code"]
+                code = frame.get("binaryCodeSha256") or _sha(frame["binaryCode"])
+                assert code == tasks[frame["id"]].code
         await _wait_until_outbox_is_empty(connection, seconds=30)
     finally:
         await connection.close()
@@ -280,6 +293,18 @@ async def settle(
         duplicates=sum(feed.duplicates() for feed in feeds),
         recovery_seconds=_recovery(load, feeds, healed_at),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTask:
+    """SHA-256 digests of a stored task's message and binary code."""
+
+    message: str
+    code: str
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 async def _stored_ids(connection: asyncpg.Connection) -> set[str]:
@@ -343,6 +368,7 @@ class Trial:
     feeds: list[ResultFeed]
     healed_at: float | None = None
     row: Row | None = None
+    also_accepted: dict[str, str] = field(default_factory=dict)
 
     def healed(self) -> None:
         self.healed_at = time.perf_counter()
@@ -357,11 +383,14 @@ async def under_load(
     *,
     dead_letters: int = 0,
     listeners: int = 2,
+    keep_codes: bool = True,
+    settle_seconds: float = 60,
     **load_options: Any,
 ) -> AsyncIterator[Trial]:
     """Listen, send a steady load while the block injects its fault, then stop the load
-    and settle the ledger (into `trial.row`) while the listeners are still connected."""
-    async with listening(websocket_url, listeners) as feeds:
+    and settle the ledger (into `trial.row`) while the listeners are still connected.
+    Tasks the block stores itself go in `trial.also_accepted` (id -> message digest)."""
+    async with listening(websocket_url, listeners, keep_codes) as feeds:
         async with SteadyLoad(graphql_url, fault, **load_options) as load:
             trial = Trial(load, feeds)
             yield trial
@@ -372,6 +401,8 @@ async def under_load(
             fault=fault,
             healed_at=trial.healed_at,
             dead_letters=dead_letters,
+            seconds=settle_seconds,
+            also_accepted=trial.also_accepted,
         )
 
 

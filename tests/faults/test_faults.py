@@ -8,23 +8,26 @@ Each case saves its row of the README's reliability table to artifacts/faults/
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import os
 import signal
-import socket
 import uuid
 from collections.abc import Awaitable, Callable
 
 import aio_pika
-import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from pyservices.common.topology import DEAD_LETTER_QUEUE, PROCESS_QUEUE, declare_process_queue
 from pyservices.devstack.infra import LocalPostgres, LocalRabbitMQ
 from tests.faults.conftest import FaultStack, MakeFaultStack
 from tests.faults.ledger import Trial, latency_figures
+from tests.faults.probes import (
+    connect_and_never_read,
+    metric,
+    metric_lines,
+    rss_mib,
+    unacknowledged,
+    until,
+)
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]
 
@@ -41,8 +44,8 @@ async def test_a_worker_killed_holding_unacknowledged_messages_is_replaced(
         # Frozen, the worker stops settling while the broker fills its prefetch; the
         # kill then lands while it holds deliveries it has not acknowledged.
         stack.processes.running["worker"].send_signal(signal.SIGSTOP)
-        await _until(lambda: _unacknowledged(stack), 30)
-        held = await _unacknowledged(stack)
+        await until(lambda: unacknowledged(stack), 30)
+        held = await unacknowledged(stack)
         await stack.kill("worker")
         await stack.start("worker")
         trial.healed()
@@ -87,7 +90,7 @@ async def test_two_relays_and_two_workers_share_the_work(fault_stack: FaultStack
 
     assert trial.row is not None
     by_worker = [
-        await _metric(stack, name, "binconv_worker_tasks_processed_total")
+        await metric(stack, name, "binconv_worker_tasks_processed_total")
         for name in ("worker", "worker-2")
     ]
     assert all(count > 0 for count in by_worker), by_worker
@@ -258,15 +261,15 @@ async def test_a_client_that_never_reads_and_200_idle_ones_slow_no_one_down(
         batch=4,
         message_chars=200,
     ) as trial:
-        stalled = await _connect_and_never_read(stack.ports.websocket)
-        rss_start = _rss_mib(websocket.pid)
+        stalled = await connect_and_never_read(stack.ports.websocket)
+        rss_start = rss_mib(websocket.pid)
 
         async def dropped() -> bool:
-            return await _metric(stack, "websocket", "binconv_websocket_disconnects_total") > 0
+            return await metric(stack, "websocket", "binconv_websocket_disconnects_total") > 0
 
-        await _until(dropped, 60)
+        await until(dropped, 60)
         await trial.load.wait_accepted(len(trial.load.accepted()) + 200)
-        rss_end = _rss_mib(websocket.pid)
+        rss_end = rss_mib(websocket.pid)
         stalled.close()
 
     assert trial.row is not None
@@ -278,10 +281,10 @@ async def test_a_client_that_never_reads_and_200_idle_ones_slow_no_one_down(
     }
 
     async def counted() -> bool:
-        reasons = await _metric_lines(stack, "websocket", "binconv_websocket_disconnects_total")
+        reasons = await metric_lines(stack, "websocket", "binconv_websocket_disconnects_total")
         return reasons == expected
 
-    await _until(counted, 30)
+    await until(counted, 30)
     # Each client's buffer is bounded (64 frames of ~2 KB here): what the service holds
     # for 203 clients cannot grow with the run.
     assert rss_end - rss_start < 64, (rss_start, rss_end)
@@ -318,66 +321,3 @@ async def _outage(
     await stack.wait_all_healthy()
     await trial.load.wait_accepted(len(trial.load.accepted()) + 200)
     return accepted_during
-
-
-async def _until(check: Callable[[], Awaitable[object]], seconds: float) -> None:
-    async with asyncio.timeout(seconds):
-        while not await check():  # noqa: ASYNC110 (another process)
-            await asyncio.sleep(0.1)
-
-
-async def _unacknowledged(stack: FaultStack) -> int:
-    pipeline = stack.pipeline
-    depths = await asyncio.to_thread(pipeline.rabbitmq.queue_depths, pipeline.vhost)
-    return depths[PROCESS_QUEUE][1]
-
-
-async def _metric_lines(stack: FaultStack, name: str, metric: str) -> dict[str, float]:
-    service = name.split("-")[0]
-    url = stack.processes.instance_ports[name].health_url(service).replace("/health", "/metrics")
-    async with httpx.AsyncClient() as http:
-        text = (await http.get(url)).text
-    return {
-        _series(sample.name, sample.labels): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == metric
-    }
-
-
-def _series(name: str, labels: dict[str, str]) -> str:
-    """`name{label="value"}` as the exposition format writes it."""
-    if not labels:
-        return name
-    return name + "{" + ",".join(f'{key}="{value}"' for key, value in labels.items()) + "}"
-
-
-async def _metric(stack: FaultStack, name: str, metric: str) -> float:
-    return sum((await _metric_lines(stack, name, metric)).values())
-
-
-def _rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise LookupError(f"no VmRSS for {pid}")
-
-
-async def _connect_and_never_read(port: int) -> asyncio.StreamWriter:
-    """A WebSocket client that completes the handshake and then reads nothing at all."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills up sooner
-    sock.setblocking(False)
-    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
-    reader, writer = await asyncio.open_connection(sock=sock)
-    key = base64.b64encode(os.urandom(16)).decode()
-    writer.write(
-        f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
-    )
-    answer = await reader.readuntil(b"\r\n\r\n")
-    assert answer.startswith(b"HTTP/1.1 101"), answer
-    writer.transport.pause_reading()
-    return writer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable
 from typing import Any, TypeVar
@@ -10,9 +11,10 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from pyservices.common.admission import LargeRequestGate
 from pyservices.common.logging import get_logger
 from pyservices.common.proto import task_pb2, task_pb2_grpc
-from pyservices.common.status import DATABASE_PART, UNAVAILABLE_PART_KEY
+from pyservices.common.status import BACKLOG_PART, DATABASE_PART, UNAVAILABLE_PART_KEY
 from pyservices.task_service import usecases
 from pyservices.task_service.domain import (
     ALL_FIELDS,
@@ -20,6 +22,7 @@ from pyservices.task_service.domain import (
     AckStatus,
     InvalidRequest,
     MessageLimits,
+    Overloaded,
     PageLimits,
     Task,
     TaskFields,
@@ -46,18 +49,27 @@ class TaskServicer(task_pb2_grpc.TaskServiceServicer):
         message_limits: MessageLimits,
         page_limits: PageLimits,
         processed_batch_max: int = 1000,
+        processed_batch_bytes: int = 8 * 1024 * 1024,
+        max_backlog: int = 0,
+        gate: LargeRequestGate | None = None,
     ) -> None:
         self._tasks = tasks
         self._message_limits = message_limits
         self._page_limits = page_limits
         self._batch_max = processed_batch_max
+        self._batch_bytes = processed_batch_bytes
+        self._max_backlog = max_backlog
+        self._gate = gate
 
     async def ReceiveTaskToProcess(
         self, request_iterator: AsyncIterable[task_pb2.TaskMessages], context: Any
     ) -> task_pb2.TaskList:
         messages = (message async for chunk in request_iterator for message in chunk.messages)
         stored = await _guarded(
-            context, usecases.receive_tasks(messages, self._tasks, self._message_limits)
+            context,
+            usecases.receive_tasks(
+                messages, self._tasks, self._message_limits, self._max_backlog, self._gate
+            ),
         )
         # Without the messages: the caller has them (see the proto), 64 MiB at most.
         return task_pb2.TaskList(tasks=[task_message(task, NO_LARGE_FIELDS) for task in stored])
@@ -68,7 +80,7 @@ class TaskServicer(task_pb2_grpc.TaskServiceServicer):
         # Results are recorded in batches of whatever has arrived, never waiting for more:
         # one transaction for many results when the worker is busy, no delay when not.
         max_bytes = self._message_limits.max_message_bytes
-        batches = available_batches(request_iterator, self._batch_max)
+        batches = available_batches(request_iterator, self._batch_max, self._batch_bytes)
         async with contextlib.aclosing(batches):
             async for batch in batches:
                 acks = await _guarded(
@@ -95,43 +107,54 @@ class TaskServicer(task_pb2_grpc.TaskServiceServicer):
 
 
 async def available_batches(
-    batches: AsyncIterable[task_pb2.ProcessedTaskBatch], cap: int
+    batches: AsyncIterable[task_pb2.ProcessedTaskBatch], cap: int, max_bytes: int
 ) -> AsyncGenerator[list[tuple[str, str]], None]:
-    """Lists of (id, binary code): everything received so far, up to `cap` at a time.
+    """Lists of (id, binary code): everything received so far, up to `cap` results and
+    `max_bytes` of code at a time (at least one result).
 
-    A reader task fills a bounded queue (so a fast client is slowed by flow control, not
-    buffered without end) while the caller records the previous batch.
+    A reader task reads ahead while the caller records the previous batch, but stops
+    reading once `max_bytes` of code wait (so a fast client is slowed by flow control,
+    not buffered without end). The bound is in bytes: one result may be 512 KiB.
     """
-    queue: asyncio.Queue[tuple[str, str] | None] = asyncio.Queue(maxsize=2 * cap)
+    buffered: collections.deque[tuple[str, str]] = collections.deque()
+    buffered_bytes = 0
+    arrived, room = asyncio.Event(), asyncio.Event()
+    room.set()
 
     async def read() -> None:
+        nonlocal buffered_bytes
         async for received in batches:
-            for item in received.tasks:
-                await queue.put((item.id, item.binary_code))
-        await queue.put(None)
+            await room.wait()
+            items = [(item.id, item.binary_code) for item in received.tasks]
+            buffered.extend(items)
+            buffered_bytes += sum(len(code) for _, code in items)
+            if buffered_bytes >= max_bytes:
+                room.clear()
+            arrived.set()
 
     reader = asyncio.create_task(read())
-    getter: asyncio.Future[tuple[str, str] | None] | None = None
     try:
         while True:
-            getter = asyncio.ensure_future(queue.get())
-            done, _ = await asyncio.wait((getter, reader), return_when=asyncio.FIRST_COMPLETED)
-            if getter not in done and (error := reader.exception()) is not None:
-                raise error  # the stream broke; a clean end is queued as None
-            batch: list[tuple[str, str]] = []
-            item = await getter
-            while item is not None:
-                batch.append(item)
-                if len(batch) >= cap or queue.empty():
-                    break
-                item = queue.get_nowait()
-            if batch:
-                yield batch
-            if item is None:
+            while not buffered and not reader.done():
+                arrived.clear()
+                waiter = asyncio.ensure_future(arrived.wait())
+                try:
+                    await asyncio.wait((waiter, reader), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    waiter.cancel()
+            if not buffered:
+                reader.result()  # the error that broke the stream, if any
                 return
+            batch = [buffered.popleft()]
+            size = len(batch[0][1])
+            while buffered and len(batch) < cap and size + len(buffered[0][1]) <= max_bytes:
+                batch.append(buffered.popleft())
+                size += len(batch[-1][1])
+            buffered_bytes -= size
+            if buffered_bytes < max_bytes:
+                room.set()
+            yield batch
     finally:
-        if getter is not None:
-            getter.cancel()
         reader.cancel()
 
 
@@ -143,6 +166,13 @@ async def _guarded(context: Any, work: Awaitable[T]) -> T:
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
     except TaskNotFound as exc:
         await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+    except Overloaded as exc:
+        log.warning("request_refused_backlog", reason=str(exc))
+        await context.abort(
+            grpc.StatusCode.UNAVAILABLE,
+            str(exc),
+            trailing_metadata=((UNAVAILABLE_PART_KEY, BACKLOG_PART),),
+        )
     except RepositoryUnavailable as exc:
         log.warning("database_unavailable", error=str(exc.__cause__ or exc))
         await context.abort(

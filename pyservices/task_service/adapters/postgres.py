@@ -9,8 +9,9 @@ exactly the stored values.
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import asyncpg
@@ -91,6 +92,11 @@ SELECT t.id, t.created_at, t.updated_at, t.processed_at, sized.size,
 FROM sized JOIN tasks AS t ON t.id = sized.id
 ORDER BY sized.created_at DESC, sized.seq DESC
 """
+# max - min + 1 is an upper bound of the rows (two probes of the primary key), not a
+# count(*) that would read every row of a large backlog on each request.
+BACKLOG = "SELECT coalesce(max(id) - min(id) + 1, 0) FROM outbox"
+# A backlog estimate serves the requests of this long.
+BACKLOG_TTL_SECONDS = 0.5
 GET_TASK = """
 SELECT id, created_at, updated_at, processed_at,
        CASE WHEN $2 THEN message ELSE '' END AS message,
@@ -113,20 +119,58 @@ async def create_pool(
     )
 
 
+# Characters of messages in one INSERT statement (a maximum request is 64 MiB).
+INSERT_CHUNK_BYTES = 4 * 1024 * 1024
+
+
+def chunks_by_size(tasks: Sequence[NewTask], limit: int) -> Iterator[Sequence[NewTask]]:
+    """Consecutive runs of tasks whose messages hold at most `limit` characters
+    (at least one task each)."""
+    start, size = 0, 0
+    for index, task in enumerate(tasks):
+        if index > start and size + len(task.message) > limit:
+            yield tasks[start:index]
+            start, size = index, 0
+        size += len(task.message)
+    if start < len(tasks):
+        yield tasks[start:]
+
+
 class PostgresTaskRepository(TaskRepository):
-    def __init__(self, pool: asyncpg.Pool, acquire_timeout: float) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        acquire_timeout: float,
+        insert_chunk_bytes: int = INSERT_CHUNK_BYTES,
+    ) -> None:
         self._pool = pool
         self._acquire_timeout = acquire_timeout
+        self._insert_chunk_bytes = insert_chunk_bytes
+        self._backlog = (0, -BACKLOG_TTL_SECONDS)  # (estimate, when measured)
 
     async def add_tasks(self, tasks: Sequence[NewTask]) -> list[Task]:
-        ids = [task.id for task in tasks]
+        stored: list[Task] = []
         async with self._transaction() as conn:
-            rows = await conn.fetch(INSERT_TASKS, ids, [task.message for task in tasks])
-            stamps = {row["id"]: (row["created_at"], row["updated_at"]) for row in rows}
-            stored = [Task(t.id, t.message, "", *stamps[t.id]) for t in tasks]
-            payloads = [TaskCreated(str(t.id), t.message, t.created_at).to_json() for t in stored]
-            await conn.execute(INSERT_EVENTS, TASK_CREATED, ids, payloads)
+            # Statements of at most `insert_chunk_bytes` of messages each: one statement
+            # for a whole maximum request held its 64 MiB array, its JSON payloads and
+            # their wire encodings at once. Still one transaction: all or nothing.
+            for chunk in chunks_by_size(tasks, self._insert_chunk_bytes):
+                ids = [task.id for task in chunk]
+                rows = await conn.fetch(INSERT_TASKS, ids, [task.message for task in chunk])
+                stamps = {row["id"]: (row["created_at"], row["updated_at"]) for row in rows}
+                done = [Task(t.id, t.message, "", *stamps[t.id]) for t in chunk]
+                payloads = [TaskCreated(str(t.id), t.message, t.created_at).to_json() for t in done]
+                await conn.execute(INSERT_EVENTS, TASK_CREATED, ids, payloads)
+                stored.extend(done)
         return stored
+
+    async def backlog(self) -> int:
+        estimate, measured = self._backlog
+        if time.monotonic() - measured >= BACKLOG_TTL_SECONDS:
+            async with self._connection() as conn:
+                estimate = int(await conn.fetchval(BACKLOG))
+            self._backlog = (estimate, time.monotonic())
+        return estimate
 
     async def record_processed(self, results: Sequence[ProcessedResult]) -> Recorded:
         ids = [result.task_id for result in results]

@@ -22,6 +22,7 @@ class FakeTaskRepository(TaskRepository):
         self.tasks: dict[uuid.UUID, Task] = {}
         self.outbox: list[tuple[str, uuid.UUID, bytes]] = []
         self.unavailable = False
+        self.published = 0  # outbox events counted as gone to the broker
         self.large_bytes_read = 0  # of messages and binary codes, by list_tasks and get_task
         self._clock = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -42,6 +43,10 @@ class FakeTaskRepository(TaskRepository):
             event = TaskCreated(str(task.id), task.message, task.created_at)
             self.outbox.append((TASK_CREATED, task.id, event.to_json()))
         return stored
+
+    async def backlog(self) -> int:
+        self._check()
+        return len(self.outbox) - self.published
 
     async def record_processed(self, results: Sequence[ProcessedResult]) -> Recorded:
         self._check()

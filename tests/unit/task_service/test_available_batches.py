@@ -10,8 +10,8 @@ from pyservices.common.proto import task_pb2
 from pyservices.task_service.adapters.grpc_servicer import available_batches
 
 
-def item(n: int) -> task_pb2.ProcessedTaskBatch:
-    return task_pb2.ProcessedTaskBatch(tasks=[task_pb2.ProcessedTask(id=str(n), binary_code="0")])
+def item(n: int, code: str = "0") -> task_pb2.ProcessedTaskBatch:
+    return task_pb2.ProcessedTaskBatch(tasks=[task_pb2.ProcessedTask(id=str(n), binary_code=code)])
 
 
 async def from_queue(
@@ -26,7 +26,7 @@ async def from_queue(
 class TestAvailableBatches:
     async def test_yields_what_has_arrived_without_waiting_for_more(self) -> None:
         queue: asyncio.Queue[task_pb2.ProcessedTaskBatch | Exception | None] = asyncio.Queue()
-        batches = available_batches(from_queue(queue), cap=100)
+        batches = available_batches(from_queue(queue), cap=100, max_bytes=1 << 20)
         async with contextlib.aclosing(batches):
             for n in range(3):
                 queue.put_nowait(item(n))
@@ -43,7 +43,10 @@ class TestAvailableBatches:
         for n in range(5):
             queue.put_nowait(item(n))
         queue.put_nowait(None)
-        sizes = [len(batch) async for batch in available_batches(from_queue(queue), cap=2)]
+        sizes = [
+            len(batch)
+            async for batch in available_batches(from_queue(queue), cap=2, max_bytes=1 << 20)
+        ]
         assert sum(sizes) == 5
         assert max(sizes) <= 2
 
@@ -51,5 +54,30 @@ class TestAvailableBatches:
         queue: asyncio.Queue[task_pb2.ProcessedTaskBatch | Exception | None] = asyncio.Queue()
         queue.put_nowait(RuntimeError("stream broke"))
         with pytest.raises(RuntimeError, match="stream broke"):
-            async for _ in available_batches(from_queue(queue), cap=10):
+            async for _ in available_batches(from_queue(queue), cap=10, max_bytes=1 << 20):
                 pass
+
+    async def test_a_batch_holds_at_most_the_byte_limit_and_at_least_one_result(self) -> None:
+        queue: asyncio.Queue[task_pb2.ProcessedTaskBatch | Exception | None] = asyncio.Queue()
+        for n, size in enumerate([8, 8, 24, 8]):
+            queue.put_nowait(item(n, "0" * size))
+        queue.put_nowait(None)
+
+        batches = [
+            [task_id for task_id, _ in batch]
+            async for batch in available_batches(from_queue(queue), cap=100, max_bytes=16)
+        ]
+
+        assert batches == [["0", "1"], ["2"], ["3"]]
+
+    async def test_reads_ahead_no_further_than_the_byte_limit(self) -> None:
+        queue: asyncio.Queue[task_pb2.ProcessedTaskBatch | Exception | None] = asyncio.Queue()
+        for n in range(10):
+            queue.put_nowait(item(n, "0" * 8))
+        batches = available_batches(from_queue(queue), cap=100, max_bytes=16)
+        async with contextlib.aclosing(batches):
+            assert len(await asyncio.wait_for(anext(batches), 5)) == 2
+            await asyncio.sleep(0.01)  # the reader runs while the batch is recorded
+
+            # Read: the first two, two more waiting, and one held by the blocked reader.
+            assert queue.qsize() == 10 - 5

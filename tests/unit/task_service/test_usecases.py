@@ -11,6 +11,7 @@ from pyservices.task_service.domain import (
     AckStatus,
     InvalidRequest,
     MessageLimits,
+    Overloaded,
     PageLimits,
     TaskFields,
     TaskNotFound,
@@ -37,6 +38,18 @@ async def add(repo: FakeTaskRepository, *messages: str) -> list[str]:
 
 
 class TestReceiveTasks:
+    async def test_refuses_new_tasks_while_the_backlog_is_over_its_bound(self) -> None:
+        repo = FakeTaskRepository()
+        await usecases.receive_tasks(stream(["a", "b", "c"]), repo, LIMITS, max_backlog=2)
+
+        with pytest.raises(Overloaded, match="over the limit of 2"):
+            await usecases.receive_tasks(stream(["d"]), repo, LIMITS, max_backlog=2)
+        assert len(repo.tasks) == 3
+
+        repo.published = 1
+        await usecases.receive_tasks(stream(["d"]), repo, LIMITS, max_backlog=2)
+        assert len(repo.tasks) == 4
+
     async def test_stores_the_messages_exactly_as_sent_in_order(self) -> None:
         repo = FakeTaskRepository()
         stored = await usecases.receive_tasks(stream([" a ", "b"]), repo, LIMITS)

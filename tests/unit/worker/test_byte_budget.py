@@ -34,9 +34,11 @@ async def settled(*deliveries: FakeDelivery) -> None:
 
 
 async def until(condition: Callable[[], bool], seconds: float = 2.0) -> None:
-    async with asyncio.timeout(seconds):
-        while not condition():
-            await asyncio.sleep(0.005)
+    for _ in range(int(seconds / 0.005)):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("the condition did not come true in time")
 
 
 @pytest.fixture
