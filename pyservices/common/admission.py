@@ -25,11 +25,12 @@ class LargeRequestGate:
         return size > self.threshold_bytes
 
     @contextlib.asynccontextmanager
-    async def turn(self) -> AsyncIterator[None]:
-        """Hold one of the large-request turns for the duration of the block."""
+    async def turn(self, wait_seconds: float | None = None) -> AsyncIterator[None]:
+        """Hold one of the large-request turns for the duration of the block; raise
+        TimeoutError if none came within `wait_seconds` (None: wait as long as it takes)."""
         self.waiting += 1
         try:
-            await self._turns.acquire()
+            await asyncio.wait_for(self._turns.acquire(), wait_seconds)
         finally:
             self.waiting -= 1
         try:

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
 from pyservices.common.logging import configure_logging, get_logger
+from pyservices.common.memory import tune_allocator
 
 log = get_logger(__name__)
 
@@ -46,6 +47,7 @@ async def bounded_step(
 
 def run_service(name: str, settings: S, run: Callable[[S, asyncio.Event], Awaitable[None]]) -> None:
     """The body of every service's `main()`: logging, then `run` until a stop signal."""
+    tune_allocator()
     configure_logging(name, settings.log_level)
 
     async def serve() -> None:

@@ -57,8 +57,8 @@ class TaskServiceUnavailable(GatewayError):
     """The task service, or the database behind it, could not serve the request in time;
     the same request may succeed later. `part` names which, for the client and operator."""
 
-    def __init__(self, part: str = "task service") -> None:
-        super().__init__(f"{part} unavailable, retry")
+    def __init__(self, part: str = "task service", reason: str | None = None) -> None:
+        super().__init__(reason or f"{part} unavailable, retry")
 
 
 class TaskNotFound(GatewayError):

@@ -6,13 +6,15 @@ worker holds is counted, a delivery's body from its arrival until it is settled 
 result from its conversion until the task service answers it, and while the total is
 over the budget the consumer is paused (basic.cancel: deliveries already taken stay
 unacked and are settled as usual). It resumes once the total is back under half of
-the budget, so that it does not flap on every ack.
+the budget, so that it does not flap on every ack. Deliveries already taken are not
+converted while over the budget either: each would add eight times its size in code.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 from pyservices.common.logging import get_logger
 from pyservices.worker import metrics
@@ -40,6 +42,13 @@ class HeldBytes:
         self.held = max(0, self.held - size)
         metrics.HELD_BYTES.set(self.held)
         self.changed.set()
+
+    async def room(self, releasing: Callable[[], bool]) -> None:
+        """Until the held bytes are within the budget, or waiting would release nothing
+        (`releasing()` is False: no result awaits an answer), so work always goes on."""
+        while self.held > self.budget and releasing():
+            self.changed.clear()
+            await self.changed.wait()
 
     def should_pause(self, paused: bool) -> bool:
         """Pause above the budget; once paused, stay paused until under half of it."""

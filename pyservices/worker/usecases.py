@@ -102,6 +102,8 @@ class TaskProcessor:
 
     async def run(self) -> None:
         while True:
+            if self._held is not None:  # no more code made while over the byte budget
+                await self._held.room(lambda: self._submitter.in_flight > 0)
             batch = await take_batch(self.inbox, self._batch_max, self._batch_bytes)
             try:
                 await process_batch(batch, self._converter, self._submitter)

@@ -75,7 +75,7 @@ async def test_a_queue_full_of_maximum_size_tasks_at_start_drains_by_itself(
     fault_stack: FaultStack,
 ) -> None:
     stack = fault_stack
-    for service in ("gateway", "task_service", "publisher", "websocket"):
+    for service in ("task_service", "publisher", "websocket", "gateway"):
         await stack.start(service)
     async with stack.under_load(
         "the worker starts on 2,000 maximum-size tasks queued",

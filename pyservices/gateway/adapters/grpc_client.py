@@ -10,7 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from pyservices.common.logging import get_logger
 from pyservices.common.proto import task_pb2, task_pb2_grpc
-from pyservices.common.status import DATABASE_PART, UNAVAILABLE_PART_KEY
+from pyservices.common.status import BACKLOG_PART, DATABASE_PART, UNAVAILABLE_PART_KEY
 from pyservices.gateway.domain import (
     InvalidInput,
     Task,
@@ -122,6 +122,8 @@ def _translate(error: grpc.aio.AioRpcError, reply_too_large: str | None = None) 
         # The task service names a part that is down in its trailing metadata; anything
         # else (no answer at all, or an unknown name) is the task service itself.
         part = dict(error.trailing_metadata() or ()).get(UNAVAILABLE_PART_KEY)
+        if part == BACKLOG_PART:  # up, but behind: the task service says by how much
+            return TaskServiceUnavailable(BACKLOG_PART, error.details() or None)
         return TaskServiceUnavailable(DATABASE_PART if part == DATABASE_PART else "task service")
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
         if reply_too_large is None:

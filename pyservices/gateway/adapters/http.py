@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, overload
 
+import orjson
 from cross_web import HTTPException, StarletteRequestAdapter
 from fastapi import FastAPI, Request, Response, WebSocket
 from fastapi.responses import JSONResponse
@@ -15,7 +16,9 @@ from starlette.staticfiles import StaticFiles
 from strawberry.fastapi import GraphQLRouter
 from strawberry.types.unset import UNSET
 
+from pyservices.common.admission import LargeRequestGate
 from pyservices.common.ops import HealthCheck, health_route, metrics_route
+from pyservices.gateway.adapters.admission import LargeRequestAdmission
 from pyservices.gateway.adapters.graphql_app import SchemaLimits, build_schema
 from pyservices.gateway.adapters.graphql_schema import Context
 from pyservices.gateway.ports import TaskService
@@ -45,6 +48,15 @@ class GatewayRouter(GraphQLRouter[Context, None]):
     request_adapter_class = BodyReadOnce
 
     def decode_json(self, data: str | bytes) -> object:
+        # orjson parses the UTF-8 bytes directly; json.loads first decodes the whole body
+        # into one str, which for a body with one emoji in it is 4 bytes a character
+        # (PEP 393): 256 MiB more for a maximum request. What orjson refuses and the
+        # standard library reads (a lone surrogate escape, NaN, huge integers) is read as
+        # before, so that the refusal names the message at fault.
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
         try:
             return json.loads(data)
         except UnicodeDecodeError as error:  # strawberry then says it is not JSON
@@ -80,6 +92,8 @@ def create_app(
     limits: SchemaLimits | None = None,
     max_body_bytes: int = 70 * 1024 * 1024,
     cors_origins: list[str] | None = None,
+    large_requests: LargeRequestGate | None = None,
+    large_request_wait_seconds: float = 30.0,
 ) -> FastAPI:
     context: Context = {"task_service": task_service}
 
@@ -101,6 +115,12 @@ def create_app(
     # Last, so that /query, /health and /metrics win over files of the same name.
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=max_body_bytes)
+    # Outside the body limit, so a waiting request has had nothing of its body read.
+    app.add_middleware(
+        LargeRequestAdmission,
+        gate=large_requests or LargeRequestGate(8 * 1024 * 1024, 1),
+        wait_seconds=large_request_wait_seconds,
+    )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=cors_origins if cors_origins is not None else ["*"],

@@ -45,3 +45,9 @@ class TestLargeRequestGate:
         await asyncio.gather(*(take(n) for n in range(5)))
 
         assert order == [0, 1, 2, 3, 4]
+
+
+def test_the_allocator_is_tuned_on_glibc() -> None:
+    from pyservices.common.memory import tune_allocator
+
+    assert tune_allocator() is True

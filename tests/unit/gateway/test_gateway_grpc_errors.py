@@ -67,3 +67,13 @@ def test_a_request_over_the_task_services_limit_keeps_grpcs_reason() -> None:
 
     assert isinstance(error, InvalidInput)
     assert str(error) == "larger than max (9 vs. 8)"
+
+
+def test_a_system_over_its_backlog_says_so_and_is_retryable() -> None:
+    reason = "the system is behind (120 events wait to be published, over the limit of 100)"
+    error = _translate(
+        refusal(grpc.StatusCode.UNAVAILABLE, reason, **{"binconv-unavailable": "backlog"})
+    )
+
+    assert isinstance(error, TaskServiceUnavailable)
+    assert str(error) == reason

@@ -176,3 +176,33 @@ class TestHeldBytes:
         finally:
             stop.set()
             await asyncio.wait_for(flowing, 2)
+
+    async def test_nothing_more_is_converted_while_over_the_budget(
+        self, service: FakeTaskService
+    ) -> None:
+        held = HeldBytes(20)  # one result of 16 bytes of code, and its body, pass it
+        service.hold = True
+        submitter = ResultSubmitter(service, backoff_cap=0.05, held=held)
+        stop = asyncio.Event()
+        running = asyncio.create_task(submitter.run(stop))
+        converter = FakeConverter()
+        processor = TaskProcessor(converter, submitter, batch_max=1, held=held)
+        processing = asyncio.create_task(processor.run())
+        first, second = FakeDelivery(task_body("t0", "AB")), FakeDelivery(task_body("t1", "CD"))
+        try:
+            processor.receive(first)
+            processor.receive(second)
+            stream = await asyncio.wait_for(service.opened.get(), 2)
+            await until(lambda: len(stream.sent) == 1)
+            await asyncio.sleep(0.01)
+            assert converter.calls == [["AB"]]  # the second waits for room
+
+            stream.answer("t0")
+            await until(lambda: len(stream.sent) == 2)
+            stream.answer("t1")
+            await settled(first, second)
+            assert converter.calls == [["AB"], ["CD"]]
+        finally:
+            processing.cancel()
+            stop.set()
+            await asyncio.wait_for(running, 2)

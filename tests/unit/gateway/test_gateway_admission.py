@@ -1,0 +1,56 @@
+"""Large requests one at a time at the gateway, small ones never held up."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from pyservices.common.admission import LargeRequestGate
+from pyservices.gateway.adapters.http import create_app
+from tests.unit.gateway.gateway_fakes import FakeTaskService
+
+SEND = "mutation($m: [String!]!) { sendTask(messages: $m) { id } }"
+
+
+@pytest.fixture
+def gate() -> LargeRequestGate:
+    return LargeRequestGate(threshold_bytes=200, at_once=1)
+
+
+@pytest.fixture
+async def client(gate: LargeRequestGate) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(FakeTaskService(), {}, large_requests=gate, large_request_wait_seconds=0.05)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://gateway"
+    ) as http:
+        yield http
+
+
+async def send(client: httpx.AsyncClient, *messages: str) -> httpx.Response:
+    return await client.post("/query", json={"query": SEND, "variables": {"m": list(messages)}})
+
+
+async def test_a_large_request_waits_for_its_turn_and_small_ones_pass(
+    client: httpx.AsyncClient, gate: LargeRequestGate
+) -> None:
+    async with gate.turn():  # another large request is being worked on
+        small = await send(client, "a")
+        large = await send(client, "x" * 300)
+
+    assert small.status_code == 200 and "errors" not in small.json()
+    assert large.status_code == 503
+    assert large.headers["retry-after"] == "1"
+    [error] = large.json()["errors"]
+    assert error["extensions"] == {"code": "UNAVAILABLE", "retryable": True}
+    assert "busy with other large requests" in error["message"]
+
+
+async def test_a_large_request_goes_through_when_no_other_is_running(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await send(client, "x" * 300)
+
+    assert response.status_code == 200
+    assert len(response.json()["data"]["sendTask"]) == 1
