@@ -55,6 +55,7 @@ async def run(settings: PublisherSettings, stop: asyncio.Event) -> None:
             settings.rabbitmq_url,
             settings.publish_timeout_seconds,
             reconnect_interval=settings.broker_reconnect_seconds,
+            large_task_bytes=settings.large_task_bytes,
         ),
         stop,
         "broker",

@@ -49,7 +49,7 @@ class EventPublisher(abc.ABC):
 
     @abc.abstractmethod
     async def tasks_waiting(self) -> int:
-        """Messages ready in `task.process` (may be a moment old)."""
+        """Messages ready in the work queues (may be a moment old)."""
 
     @abc.abstractmethod
     async def publish(self, event: OutboxEvent) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from pyservices.common.settings import BrokerSettings, CommonSettings, DatabaseSettings
+from pyservices.common.topology import LARGE_TASK_BYTES
 from pyservices.publisher.domain import ClaimLimits
 
 
@@ -17,7 +18,10 @@ class PublisherSettings(CommonSettings, DatabaseSettings, BrokerSettings):
     # with the copies asyncpg and aio-pika make, and far above 500 ordinary events, so
     # it limits only batches of big events, where each publish is already bandwidth-bound.
     outbox_batch_bytes: int = Field(default=8 * 1024 * 1024, ge=1)
-    # While `task.process` holds more tasks than this, task.created events stay in the
+    # A task.created event over this many bytes goes to task.process.large, consumed
+    # beside task.process, so short tasks never queue behind large ones.
+    large_task_bytes: int = Field(default=LARGE_TASK_BYTES, ge=1)
+    # While the work queues hold more tasks than this, task.created events stay in the
     # outbox (task.processed ones still go): the workers are behind, and the outbox
     # backlog then makes the task service refuse new work (MAX_BACKLOG_EVENTS) instead of
     # the broker absorbing it without bound. 10,000 tasks of 64 KiB are 640 MiB. 0: none.

@@ -28,7 +28,7 @@ import asyncpg
 import httpx
 
 from binconv import reference
-from pyservices.common.topology import DEAD_LETTER_QUEUE, PROCESS_QUEUE
+from pyservices.common.topology import DEAD_LETTER_QUEUE, WORK_QUEUES
 from pyservices.devstack.client import SEND_TASK, ResultFeed, result_feed
 from pyservices.devstack.infra import REPO, LocalRabbitMQ
 
@@ -349,7 +349,7 @@ async def _wait_until_outbox_is_empty(connection: asyncpg.Connection, seconds: f
 
 
 async def _wait_until_queues_settle(pipeline: Pipeline, dead_letters: int, seconds: float) -> None:
-    expected = {PROCESS_QUEUE: (0, 0), DEAD_LETTER_QUEUE: (dead_letters, 0)}
+    expected = {queue: (0, 0) for queue in WORK_QUEUES} | {DEAD_LETTER_QUEUE: (dead_letters, 0)}
     deadline = time.perf_counter() + seconds
     while True:
         depths = await asyncio.to_thread(pipeline.rabbitmq.queue_depths, pipeline.vhost)

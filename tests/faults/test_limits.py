@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pyservices.common.topology import PROCESS_QUEUE
+from pyservices.common.topology import LARGE_PROCESS_QUEUE
 from tests.faults.conftest import FaultStack
 from tests.faults.ledger import latency_figures
 from tests.faults.maximum import (
@@ -109,7 +109,7 @@ async def _until_queued(stack: FaultStack, count: int, seconds: float) -> None:
     async with asyncio.timeout(seconds):
         while ready < count:
             depths = await asyncio.to_thread(pipeline.rabbitmq.queue_depths, pipeline.vhost)
-            ready = depths.get(PROCESS_QUEUE, (0, 0))[0]
+            ready = depths.get(LARGE_PROCESS_QUEUE, (0, 0))[0]
             await asyncio.sleep(0.5)
 
 

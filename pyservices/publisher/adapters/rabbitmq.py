@@ -12,9 +12,11 @@ from pyservices.common.events import TASK_CREATED, TASK_PROCESSED
 from pyservices.common.lifecycle import bounded_step
 from pyservices.common.logging import get_logger
 from pyservices.common.topology import (
-    PROCESS_QUEUE,
+    LARGE_TASK_BYTES,
+    WORK_QUEUES,
     declare_process_queue,
     declare_processed_exchange,
+    work_queue_for,
 )
 from pyservices.publisher import metrics
 from pyservices.publisher.adapters.blocking import watch_blocking
@@ -46,6 +48,7 @@ class AmqpEventPublisher(EventPublisher):
         channel: AbstractChannel,
         processed: AbstractExchange,
         timeout: float,
+        large_task_bytes: int = LARGE_TASK_BYTES,
     ) -> None:
         super().__init__()
         connection.reconnect_callbacks.add(self._on_reconnected)
@@ -54,18 +57,25 @@ class AmqpEventPublisher(EventPublisher):
         self._channel = channel
         self._processed = processed
         self._timeout = timeout
+        self._large_task_bytes = large_task_bytes
         self._tasks_waiting = (0, -QUEUE_DEPTH_TTL_SECONDS)  # (count, when read)
         self._watch_blocking()
 
     @classmethod
     async def connect(
-        cls, url: str, publish_timeout: float = 10.0, *, reconnect_interval: float = 1.0
+        cls,
+        url: str,
+        publish_timeout: float = 10.0,
+        *,
+        reconnect_interval: float = 1.0,
+        large_task_bytes: int = LARGE_TASK_BYTES,
     ) -> AmqpEventPublisher:
         connection = await aio_pika.connect_robust(url, reconnect_interval=reconnect_interval)
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        await declare_process_queue(channel)
+        for queue in WORK_QUEUES:
+            await declare_process_queue(channel, queue)
         processed = await declare_processed_exchange(channel)
-        return cls(connection, channel, processed, publish_timeout)
+        return cls(connection, channel, processed, publish_timeout, large_task_bytes)
 
     async def tasks_waiting(self) -> int:
         count, read_at = self._tasks_waiting
@@ -73,10 +83,12 @@ class AmqpEventPublisher(EventPublisher):
             # A passive declare answers the queue's ready count. On the underlying
             # channel: aio-pika's robust channel would keep each declared queue for restore.
             channel = await self._channel.get_underlay_channel()
-            declared = await asyncio.wait_for(
-                channel.queue_declare(PROCESS_QUEUE, passive=True), self._timeout
-            )
-            count = int(declared.message_count or 0)
+            count = 0
+            for queue in WORK_QUEUES:
+                declared = await asyncio.wait_for(
+                    channel.queue_declare(queue, passive=True), self._timeout
+                )
+                count += int(declared.message_count or 0)
             self._tasks_waiting = (count, time.monotonic())
         return count
 
@@ -95,8 +107,9 @@ class AmqpEventPublisher(EventPublisher):
         # A robust channel waits for a reconnect: bound the wait so the batch fails,
         # its transaction ends, and the relay backs off instead of holding row locks.
         if event.topic == TASK_CREATED:
+            queue = work_queue_for(len(event.payload), self._large_task_bytes)
             publishing = self._channel.default_exchange.publish(
-                message, routing_key=PROCESS_QUEUE, mandatory=True
+                message, routing_key=queue, mandatory=True
             )
         elif event.topic == TASK_PROCESSED:
             publishing = self._processed.publish(message, routing_key="", mandatory=False)

@@ -14,7 +14,7 @@ from aio_pika.abc import (
 
 from pyservices.common.lifecycle import SHUTDOWN_STEP_SECONDS, bounded_step
 from pyservices.common.logging import get_logger
-from pyservices.common.topology import declare_process_queue
+from pyservices.common.topology import PROCESS_QUEUE, declare_process_queue
 from pyservices.worker.ports import Delivery, DeliverySource
 
 log = get_logger(__name__)
@@ -60,12 +60,17 @@ class TaskConsumer(DeliverySource):
 
     @classmethod
     async def connect(
-        cls, url: str, prefetch: int, *, reconnect_interval: float = 1.0
+        cls,
+        url: str,
+        prefetch: int,
+        *,
+        queue: str = PROCESS_QUEUE,
+        reconnect_interval: float = 1.0,
     ) -> TaskConsumer:
         connection = await aio_pika.connect_robust(url, reconnect_interval=reconnect_interval)
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=prefetch)
-        return cls(connection, channel, await declare_process_queue(channel))
+        return cls(connection, channel, await declare_process_queue(channel, queue))
 
     async def start(self, on_delivery: Callable[[Delivery], None]) -> None:
         async def on_message(message: AbstractIncomingMessage) -> None:

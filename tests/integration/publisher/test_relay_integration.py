@@ -11,7 +11,11 @@ import aio_pika
 import asyncpg
 import pytest
 
-from pyservices.common.topology import declare_process_queue, declare_processed_exchange
+from pyservices.common.topology import (
+    LARGE_PROCESS_QUEUE,
+    declare_process_queue,
+    declare_processed_exchange,
+)
 from pyservices.devstack.infra import LocalRabbitMQ
 from tests.integration.publisher.relay_support import (
     Relays,
@@ -47,6 +51,24 @@ async def test_publishes_each_row_where_its_topic_goes_then_removes_it(
     assert first.message_id is not None and first.message_id.isdigit()
     assert first.headers["task_id"] == rows[0][1]
     await wait_until_empty(database_url)
+
+
+async def test_a_large_task_goes_to_the_large_work_queue(
+    database_url: str, broker: aio_pika.abc.AbstractChannel, relays: Relays
+) -> None:
+    work = await declare_process_queue(broker)
+    large_work = await declare_process_queue(broker, LARGE_PROCESS_QUEUE)
+    await relays(large_task_bytes=100)
+    small, large = (
+        (uuid.uuid4(), b'{"m": "short"}'),
+        (uuid.uuid4(), b'{"m": "' + b"x" * 200 + b'"}'),
+    )
+
+    await insert(database_url, [("task.created", str(i), p) for i, p in (small, large)])
+
+    [short_task] = await take(work, 1, within=5)
+    [large_task] = await take(large_work, 1, within=5)
+    assert (short_task.body, large_task.body) == (small[1], large[1])
 
 
 async def test_a_notification_wakes_the_relay_long_before_the_fallback_poll(

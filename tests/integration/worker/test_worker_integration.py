@@ -17,7 +17,13 @@ import pytest
 
 from pyservices.common.events import TaskCreated
 from pyservices.common.proto import task_pb2, task_pb2_grpc
-from pyservices.common.topology import DEAD_LETTER_QUEUE, PROCESS_QUEUE, declare_process_queue
+from pyservices.common.topology import (
+    DEAD_LETTER_QUEUE,
+    LARGE_PROCESS_QUEUE,
+    PROCESS_QUEUE,
+    WORK_QUEUES,
+    declare_process_queue,
+)
 from pyservices.devstack.infra import LocalRabbitMQ, free_port
 from pyservices.worker.main import run
 from pyservices.worker.settings import WorkerSettings
@@ -123,11 +129,13 @@ async def start_worker(
     raise TimeoutError("worker not healthy")
 
 
-async def publish(channel: aio_pika.abc.AbstractChannel, *bodies: bytes) -> None:
+async def publish(
+    channel: aio_pika.abc.AbstractChannel, *bodies: bytes, queue: str = PROCESS_QUEUE
+) -> None:
     for body in bodies:
         await channel.default_exchange.publish(
             aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-            routing_key=PROCESS_QUEUE,
+            routing_key=queue,
         )
 
 
@@ -166,7 +174,26 @@ async def test_converts_tasks_and_dead_letters_unknown_ids_and_garbage(
     stop.set()
     await asyncio.wait_for(worker, 15)
     assert await ready_messages(broker, PROCESS_QUEUE) == 0  # unacked ones would be back
-    assert service.streams == 1
+    assert service.streams == len(WORK_QUEUES)  # one long-lived stream per lane
+
+
+async def test_tasks_of_the_large_lane_are_converted_beside_the_short_ones(
+    rabbitmq_url: str, broker: aio_pika.abc.AbstractChannel, task_service: Serve
+) -> None:
+    large = {str(uuid.uuid4()): "é" * 32_000 for _ in range(3)}
+    short = tasks(5)
+    service = FakeTaskService(set(large) | set(short))
+    stop = asyncio.Event()
+    worker = await start_worker(rabbitmq_url, await task_service(service), stop)
+
+    await publish(broker, *(body(i, m) for i, m in large.items()), queue=LARGE_PROCESS_QUEUE)
+    await publish(broker, *(body(i, m) for i, m in short.items()))
+
+    await asyncio.wait_for(service.all_recorded.wait(), 10)
+    stop.set()
+    await asyncio.wait_for(worker, 15)
+    assert service.recorded == {i: binary(m) for i, m in (large | short).items()}
+    assert await ready_messages(broker, LARGE_PROCESS_QUEUE) == 0
 
 
 async def test_resends_unanswered_results_after_the_stream_breaks(
