@@ -28,8 +28,8 @@ def check_backlog(waiting: int, limit: int) -> None:
     """Refuse new tasks while more than `limit` events wait (0: no limit)."""
     if limit and waiting > limit:
         raise Overloaded(
-            f"the system is behind ({waiting} events wait to be published, over the "
-            f"limit of {limit}); retry later"
+            f"the system is behind (a backlog of {waiting} events waits to be published, "
+            f"over the limit of {limit}); retry later"
         )
 
 
