@@ -21,9 +21,10 @@ class GatewaySettings(CommonSettings, TaskServiceAddress):
     # 1,000 messages of 64 KiB, JSON-encoded, with room for the query around them.
     max_body_bytes: int = 70 * 1024 * 1024
     # A body past this many bytes is a large request: large requests are worked on
-    # `large_requests_at_once` at a time (one of 1,000 x 64 KiB peaks the gateway near
-    # 320 MiB; three at once passed its 512 MiB limit); another waits for its turn at
-    # most `large_request_wait_seconds`, then gets a retryable 503 UNAVAILABLE.
+    # `large_requests_at_once` at a time (one of 1,000 x 64 KiB of emoji text peaks the
+    # gateway near 460 MiB; three at once passed its 512 MiB limit); another waits for
+    # its turn at most `large_request_wait_seconds`, then gets a retryable 503
+    # UNAVAILABLE. A large body must arrive at 1 MiB/s at least (after 10 s), or 408.
     large_request_bytes: int = 8 * 1024 * 1024
     large_requests_at_once: int = 1
     large_request_wait_seconds: float = 30.0

@@ -25,22 +25,26 @@ log = get_logger(__name__)
 # While paused, the intended state is checked again this often even without a change
 # (a resume that failed because the broker was away is retried).
 RECHECK_SECONDS = 1.0
+# The most one pause or resume may take (a half-open connection never answers).
+CHANGE_SECONDS = 5.0
 
 
 class HeldBytes:
-    def __init__(self, budget: int) -> None:
+    def __init__(self, budget: int, lane: str = "") -> None:
         self.budget = max(1, budget)
         self.held = 0
         self.changed = asyncio.Event()
+        self._gauge = metrics.HELD_BYTES.labels(lane=lane)
+        self.paused_gauge = metrics.CONSUMER_PAUSED.labels(lane=lane)
 
     def add(self, size: int) -> None:
         self.held += size
-        metrics.HELD_BYTES.set(self.held)
+        self._gauge.set(self.held)
         self.changed.set()
 
     def remove(self, size: int) -> None:
         self.held = max(0, self.held - size)
-        metrics.HELD_BYTES.set(self.held)
+        self._gauge.set(self.held)
         self.changed.set()
 
     async def room(self, releasing: Callable[[], bool]) -> None:
@@ -82,20 +86,24 @@ class CountedDelivery(Delivery):
 
 
 async def control_flow(held: HeldBytes, source: DeliverySource, stop: asyncio.Event) -> None:
-    """Pause and resume `source` as the held bytes cross the budget, until `stop`."""
-    paused = False
+    """Pause and resume `source` as the held bytes cross the budget, until `stop`.
+
+    It steers by the source's actual state, not by what it last asked for: a pause or a
+    resume that failed half-way (the broker went away) is put right on the next check.
+    """
     while not stop.is_set():
         held.changed.clear()
+        paused = not source.consuming
         want_paused = held.should_pause(paused)
         if want_paused != paused:
             try:
-                await (source.pause() if want_paused else source.resume())
+                change = source.pause() if want_paused else source.resume()
+                await asyncio.wait_for(change, CHANGE_SECONDS)
             except Exception as exc:  # the broker is away: try again on the next check
                 log.warning("consumer_flow_change_failed", pause=want_paused, error=repr(exc))
             else:
-                paused = want_paused
-                metrics.CONSUMER_PAUSED.set(int(paused))
-                log.info("consumer_paused" if paused else "consumer_resumed", held=held.held)
+                log.info("consumer_paused" if want_paused else "consumer_resumed", held=held.held)
+        held.paused_gauge.set(int(not source.consuming))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(_first(stop, held.changed), RECHECK_SECONDS)
 

@@ -32,6 +32,7 @@ class Lane:
     consumer: TaskConsumer | None = None
     _loops: list[asyncio.Task[None]] = field(default_factory=list)  # each ends by itself
     _processing: asyncio.Task[None] | None = None  # waits for deliveries: cancelled
+    _flowing: asyncio.Task[None] | None = None  # may wait on the broker: cancelled
     _stop_submitting: asyncio.Event = field(default_factory=asyncio.Event)
     _stop_flow: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -39,7 +40,7 @@ class Lane:
     def build(
         cls, queue: str, settings: WorkerSettings, service: TaskService, converter: Converter
     ) -> Lane:
-        held = HeldBytes(settings.worker_held_bytes)
+        held = HeldBytes(settings.worker_held_bytes, lane=queue)
         submitter = ResultSubmitter(
             service,
             backoff_cap=settings.retry_backoff_max_seconds,
@@ -63,7 +64,7 @@ class Lane:
     async def consume(self, consumer: TaskConsumer) -> None:
         self.consumer = consumer
         await consumer.start(self.processor.receive)
-        self._loops.append(asyncio.create_task(control_flow(self.held, consumer, self._stop_flow)))
+        self._flowing = asyncio.create_task(control_flow(self.held, consumer, self._stop_flow))
 
     async def stop_consuming(self) -> None:
         self._stop_flow.set()
@@ -78,9 +79,10 @@ class Lane:
         self._stop_flow.set()
         self._stop_submitting.set()
         tasks = list(self._loops)
-        if self._processing is not None:
-            self._processing.cancel()
-            tasks.append(self._processing)
+        for task in (self._processing, self._flowing):
+            if task is not None:
+                task.cancel()
+                tasks.append(task)
         await asyncio.gather(*tasks, return_exceptions=True)
         if self.consumer is not None:
             with contextlib.suppress(Exception):

@@ -22,8 +22,11 @@ BATCH_SIZE = Histogram(
 )
 HELD_BYTES = Gauge(
     "binconv_worker_held_bytes",
-    "Bytes of deliveries not yet settled and results not yet acknowledged",
+    "Bytes of deliveries not yet settled and results not yet acknowledged, per lane",
+    ["lane"],
 )
 CONSUMER_PAUSED = Gauge(
-    "binconv_worker_consumer_paused", "1 while consumption is paused for the byte budget"
+    "binconv_worker_consumer_paused",
+    "1 while a lane's consumption is paused for its byte budget",
+    ["lane"],
 )

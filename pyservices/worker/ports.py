@@ -24,6 +24,12 @@ class Delivery(abc.ABC):
 class DeliverySource(abc.ABC):
     """Where deliveries come from; paused while the worker holds too many bytes."""
 
+    @property
+    @abc.abstractmethod
+    def consuming(self) -> bool:
+        """Whether a consumer is registered now (False after a pause, or after a pause
+        or resume that failed half-way: then `resume` registers one again)."""
+
     @abc.abstractmethod
     async def pause(self) -> None:
         """Stop receiving new deliveries; those already received stay unsettled."""

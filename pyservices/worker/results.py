@@ -111,6 +111,7 @@ class ResultSubmitter:
                     await stream.close()
             except ResultTooLarge as exc:
                 await self._on_too_large(exc)
+                await _sleep_unless(stop, backoff_delay(1))  # no tight loop, whatever it was
                 continue
             except Exception as exc:  # StreamBroken, or anything else: never stop retrying
                 attempt = 1 if time.monotonic() - opened > STABLE_AFTER_SECONDS else attempt + 1

@@ -120,6 +120,7 @@ def create_app(
         LargeRequestAdmission,
         gate=large_requests or LargeRequestGate(8 * 1024 * 1024, 1),
         wait_seconds=large_request_wait_seconds,
+        max_body_bytes=max_body_bytes,
     )
     app.add_middleware(
         CORSMiddleware,

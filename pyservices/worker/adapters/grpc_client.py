@@ -64,8 +64,13 @@ class GrpcResultStream(ResultStream):
 
 
 def _broken(what: str, exc: Exception) -> StreamBroken:
-    code = exc.code() if isinstance(exc, grpc.aio.AioRpcError) else None
-    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+    # RESOURCE_EXHAUSTED also means quotas and proxies' "calm down": only gRPC's own
+    # size check ("Received message larger than max (N vs. M)") says the message was too big.
+    if (
+        isinstance(exc, grpc.aio.AioRpcError)
+        and exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        and "larger than max" in (exc.details() or "")
+    ):
         return ResultTooLarge(f"{what}: {exc!r}")
     return StreamBroken(f"{what}: {exc!r}")
 

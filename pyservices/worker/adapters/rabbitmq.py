@@ -80,14 +80,24 @@ class TaskConsumer(DeliverySource):
         # A robust queue consumes again by itself after a reconnect.
         self._tag = await self._queue.consume(on_message)
 
+    @property
+    def consuming(self) -> bool:
+        return self._tag is not None
+
     async def pause(self) -> None:
+        # The tag goes first: aio-pika forgets the consumer before the broker answers,
+        # so after a failed cancel there is none to restore and `resume` makes a new one.
         if self._tag is not None:
             tag, self._tag = self._tag, None
             await self._queue.cancel(tag)
 
     async def resume(self) -> None:
         if self._tag is None and self._on_message is not None and not self._stopped:
-            self._tag = await self._queue.consume(self._on_message)
+            tag = await self._queue.consume(self._on_message)
+            if self._stopped:  # stopped while the consume was on its way
+                await self._queue.cancel(tag)
+                return
+            self._tag = tag
 
     async def stop(self) -> None:
         """Stop taking deliveries; those already taken can still be settled."""

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from pyservices.common.admission import LargeRequestGate
+from pyservices.gateway.adapters import admission
 from pyservices.gateway.adapters.http import create_app
 from tests.unit.gateway.gateway_fakes import FakeTaskService
 
@@ -21,7 +22,13 @@ def gate() -> LargeRequestGate:
 
 @pytest.fixture
 async def client(gate: LargeRequestGate) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(FakeTaskService(), {}, large_requests=gate, large_request_wait_seconds=0.05)
+    app = create_app(
+        FakeTaskService(),
+        {},
+        large_requests=gate,
+        large_request_wait_seconds=0.05,
+        max_body_bytes=4096,
+    )
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://gateway"
     ) as http:
@@ -54,3 +61,29 @@ async def test_a_large_request_goes_through_when_no_other_is_running(
 
     assert response.status_code == 200
     assert len(response.json()["data"]["sendTask"]) == 1
+
+
+async def test_a_large_body_that_arrives_too_slowly_ends_with_a_408_and_frees_the_turn(
+    client: httpx.AsyncClient, gate: LargeRequestGate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(admission, "BODY_GRACE_SECONDS", 0.0)
+
+    response = await send(client, "x" * 300)
+
+    assert response.status_code == 408
+    [error] = response.json()["errors"]
+    assert error["extensions"] == {"code": "UNAVAILABLE", "retryable": True}
+    assert "too slowly" in error["message"]
+    async with gate.turn(0.01):  # the turn was given back
+        pass
+
+
+async def test_a_body_over_the_size_limit_is_refused_at_once_not_queued(
+    client: httpx.AsyncClient, gate: LargeRequestGate
+) -> None:
+    async with gate.turn():
+        response = await client.post(
+            "/query", content=b"x" * 5000, headers={"content-type": "application/json"}
+        )
+
+    assert response.status_code == 413

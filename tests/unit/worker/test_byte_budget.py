@@ -206,3 +206,24 @@ class TestHeldBytes:
             processing.cancel()
             stop.set()
             await asyncio.wait_for(running, 2)
+
+    async def test_a_pause_that_failed_half_way_is_put_right(self) -> None:
+        class ForgetfulSource(FakeDeliverySource):
+            async def pause(self) -> None:  # the consumer is gone, the answer never came
+                self.paused = True
+                raise ConnectionError("channel closed")
+
+        held = HeldBytes(100)
+        source = ForgetfulSource()
+        stop = asyncio.Event()
+        flowing = asyncio.create_task(control_flow(held, source, stop))
+        try:
+            held.add(110)
+            await until(lambda: source.paused)
+            held.remove(100)  # back under the budget before anything else happened
+
+            await until(lambda: not source.paused)
+            assert source.changes == ["resume"]
+        finally:
+            stop.set()
+            await asyncio.wait_for(flowing, 2)

@@ -119,6 +119,10 @@ class FakeDeliverySource(DeliverySource):
         self.paused = False
         self.changes: list[str] = []
 
+    @property
+    def consuming(self) -> bool:
+        return not self.paused
+
     async def pause(self) -> None:
         self.paused = True
         self.changes.append("pause")
