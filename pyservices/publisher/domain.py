@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pyservices.common.events import TASK_CREATED
+
 
 @dataclass(frozen=True, slots=True)
 class OutboxEvent:
@@ -30,9 +32,15 @@ class ClaimLimits:
     bytes: int
     # Only rows of these topics (None: every topic); the others stay, unlocked.
     topics: frozenset[str] | None = None
+    # task.created rows over this many bytes stay too (None: any size).
+    created_max_bytes: int | None = None
 
-    def takes_topic(self, topic: str) -> bool:
-        return self.topics is None or topic in self.topics
+    def takes(self, topic: str, size: int) -> bool:
+        """Whether a row of this topic and payload size may be claimed at all."""
+        if self.topics is not None and topic not in self.topics:
+            return False
+        limit = self.created_max_bytes
+        return limit is None or topic != TASK_CREATED or size <= limit
 
     def admits(self, taken_rows: int, taken_bytes: int, size: int) -> bool:
         """Whether a claim that already holds these takes one more row of `size` bytes."""

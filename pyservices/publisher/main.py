@@ -75,6 +75,7 @@ async def run(settings: PublisherSettings, stop: asyncio.Event) -> None:
             fallback_poll=settings.outbox_fallback_poll_seconds,
             delay_after_publish=settings.relay_delay_after_publish_seconds,
             max_queued_tasks=settings.max_queued_tasks,
+            large_task_bytes=settings.large_task_bytes,
         )
         listening = asyncio.create_task(listener.run(stop))
         relaying = asyncio.create_task(relay.run(stop))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 
 from pyservices.publisher.domain import Backlog, ClaimLimits, OutboxEvent
@@ -48,8 +48,8 @@ class EventPublisher(abc.ABC):
         return not self.unblocked.is_set()
 
     @abc.abstractmethod
-    async def tasks_waiting(self) -> int:
-        """Messages ready in the work queues (may be a moment old)."""
+    async def tasks_waiting(self) -> Mapping[str, int]:
+        """Messages ready in each work queue (may be a moment old)."""
 
     @abc.abstractmethod
     async def publish(self, event: OutboxEvent) -> None:

@@ -26,6 +26,12 @@ from dataclasses import replace
 from pyservices.common.backoff import backoff_delay
 from pyservices.common.events import TASK_PROCESSED
 from pyservices.common.logging import get_logger
+from pyservices.common.topology import (
+    LARGE_PROCESS_QUEUE,
+    LARGE_TASK_BYTES,
+    PROCESS_QUEUE,
+    WORK_QUEUES,
+)
 from pyservices.publisher import metrics
 from pyservices.publisher.domain import Backlog, BatchReport, ClaimLimits
 from pyservices.publisher.ports import EventPublisher, OutboxStore
@@ -112,6 +118,7 @@ class OutboxRelay:
         fallback_poll: float,
         delay_after_publish: float = 0.0,
         max_queued_tasks: int = 0,
+        large_task_bytes: int = LARGE_TASK_BYTES,
     ) -> None:
         self._store = store
         self._publisher = publisher
@@ -120,6 +127,7 @@ class OutboxRelay:
         self._fallback_poll = fallback_poll
         self._delay_after_publish = delay_after_publish
         self._max_queued_tasks = max_queued_tasks
+        self._large_task_bytes = large_task_bytes
         self.holding_back = False
         self.failures = 0
 
@@ -166,17 +174,23 @@ class OutboxRelay:
         return published
 
     async def _claim_limits(self) -> ClaimLimits:
-        """Every topic, or only task.processed while task.process holds more tasks than
-        `max_queued_tasks`: the workers are behind, so new tasks wait in the outbox (and
-        its backlog makes the task service refuse more) instead of in the broker."""
-        full = False
+        """Every row, unless a work queue holds more than `max_queued_tasks`: then the
+        task.created events bound for it stay in the outbox (and its backlog makes the
+        task service refuse more) instead of piling up in the broker. Results always go,
+        and short tasks still go while only `task.process.large` is full."""
+        held: set[str] = set()
         if self._max_queued_tasks:
-            full = await self._publisher.tasks_waiting() > self._max_queued_tasks
-        if full != self.holding_back:
-            self.holding_back = full
-            metrics.CREATED_HELD_BACK.set(int(full))
-            log.warning("task_created_held_back" if full else "task_created_released")
-        return replace(self._limits, topics=PROCESSED_ONLY) if full else self._limits
+            depths = await self._publisher.tasks_waiting()
+            held = {q for q in WORK_QUEUES if depths.get(q, 0) > self._max_queued_tasks}
+        if bool(held) != self.holding_back:
+            self.holding_back = bool(held)
+            metrics.CREATED_HELD_BACK.set(int(self.holding_back))
+            log.warning("task_created_held_back" if held else "task_created_released")
+        if PROCESS_QUEUE in held:
+            return replace(self._limits, topics=PROCESSED_ONLY)
+        if LARGE_PROCESS_QUEUE in held:
+            return replace(self._limits, created_max_bytes=self._large_task_bytes)
+        return self._limits
 
 
 async def _wait_any(*events: asyncio.Event, seconds: float | None) -> None:

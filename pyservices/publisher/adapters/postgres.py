@@ -27,7 +27,8 @@ from pyservices.publisher.ports import ClaimedBatch, OutboxStore
 # locked is a row returned, and the rows stay locked until the batch's transaction ends.
 # `octet_length` of a bytea reads its stored size: the payload is not detoasted.
 # The walk starts before id 1 (ids are an identity, from 1). With $3, only rows of
-# those topics are walked (the relay holds task.created back while task.process is full).
+# those topics are walked, with $4 only task.created rows of at most $4 bytes: the relay
+# holds new tasks back while their work queue is full.
 CLAIM = """
 WITH RECURSIVE walk (id, fits, kept, rows_kept, bytes_kept) AS (
     SELECT 0::bigint, true, false, 0, 0::bigint
@@ -40,6 +41,7 @@ WITH RECURSIVE walk (id, fits, kept, rows_kept, bytes_kept) AS (
         SELECT o.id, octet_length(o.payload)::bigint AS size
         FROM outbox o
         WHERE o.id > walk.id AND ($3::text[] IS NULL OR o.topic = ANY($3::text[]))
+          AND ($4::bigint IS NULL OR o.topic <> 'task.created' OR octet_length(o.payload) <= $4)
         ORDER BY o.id
         LIMIT 1
     ) next
@@ -87,7 +89,9 @@ class PostgresOutboxStore(OutboxStore):
         # delete commits (or roll back, unlocking the rows, if anything fails).
         async with self._pool.acquire() as connection, connection.transaction():
             topics = None if limits.topics is None else sorted(limits.topics)
-            rows = await connection.fetch(CLAIM, limits.rows, limits.bytes, topics)
+            rows = await connection.fetch(
+                CLAIM, limits.rows, limits.bytes, topics, limits.created_max_bytes
+            )
             yield _PostgresBatch(
                 connection,
                 [

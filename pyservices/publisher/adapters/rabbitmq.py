@@ -58,7 +58,7 @@ class AmqpEventPublisher(EventPublisher):
         self._processed = processed
         self._timeout = timeout
         self._large_task_bytes = large_task_bytes
-        self._tasks_waiting = (0, -QUEUE_DEPTH_TTL_SECONDS)  # (count, when read)
+        self._tasks_waiting: tuple[dict[str, int], float] = ({}, -QUEUE_DEPTH_TTL_SECONDS)
         self._watch_blocking()
 
     @classmethod
@@ -77,20 +77,20 @@ class AmqpEventPublisher(EventPublisher):
         processed = await declare_processed_exchange(channel)
         return cls(connection, channel, processed, publish_timeout, large_task_bytes)
 
-    async def tasks_waiting(self) -> int:
-        count, read_at = self._tasks_waiting
+    async def tasks_waiting(self) -> dict[str, int]:
+        depths, read_at = self._tasks_waiting
         if time.monotonic() - read_at >= QUEUE_DEPTH_TTL_SECONDS:
             # A passive declare answers the queue's ready count. On the underlying
             # channel: aio-pika's robust channel would keep each declared queue for restore.
             channel = await self._channel.get_underlay_channel()
-            count = 0
+            depths = {}
             for queue in WORK_QUEUES:
                 declared = await asyncio.wait_for(
                     channel.queue_declare(queue, passive=True), self._timeout
                 )
-                count += int(declared.message_count or 0)
-            self._tasks_waiting = (count, time.monotonic())
-        return count
+                depths[queue] = int(declared.message_count or 0)
+            self._tasks_waiting = (depths, time.monotonic())
+        return dict(depths)
 
     async def publish(self, event: OutboxEvent) -> None:
         if self.blocked:

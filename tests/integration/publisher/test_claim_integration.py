@@ -170,3 +170,22 @@ class TestClaimByTopic:
         async with held(store, only_processed) as batch:
             assert ids(batch) == processed
             assert await unheld(pool) == [row["id"] for row in created]
+
+    async def test_a_claim_with_a_size_bound_on_created_rows_leaves_the_larger_ones(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        rows = await pool.fetch(
+            "INSERT INTO outbox (topic, task_id, payload) SELECT 'task.created', $1::uuid,"
+            " convert_to(repeat('x', n), 'UTF8') FROM unnest($2::int[]) WITH ORDINALITY"
+            " AS s(n, i) ORDER BY i RETURNING id",
+            str(uuid.uuid4()),
+            [500, 50, 500, 60],
+        )
+        processed = await insert_sizes(pool, 900)
+        store = PostgresOutboxStore(pool)
+        small_created = ClaimLimits(rows=10, bytes=KIB * KIB, created_max_bytes=100)
+        created = [row["id"] for row in rows]
+
+        async with held(store, small_created) as batch:
+            assert ids(batch) == [created[1], created[3], *processed]
+            assert await unheld(pool) == [created[0], created[2]]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import aio_pika
 import pytest
 
-from pyservices.common.topology import PROCESS_QUEUE
+from pyservices.common.topology import LARGE_PROCESS_QUEUE, PROCESS_QUEUE
 from pyservices.publisher.adapters import rabbitmq
 from pyservices.publisher.adapters.rabbitmq import AmqpEventPublisher
 
@@ -19,11 +19,13 @@ async def test_reads_the_tasks_waiting_in_the_work_queue(
     monkeypatch.setattr(rabbitmq, "QUEUE_DEPTH_TTL_SECONDS", 0.0)
     publisher = await AmqpEventPublisher.connect(rabbitmq_url)
     try:
-        assert await publisher.tasks_waiting() == 0
+        assert await publisher.tasks_waiting() == {PROCESS_QUEUE: 0, LARGE_PROCESS_QUEUE: 0}
         for body in (b"a", b"b", b"c"):
             await broker.default_exchange.publish(aio_pika.Message(body), PROCESS_QUEUE)
+        await broker.default_exchange.publish(aio_pika.Message(b"big"), LARGE_PROCESS_QUEUE)
 
-        assert await publisher.tasks_waiting() == 3
-        assert await publisher.tasks_waiting() == 3  # again: the check changes nothing
+        expected = {PROCESS_QUEUE: 3, LARGE_PROCESS_QUEUE: 1}
+        assert await publisher.tasks_waiting() == expected
+        assert await publisher.tasks_waiting() == expected  # again: the check changes nothing
     finally:
         await publisher.close()

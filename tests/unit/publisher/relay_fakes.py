@@ -60,7 +60,8 @@ class FakeOutbox(OutboxStore):
         for row_id in sorted(self.rows):
             if len(ids) >= limits.rows:
                 break
-            if not limits.takes_topic(self.rows[row_id].topic):
+            row = self.rows[row_id]
+            if not limits.takes(row.topic, len(row.payload)):
                 continue
             size = len(self.rows[row_id].payload)
             if not limits.admits(len(ids), taken_bytes, size):
@@ -99,7 +100,7 @@ class FakePublisher(EventPublisher):
         self.max_bytes_in_flight = 0
         self.arrived: asyncio.Queue[OutboxEvent] = asyncio.Queue()
         self.refused: asyncio.Queue[OutboxEvent] = asyncio.Queue()
-        self.queued_tasks = 0  # what `tasks_waiting` answers
+        self.queued_tasks: dict[str, int] = {}  # what `tasks_waiting` answers
 
     async def publish(self, event: OutboxEvent) -> None:
         self.in_flight += 1
@@ -122,8 +123,8 @@ class FakePublisher(EventPublisher):
             self.in_flight -= 1
             self.bytes_in_flight -= len(event.payload)
 
-    async def tasks_waiting(self) -> int:
-        return self.queued_tasks
+    async def tasks_waiting(self) -> dict[str, int]:
+        return dict(self.queued_tasks)
 
     def block(self) -> None:
         self.unblocked.clear()

@@ -205,7 +205,7 @@ class TestHoldingBackNewTasks:
     ) -> None:
         store = FakeOutbox([event(1), event(2, "task.processed"), event(3)])
         broker = FakePublisher()
-        broker.queued_tasks = 11
+        broker.queued_tasks = {"task.process": 11}
         subject = OutboxRelay(
             store,
             broker,
@@ -222,9 +222,28 @@ class TestHoldingBackNewTasks:
         assert subject.holding_back
         assert REGISTRY.get_sample_value("binconv_relay_created_held_back") == 1
 
-        broker.queued_tasks = 10
+        broker.queued_tasks = {"task.process": 10}
         await subject.drain(asyncio.Event())
 
         assert [e.id for e in broker.confirmed] == [2, 1, 3]
         assert not subject.holding_back
         assert REGISTRY.get_sample_value("binconv_relay_created_held_back") == 0
+
+    async def test_short_tasks_still_go_while_only_the_large_queue_is_full(self) -> None:
+        store = FakeOutbox([event(1, size=500), event(2, size=50), event(3, size=500)])
+        broker = FakePublisher()
+        broker.queued_tasks = {"task.process.large": 11}
+        subject = OutboxRelay(
+            store,
+            broker,
+            asyncio.Event(),
+            limits=limits(10),
+            fallback_poll=30.0,
+            max_queued_tasks=10,
+            large_task_bytes=100,
+        )
+
+        await subject.drain(asyncio.Event())
+
+        assert [e.id for e in broker.confirmed] == [2]
+        assert sorted(store.rows) == [1, 3]
