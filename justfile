@@ -44,6 +44,10 @@ bench-scaling:
 bench-soak *args:
     python -m bench.soak "$@"
 
+# 1, 3 and 10 maximum requests (1,000 x 64 KiB) at once beside short tasks, each on a fresh stack
+bench-big *args:
+    python -m bench.big "$@"
+
 # the fault suite alone (kills, outages, hostile input), then its table into the README
 reliability:
     python -m pytest -m faults tests/faults
