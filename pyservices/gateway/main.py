@@ -16,6 +16,7 @@ from pyservices.gateway.settings import GatewaySettings
 
 log = get_logger(__name__)
 DRAIN_SECONDS = 10.0
+KEEP_ALIVE_SECONDS = 65
 
 
 async def run(settings: GatewaySettings, stop: asyncio.Event) -> None:
@@ -43,6 +44,10 @@ async def run(settings: GatewaySettings, stop: asyncio.Event) -> None:
         settings.host,
         settings.gateway_port,
         timeout_graceful_shutdown=DRAIN_SECONDS,
+        # Longer than clients and load balancers keep an idle connection (httpx 5 s, most
+        # balancers 60 s): with uvicorn's 5 s, a client's request on a connection the
+        # server was just closing failed with a bare connection error.
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
     serving = asyncio.create_task(server.serve())
     stopping = asyncio.create_task(stop.wait())

@@ -97,7 +97,11 @@ class SteadyLoad:
         self._filed = asyncio.Condition()
         self._schedule: asyncio.Task[None] | None = None
         self._http = httpx.AsyncClient(
-            timeout=timeout, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)
+            timeout=timeout,
+            # Idle connections are dropped before any server would close them.
+            limits=httpx.Limits(
+                max_connections=64, max_keepalive_connections=64, keepalive_expiry=2.0
+            ),
         )
 
     async def __aenter__(self) -> SteadyLoad:
