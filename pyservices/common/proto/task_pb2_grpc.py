@@ -61,10 +61,11 @@ class TaskServiceServicer:
 
     def ReceiveTaskToProcess(self, request_iterator, context):
         """The API gateway streams the messages of one sendTask request, in chunks; all of
-        them are stored in one transaction and returned in the order sent. The reply
-        leaves `message` and `binary_code` empty (a new task has no code yet): the caller
-        has the messages it sent, and pairs them with the reply's tasks by position, so a
-        request of 1,000 messages of 64 KiB is not sent back (64 MiB) to be thrown away.
+        them are stored in one transaction and returned in the order sent. A caller that
+        sets `omit_messages_in_reply` gets `message` empty in the reply (and `binary_code`,
+        empty anyway for a new task): it has the messages it sent and pairs them with the
+        reply's tasks by position, so a request of 1,000 messages of 64 KiB is not sent
+        back (64 MiB) to be thrown away. Callers that do not set it get them, as before.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -69,11 +69,11 @@ class GrpcTaskService(TaskService):
                 if chunk and (
                     len(chunk) == CHUNK_MESSAGES or size + len(message) > CHUNK_CHARACTERS
                 ):
-                    yield task_pb2.TaskMessages(messages=chunk)
+                    yield task_pb2.TaskMessages(messages=chunk, omit_messages_in_reply=True)
                     chunk, size = [], 0
                 chunk.append(message)
                 size += len(message)
-            yield task_pb2.TaskMessages(messages=chunk)
+            yield task_pb2.TaskMessages(messages=chunk, omit_messages_in_reply=True)
 
         try:
             reply = await self._stub.ReceiveTaskToProcess(requests(), timeout=self._timeout)

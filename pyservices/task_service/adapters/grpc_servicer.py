@@ -64,15 +64,24 @@ class TaskServicer(task_pb2_grpc.TaskServiceServicer):
     async def ReceiveTaskToProcess(
         self, request_iterator: AsyncIterable[task_pb2.TaskMessages], context: Any
     ) -> task_pb2.TaskList:
-        messages = (message async for chunk in request_iterator for message in chunk.messages)
+        omit = False
+
+        async def messages() -> AsyncIterator[str]:
+            nonlocal omit
+            async for chunk in request_iterator:
+                omit = omit or chunk.omit_messages_in_reply
+                for message in chunk.messages:
+                    yield message
+
         stored = await _guarded(
             context,
             usecases.receive_tasks(
-                messages, self._tasks, self._message_limits, self._max_backlog, self._gate
+                messages(), self._tasks, self._message_limits, self._max_backlog, self._gate
             ),
         )
-        # Without the messages: the caller has them (see the proto), 64 MiB at most.
-        return task_pb2.TaskList(tasks=[task_message(task, NO_LARGE_FIELDS) for task in stored])
+        # Without the messages when the caller has them (see the proto): 64 MiB at most.
+        fields = NO_LARGE_FIELDS if omit else ALL_FIELDS
+        return task_pb2.TaskList(tasks=[task_message(task, fields) for task in stored])
 
     async def SendProcessedTask(
         self, request_iterator: AsyncIterable[task_pb2.ProcessedTaskBatch], context: Any

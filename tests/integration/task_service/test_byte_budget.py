@@ -102,5 +102,25 @@ class TestRefusalOverTheBacklog:
         assert dict(caught.value.trailing_metadata() or ())["binconv-unavailable"] == "backlog"
 
 
-async def chunks(*texts: str) -> AsyncIterator[task_pb2.TaskMessages]:
-    yield task_pb2.TaskMessages(messages=texts)
+async def chunks(*texts: str, omit: bool = False) -> AsyncIterator[task_pb2.TaskMessages]:
+    yield task_pb2.TaskMessages(messages=texts, omit_messages_in_reply=omit)
+
+
+class TestSendTaskReply:
+    async def test_the_messages_come_back_unless_the_caller_asks_to_leave_them_out(
+        self, repository: PostgresTaskRepository
+    ) -> None:
+        server = build_server(TaskServicer(repository, LIMITS, PAGES), 64 * 1024 * 1024)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = task_pb2_grpc.TaskServiceStub(channel)  # type: ignore[no-untyped-call]
+                old = await stub.ReceiveTaskToProcess(chunks("a", "b"), timeout=10)
+                new = await stub.ReceiveTaskToProcess(chunks("c", "d", omit=True), timeout=10)
+        finally:
+            await server.stop(grace=None)
+
+        assert [task.message for task in old.tasks] == ["a", "b"]  # as for callers before
+        assert [task.message for task in new.tasks] == ["", ""]
+        assert all(task.id for task in new.tasks)

@@ -59,7 +59,7 @@ async def test_serves_grpc_health_and_metrics_then_stops_cleanly(database_url: s
             stub = task_pb2_grpc.TaskServiceStub(channel)  # type: ignore[no-untyped-call]
             stream = (task_pb2.TaskMessages(messages=[m]) async for m in _aiter(["hi"]))
             reply = await stub.ReceiveTaskToProcess(stream, timeout=10, wait_for_ready=True)
-            assert [(t.message, t.processed) for t in reply.tasks] == [("", False)]
+            assert [(t.message, t.processed) for t in reply.tasks] == [("hi", False)]
         async with httpx.AsyncClient() as http:
             metrics = await http.get(f"http://127.0.0.1:{settings.metrics_port}/metrics")
         assert (

@@ -142,9 +142,11 @@ async def record(stub: Any, ids: list[str], code: str) -> None:
 
 
 class TestOverGrpc:
-    async def test_the_reply_to_new_tasks_leaves_the_messages_out(self, stub: Any) -> None:
+    async def test_the_reply_to_new_tasks_leaves_the_messages_out_when_asked(
+        self, stub: Any
+    ) -> None:
         async def chunks() -> AsyncIterator[task_pb2.TaskMessages]:
-            yield task_pb2.TaskMessages(messages=["a" * 64, "b"])
+            yield task_pb2.TaskMessages(messages=["a" * 64, "b"], omit_messages_in_reply=True)
 
         reply = await stub.ReceiveTaskToProcess(chunks(), timeout=10)
 
