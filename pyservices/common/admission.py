@@ -37,3 +37,52 @@ class LargeRequestGate:
             yield
         finally:
             self._turns.release()
+
+
+class BodyBudget:
+    """Bytes of request bodies worked on at once, each charged its full size up front.
+
+    What a request costs grows with its body (the gateway: about six times it, at the
+    worst), so the budget is in bytes: many medium requests are bounded as surely as
+    one maximum one. A request waits until its body fits (one alone always fits, however
+    big). Large ones (over `large_bytes`) wait in order of arrival; smaller ones need
+    only room, so a short request is never held behind a queue of large ones.
+    """
+
+    def __init__(self, capacity_bytes: int, large_bytes: int) -> None:
+        self.capacity = max(1, capacity_bytes)
+        self.large_bytes = large_bytes
+        self.used = 0
+        self.waiting = 0
+        self._room = asyncio.Condition()
+        self._large_line = asyncio.Lock()  # first come, first served among large ones
+
+    def is_large(self, size: int) -> bool:
+        return size > self.large_bytes
+
+    @contextlib.asynccontextmanager
+    async def hold(self, size: int, wait_seconds: float | None = None) -> AsyncIterator[None]:
+        """Charge `size` bytes for the block; raise TimeoutError if they did not fit
+        within `wait_seconds` (None: wait as long as it takes)."""
+        size = min(size, self.capacity)
+        self.waiting += 1
+        try:
+            async with asyncio.timeout(wait_seconds):
+                if self.is_large(size):
+                    async with self._large_line:
+                        await self._wait_for_room(size)
+                else:
+                    await self._wait_for_room(size)
+        finally:
+            self.waiting -= 1
+        try:
+            yield
+        finally:
+            async with self._room:
+                self.used -= size
+                self._room.notify_all()
+
+    async def _wait_for_room(self, size: int) -> None:
+        async with self._room:
+            await self._room.wait_for(lambda: self.used == 0 or self.used + size <= self.capacity)
+            self.used += size

@@ -7,7 +7,7 @@ import contextlib
 from typing import Any, cast
 
 from pyservices.common import lifecycle, ops
-from pyservices.common.admission import LargeRequestGate
+from pyservices.common.admission import BodyBudget
 from pyservices.common.logging import get_logger
 from pyservices.gateway.adapters.graphql_app import SchemaLimits
 from pyservices.gateway.adapters.grpc_client import GrpcTaskService, open_channel
@@ -34,9 +34,7 @@ async def run(settings: GatewaySettings, stop: asyncio.Event) -> None:
         ),
         max_body_bytes=settings.max_body_bytes,
         cors_origins=settings.cors_origin_list,
-        large_requests=LargeRequestGate(
-            settings.large_request_bytes, settings.large_requests_at_once
-        ),
+        body_budget=BodyBudget(settings.request_bytes_in_flight, settings.large_request_bytes),
         large_request_wait_seconds=settings.large_request_wait_seconds,
     )
     server = ops.embedded_server(

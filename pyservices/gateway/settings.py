@@ -20,13 +20,15 @@ class GatewaySettings(CommonSettings, TaskServiceAddress):
     graphql_max_fields: int = 200
     # 1,000 messages of 64 KiB, JSON-encoded, with room for the query around them.
     max_body_bytes: int = 70 * 1024 * 1024
-    # A body past this many bytes is a large request: large requests are worked on
-    # `large_requests_at_once` at a time (one of 1,000 x 64 KiB of emoji text peaks the
-    # gateway near 460 MiB; three at once passed its 512 MiB limit); another waits for
-    # its turn at most `large_request_wait_seconds`, then gets a retryable 503
-    # UNAVAILABLE. A large body must arrive at 1 MiB/s at least (after 10 s), or 408.
+    # Bytes of request bodies worked on at once, each charged its Content-Length before
+    # it is read: a body costs the gateway up to about six times its size (one maximum
+    # request of emoji text peaks it near 460 MiB; three at once passed its 512 MiB
+    # limit), so this is one maximum request and a little more. A request waits for room
+    # at most `large_request_wait_seconds`, then gets a retryable 503 UNAVAILABLE;
+    # bodies over `large_request_bytes` wait in order of arrival, smaller ones only for
+    # room. A body must arrive at 1 MiB/s at least (after 10 s), or 408.
+    request_bytes_in_flight: int = 72 * 1024 * 1024
     large_request_bytes: int = 8 * 1024 * 1024
-    large_requests_at_once: int = 1
     large_request_wait_seconds: float = 30.0
     # Comma-separated; "*" allows any origin.
     cors_origins: str = "*"

@@ -1,11 +1,13 @@
-"""Large requests one at a time, before their bodies are read (an ASGI middleware).
+"""Request bodies within a byte budget, before they are read (an ASGI middleware).
 
-A `sendTask` of 1,000 messages of 64 KiB costs the gateway a few times its 64 MiB while
-it is parsed and streamed on: three at once passed the pod's memory limit. So a POST
-whose body is large (by its Content-Length; one without a length counts as large) waits
-for a turn of the `LargeRequestGate` before anything of it is read, and small requests
-pass at once. A large request that gets no turn in time is answered 503 with a
-retryable GraphQL error, never held without end.
+A `sendTask` of 1,000 messages of 64 KiB costs the gateway about six times its 64 MiB
+while it is parsed and streamed on: three at once passed the pod's memory limit, and so
+would ten requests of 8 MiB. So every POST is charged its body's size (by its
+Content-Length; one without a length is charged the maximum) against a `BodyBudget`
+before anything of it is read, and waits while the budget is spent: large bodies in
+order of arrival, small ones as soon as they fit. A request that finds no room in time
+is answered 503 with a retryable GraphQL error, never held without end; a large body
+that arrives too slowly is answered 408, so that nobody holds the budget by trickling.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import time
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pyservices.common.admission import LargeRequestGate
+from pyservices.common.admission import BodyBudget
 from pyservices.common.logging import get_logger
 from pyservices.gateway.adapters.graphql_errors import UNAVAILABLE
 
@@ -26,8 +28,8 @@ log = get_logger(__name__)
 BUSY = "the gateway is busy with other large requests; retry"
 
 
-# A large body must arrive at this rate at least (after the first seconds), or the
-# request ends with a 408: a client trickling its body would hold the only turn.
+# A body must arrive at this rate at least (after the first seconds), or the request
+# ends with a 408: a client trickling its body would hold part of the budget.
 MIN_BODY_BYTES_PER_SECOND = 1024 * 1024
 BODY_GRACE_SECONDS = 10.0
 TOO_SLOW = "the request body arrived too slowly; send it again"
@@ -39,10 +41,10 @@ class BodyTooSlow(Exception):
 
 class LargeRequestAdmission:
     def __init__(
-        self, app: ASGIApp, gate: LargeRequestGate, wait_seconds: float, max_body_bytes: int
+        self, app: ASGIApp, budget: BodyBudget, wait_seconds: float, max_body_bytes: int
     ) -> None:
         self._app = app
-        self._gate = gate
+        self._budget = budget
         self._wait_seconds = wait_seconds
         self._max_body_bytes = max_body_bytes
 
@@ -51,16 +53,16 @@ class LargeRequestAdmission:
         if (
             scope["type"] != "http"
             or scope["method"] != "POST"
-            or (size is not None and not self._gate.is_large(size))
             or (size is not None and size > self._max_body_bytes)  # refused (413) at once
         ):
             await self._app(scope, receive, send)
             return
-        turn = self._gate.turn(self._wait_seconds)
+        charged = self._max_body_bytes if size is None else size
+        hold = self._budget.hold(charged, self._wait_seconds)
         try:
-            await turn.__aenter__()
+            await hold.__aenter__()
         except TimeoutError:
-            log.warning("large_request_refused_busy", waiting=self._gate.waiting)
+            log.warning("request_refused_busy", size=size, waiting=self._budget.waiting)
             await _answer(send, 503, BUSY, [(b"retry-after", b"1")])
             return
         started = False
@@ -71,18 +73,19 @@ class LargeRequestAdmission:
             await send(message)
 
         try:
-            await self._app(scope, _deadline(receive, size or self._max_body_bytes), watched_send)
+            await self._app(scope, _deadline(receive, charged), watched_send)
         except BodyTooSlow:
-            log.warning("large_request_body_too_slow", size=size)
+            log.warning("request_body_too_slow", size=size)
             if not started:
                 await _answer(send, 408, TOO_SLOW, [])
         finally:
-            await turn.__aexit__(None, None, None)
-            # graphql-core's execution context is a reference cycle (through its bound
-            # resolvers) that holds the request's variables: the messages of a large
-            # request would stay until the collector's next full pass, which big strings
-            # never trigger (measured: +330 MiB kept per request).
-            gc.collect()
+            await hold.__aexit__(None, None, None)
+            if self._budget.is_large(charged):
+                # graphql-core's execution context is a reference cycle (through its
+                # bound resolvers) that holds the request's variables: the messages of a
+                # large request would stay until the collector's next full pass, which
+                # big strings never trigger (measured: +330 MiB kept per request).
+                gc.collect()
 
 
 def _content_length(scope: Scope) -> int | None:

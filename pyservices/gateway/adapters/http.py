@@ -16,7 +16,7 @@ from starlette.staticfiles import StaticFiles
 from strawberry.fastapi import GraphQLRouter
 from strawberry.types.unset import UNSET
 
-from pyservices.common.admission import LargeRequestGate
+from pyservices.common.admission import BodyBudget
 from pyservices.common.ops import HealthCheck, health_route, metrics_route
 from pyservices.gateway.adapters.admission import LargeRequestAdmission
 from pyservices.gateway.adapters.graphql_app import SchemaLimits, build_schema
@@ -92,7 +92,7 @@ def create_app(
     limits: SchemaLimits | None = None,
     max_body_bytes: int = 70 * 1024 * 1024,
     cors_origins: list[str] | None = None,
-    large_requests: LargeRequestGate | None = None,
+    body_budget: BodyBudget | None = None,
     large_request_wait_seconds: float = 30.0,
 ) -> FastAPI:
     context: Context = {"task_service": task_service}
@@ -118,7 +118,7 @@ def create_app(
     # Outside the body limit, so a waiting request has had nothing of its body read.
     app.add_middleware(
         LargeRequestAdmission,
-        gate=large_requests or LargeRequestGate(8 * 1024 * 1024, 1),
+        budget=body_budget or BodyBudget(72 * 1024 * 1024, 8 * 1024 * 1024),
         wait_seconds=large_request_wait_seconds,
         max_body_bytes=max_body_bytes,
     )

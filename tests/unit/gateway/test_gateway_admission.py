@@ -1,13 +1,14 @@
-"""Large requests one at a time at the gateway, small ones never held up."""
+"""Request bodies within the gateway's byte budget; short ones never held up."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
-from pyservices.common.admission import LargeRequestGate
+from pyservices.common.admission import BodyBudget
 from pyservices.gateway.adapters import admission
 from pyservices.gateway.adapters.http import create_app
 from tests.unit.gateway.gateway_fakes import FakeTaskService
@@ -16,16 +17,16 @@ SEND = "mutation($m: [String!]!) { sendTask(messages: $m) { id } }"
 
 
 @pytest.fixture
-def gate() -> LargeRequestGate:
-    return LargeRequestGate(threshold_bytes=200, at_once=1)
+def gate() -> BodyBudget:
+    return BodyBudget(capacity_bytes=1000, large_bytes=200)
 
 
 @pytest.fixture
-async def client(gate: LargeRequestGate) -> AsyncIterator[httpx.AsyncClient]:
+async def client(gate: BodyBudget) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(
         FakeTaskService(),
         {},
-        large_requests=gate,
+        body_budget=gate,
         large_request_wait_seconds=0.05,
         max_body_bytes=4096,
     )
@@ -40,9 +41,9 @@ async def send(client: httpx.AsyncClient, *messages: str) -> httpx.Response:
 
 
 async def test_a_large_request_waits_for_its_turn_and_small_ones_pass(
-    client: httpx.AsyncClient, gate: LargeRequestGate
+    client: httpx.AsyncClient, gate: BodyBudget
 ) -> None:
-    async with gate.turn():  # another large request is being worked on
+    async with gate.hold(900):  # another large request is being worked on
         small = await send(client, "a")
         large = await send(client, "x" * 300)
 
@@ -64,7 +65,7 @@ async def test_a_large_request_goes_through_when_no_other_is_running(
 
 
 async def test_a_large_body_that_arrives_too_slowly_ends_with_a_408_and_frees_the_turn(
-    client: httpx.AsyncClient, gate: LargeRequestGate, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient, gate: BodyBudget, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(admission, "BODY_GRACE_SECONDS", 0.0)
 
@@ -74,16 +75,42 @@ async def test_a_large_body_that_arrives_too_slowly_ends_with_a_408_and_frees_th
     [error] = response.json()["errors"]
     assert error["extensions"] == {"code": "UNAVAILABLE", "retryable": True}
     assert "too slowly" in error["message"]
-    async with gate.turn(0.01):  # the turn was given back
-        pass
+    assert gate.used == 0  # the bytes were given back
 
 
 async def test_a_body_over_the_size_limit_is_refused_at_once_not_queued(
-    client: httpx.AsyncClient, gate: LargeRequestGate
+    client: httpx.AsyncClient, gate: BodyBudget
 ) -> None:
-    async with gate.turn():
+    async with gate.hold(1000):
         response = await client.post(
             "/query", content=b"x" * 5000, headers={"content-type": "application/json"}
         )
 
     assert response.status_code == 413
+
+
+async def test_many_medium_requests_are_bounded_by_their_bytes_too() -> None:
+    budget = BodyBudget(capacity_bytes=1000, large_bytes=600)
+    inside = 0
+    most = 0
+
+    async def request(size: int) -> None:
+        nonlocal inside, most
+        async with budget.hold(size):
+            inside += size
+            most = max(most, inside)
+            await asyncio.sleep(0.01)
+            inside -= size
+
+    await asyncio.gather(*(request(300) for _ in range(10)))
+
+    assert most <= 1000
+    assert budget.used == 0
+
+
+async def test_a_body_larger_than_the_whole_budget_still_goes_alone() -> None:
+    budget = BodyBudget(capacity_bytes=100, large_bytes=50)
+
+    async with budget.hold(5000, wait_seconds=0.1):
+        assert budget.used == 100
+    assert budget.used == 0
