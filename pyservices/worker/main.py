@@ -9,7 +9,7 @@ import grpc
 from pyservices.common import lifecycle, ops
 from pyservices.common.backoff import until_connected
 from pyservices.common.logging import get_logger
-from pyservices.common.topology import WORK_QUEUES
+from pyservices.common.topology import LARGE_PROCESS_QUEUE, WORK_QUEUES
 from pyservices.worker.adapters.converter import BinconvConverter
 from pyservices.worker.adapters.grpc_client import GrpcTaskService
 from pyservices.worker.adapters.rabbitmq import TaskConsumer
@@ -57,7 +57,9 @@ async def run(
             consumer = await until_connected(
                 lambda queue=lane.queue: TaskConsumer.connect(  # type: ignore[misc]
                     settings.rabbitmq_url,
-                    settings.worker_prefetch,
+                    settings.worker_large_prefetch
+                    if queue == LARGE_PROCESS_QUEUE
+                    else settings.worker_prefetch,
                     queue=queue,
                     reconnect_interval=settings.broker_reconnect_seconds,
                 ),

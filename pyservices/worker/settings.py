@@ -9,6 +9,10 @@ class WorkerSettings(CommonSettings, BrokerSettings, TaskServiceAddress):
     metrics_port: int = 9103
     # Unacknowledged deliveries the broker hands this worker: the bound on in-flight work.
     worker_prefetch: int = 256
+    # ...for task.process.large: its bodies are up to 64 KiB of text (up to 384 KiB of
+    # JSON when every character is escaped), all delivered at once up to the prefetch,
+    # before the byte budget can pause anything: 32 of them are 12 MiB at worst.
+    worker_large_prefetch: int = 32
     # Most deliveries converted in one call (what has arrived, up to this).
     worker_batch_max: int = 256
     # Message bytes converted in one call (the codes are 8x that), at least one message.
