@@ -7,7 +7,6 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from prometheus_client import REGISTRY
 
 from pyservices.worker.domain import ProcessedResult
 from pyservices.worker.flow import HeldBytes, control_flow
@@ -19,18 +18,10 @@ from tests.unit.worker.worker_fakes import (
     FakeDelivery,
     FakeDeliverySource,
     FakeTaskService,
+    dead_lettered,
+    settled,
     task_body,
 )
-
-
-def dead_lettered(reason: str) -> float:
-    labels = {"reason": reason}
-    return REGISTRY.get_sample_value("binconv_worker_dead_lettered_total", labels) or 0.0
-
-
-async def settled(*deliveries: FakeDelivery) -> None:
-    for delivery in deliveries:
-        await asyncio.wait_for(delivery.settled.wait(), 2)
 
 
 async def until(condition: Callable[[], bool], seconds: float = 2.0) -> None:

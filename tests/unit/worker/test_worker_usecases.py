@@ -4,23 +4,19 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from prometheus_client import REGISTRY
 
 from pyservices.worker.domain import AckStatus
 from pyservices.worker.ports import Delivery
 from pyservices.worker.results import ResultSubmitter
 from pyservices.worker.usecases import TaskProcessor, process_batch, take_batch
-from tests.unit.worker.worker_fakes import FakeConverter, FakeDelivery, FakeTaskService, task_body
-
-
-def dead_lettered(reason: str) -> float:
-    labels = {"reason": reason}
-    return REGISTRY.get_sample_value("binconv_worker_dead_lettered_total", labels) or 0.0
-
-
-async def settled(*deliveries: FakeDelivery) -> None:
-    for delivery in deliveries:
-        await asyncio.wait_for(delivery.settled.wait(), 2)
+from tests.unit.worker.worker_fakes import (
+    FakeConverter,
+    FakeDelivery,
+    FakeTaskService,
+    dead_lettered,
+    settled,
+    task_body,
+)
 
 
 @pytest.fixture

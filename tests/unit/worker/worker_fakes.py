@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from prometheus_client import REGISTRY
+
 from pyservices.common.events import TaskCreated
 from pyservices.worker.domain import (
     AckStatus,
@@ -21,6 +23,17 @@ from pyservices.worker.ports import (
     ResultStream,
     TaskService,
 )
+
+
+def dead_lettered(reason: str) -> float:
+    """The worker's dead-letter counter for `reason`, as it stands."""
+    labels = {"reason": reason}
+    return REGISTRY.get_sample_value("binconv_worker_dead_lettered_total", labels) or 0.0
+
+
+async def settled(*deliveries: FakeDelivery) -> None:
+    for delivery in deliveries:
+        await asyncio.wait_for(delivery.settled.wait(), 2)
 
 
 def task_body(task_id: str, message: str = "A") -> bytes:
