@@ -83,10 +83,11 @@ def _mib(quantity: str) -> float:
 
 def peak_rss_mib(processes: dict[str, subprocess.Popen[bytes]]) -> dict[str, float]:
     """The peak resident memory of each running process (VmHWM), in MiB."""
-    return {name: _status_mib(process.pid, "VmHWM") for name, process in processes.items()}
+    return {name: status_mib(process.pid, "VmHWM") for name, process in processes.items()}
 
 
-def _status_mib(pid: int, field: str) -> float:
+def status_mib(pid: int, field: str) -> float:
+    """A memory figure of /proc/<pid>/status (VmRSS, VmHWM, ...) in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024

@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pyservices.common.topology import PROCESS_QUEUE
 from tests.faults.conftest import FaultStack
+from tests.faults.maximum import status_mib
 
 
 async def until(check: Callable[[], Awaitable[object]], seconds: float) -> None:
@@ -53,11 +54,7 @@ async def metric(stack: FaultStack, name: str, metric: str) -> float:
 
 
 def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise LookupError(f"no VmRSS for {pid}")
+    return status_mib(pid, "VmRSS")
 
 
 async def connect_and_never_read(port: int) -> asyncio.StreamWriter:

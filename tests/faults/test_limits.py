@@ -7,6 +7,7 @@ codes right, outbox and queues drained)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 
 from pyservices.common.topology import LARGE_PROCESS_QUEUE
 from tests.faults.conftest import FaultStack
-from tests.faults.ledger import latency_figures
+from tests.faults.ledger import Trial, latency_figures
 from tests.faults.maximum import (
     MAX_MESSAGES,
     maximum_messages,
@@ -36,13 +37,7 @@ async def test_three_maximum_requests_at_once_flow_through_beside_short_tasks(
 ) -> None:
     stack = fault_stack
     await stack.start_all()
-    async with stack.under_load(
-        "three requests of 1,000 x 64 KiB at once",
-        keep_codes=False,
-        settle_seconds=SETTLE_SECONDS,
-        rate=20,
-        batch=2,
-    ) as trial:
+    async with _at_maximum(stack, "three requests of 1,000 x 64 KiB at once", rate=20) as trial:
         await trial.load.wait_accepted(20)
         started = time.perf_counter()
         async with httpx.AsyncClient() as http:
@@ -55,8 +50,7 @@ async def test_three_maximum_requests_at_once_flow_through_beside_short_tasks(
         accepted_in = time.perf_counter() - started
         for tasks in stored:
             trial.also_accepted.update(tasks)
-        big = set(trial.also_accepted)
-        await asyncio.gather(*(feed.wait_for(big, SETTLE_SECONDS) for feed in trial.feeds))
+        await _delivered(trial)
         processed_in = time.perf_counter() - started
         peaks = peak_rss_mib(stack.processes.running)
 
@@ -77,12 +71,8 @@ async def test_a_queue_full_of_maximum_size_tasks_at_start_drains_by_itself(
     stack = fault_stack
     for service in ("task_service", "publisher", "websocket", "gateway"):
         await stack.start(service)
-    async with stack.under_load(
-        "the worker starts on 2,000 maximum-size tasks queued",
-        keep_codes=False,
-        settle_seconds=SETTLE_SECONDS,
-        rate=10,
-        batch=2,
+    async with _at_maximum(
+        stack, "the worker starts on 2,000 maximum-size tasks queued", rate=10
     ) as trial:
         async with httpx.AsyncClient() as http:
             for n in range(2):
@@ -93,14 +83,29 @@ async def test_a_queue_full_of_maximum_size_tasks_at_start_drains_by_itself(
         await _until_queued(stack, len(trial.also_accepted), seconds=120)
         await stack.start("worker")
         trial.healed()
-        big = set(trial.also_accepted)
-        await asyncio.gather(*(feed.wait_for(big, SETTLE_SECONDS) for feed in trial.feeds))
+        await _delivered(trial)
         peaks = peak_rss_mib(stack.processes.running)
 
     assert trial.row is not None
     assert over_limit(peaks, memory_limits_mib()) == {}
     trial.row.notes = f"peak RSS MiB {_figures(peaks)}"
     trial.row.save("10-queue-of-maximum-tasks")
+
+
+def _at_maximum(
+    stack: FaultStack, fault: str, rate: int
+) -> contextlib.AbstractAsyncContextManager[Trial]:
+    """A steady load of short tasks (batches of 2) while the block sends maximum
+    requests; the listeners keep digests of the codes, the ledger waits long enough."""
+    return stack.under_load(
+        fault, keep_codes=False, settle_seconds=SETTLE_SECONDS, rate=rate, batch=2
+    )
+
+
+async def _delivered(trial: Trial) -> None:
+    """Until every listener has the result of every task the block stored itself."""
+    tasks = set(trial.also_accepted)
+    await asyncio.gather(*(feed.wait_for(tasks, SETTLE_SECONDS) for feed in trial.feeds))
 
 
 async def _until_queued(stack: FaultStack, count: int, seconds: float) -> None:
@@ -122,19 +127,14 @@ async def test_a_slow_client_is_dropped_while_maximum_size_results_flow(
 ) -> None:
     stack = fault_stack
     await stack.start_all()
-    async with stack.under_load(
-        "a client that never reads while 1,000 x 64 KiB results flow",
-        keep_codes=False,
-        settle_seconds=SETTLE_SECONDS,
-        rate=10,
-        batch=2,
+    async with _at_maximum(
+        stack, "a client that never reads while 1,000 x 64 KiB results flow", rate=10
     ) as trial:
         stalled = await connect_and_never_read(stack.ports.websocket)
         async with httpx.AsyncClient() as http:
             url = stack.ports.graphql_url
             trial.also_accepted.update(await send_maximum(http, url, maximum_messages("slow")))
-        big = set(trial.also_accepted)
-        await asyncio.gather(*(feed.wait_for(big, SETTLE_SECONDS) for feed in trial.feeds))
+        await _delivered(trial)
         dropped = await metric_lines(stack, "websocket", "binconv_websocket_disconnects_total")
         peaks = peak_rss_mib(stack.processes.running)
         stalled.close()
@@ -158,18 +158,13 @@ async def test_a_page_of_maximum_size_tasks_is_bounded_or_refused_saying_how_to_
 ) -> None:
     stack = fault_stack
     await stack.start_all()
-    async with stack.under_load(
-        "tasks(limit: 1000) on a table of maximum-size tasks",
-        keep_codes=False,
-        settle_seconds=SETTLE_SECONDS,
-        rate=10,
-        batch=2,
+    async with _at_maximum(
+        stack, "tasks(limit: 1000) on a table of maximum-size tasks", rate=10
     ) as trial:
         async with httpx.AsyncClient(timeout=60) as http:
             url = stack.ports.graphql_url
             trial.also_accepted.update(await send_maximum(http, url, maximum_messages("page")))
-            big = set(trial.also_accepted)
-            await asyncio.gather(*(feed.wait_for(big, SETTLE_SECONDS) for feed in trial.feeds))
+            await _delivered(trial)
 
             ids = (await _query(http, url, TASKS_IDS, MAX_MESSAGES))["data"]["tasks"]
             refused = await _query(http, url, TASKS_CODES, MAX_MESSAGES)

@@ -4,6 +4,7 @@ pausing consumption while it holds more than its budget."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -30,6 +31,36 @@ async def until(condition: Callable[[], bool], seconds: float = 2.0) -> None:
             return
         await asyncio.sleep(0.005)
     raise AssertionError("the condition did not come true in time")
+
+
+@contextlib.asynccontextmanager
+async def flowing(held: HeldBytes, source: FakeDeliverySource) -> AsyncIterator[None]:
+    """`control_flow` running for the block."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(control_flow(held, source, stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 2)
+
+
+@contextlib.asynccontextmanager
+async def lane(
+    service: FakeTaskService, held: HeldBytes, converter: FakeConverter, batch_max: int
+) -> AsyncIterator[TaskProcessor]:
+    """A submitter and a processor sharing `held`, running for the block."""
+    stop = asyncio.Event()
+    submitter = ResultSubmitter(service, backoff_cap=0.05, held=held)
+    running = asyncio.create_task(submitter.run(stop))
+    processor = TaskProcessor(converter, submitter, batch_max=batch_max, held=held)
+    processing = asyncio.create_task(processor.run())
+    try:
+        yield processor
+    finally:
+        processing.cancel()
+        stop.set()
+        await asyncio.wait_for(running, 2)
 
 
 @pytest.fixture
@@ -125,13 +156,8 @@ class TestHeldBytes:
     async def test_bodies_and_codes_count_until_settled(self, service: FakeTaskService) -> None:
         held = HeldBytes(1 << 20)
         service.hold = True
-        submitter = ResultSubmitter(service, backoff_cap=0.05, held=held)
-        stop = asyncio.Event()
-        running = asyncio.create_task(submitter.run(stop))
-        processor = TaskProcessor(FakeConverter(), submitter, batch_max=8, held=held)
-        processing = asyncio.create_task(processor.run())
         delivery = FakeDelivery(task_body("t0", "AB"))
-        try:
+        async with lane(service, held, FakeConverter(), batch_max=8) as processor:
             processor.receive(delivery)
             stream = await asyncio.wait_for(service.opened.get(), 2)
             await until(lambda: len(stream.sent) == 1)
@@ -140,17 +166,11 @@ class TestHeldBytes:
             stream.answer("t0")
             await settled(delivery)
             assert held.held == 0
-        finally:
-            processing.cancel()
-            stop.set()
-            await asyncio.wait_for(running, 2)
 
     async def test_consumption_pauses_over_the_budget_and_resumes_under_half(self) -> None:
         held = HeldBytes(100)
         source = FakeDeliverySource()
-        stop = asyncio.Event()
-        flowing = asyncio.create_task(control_flow(held, source, stop))
-        try:
+        async with flowing(held, source):
             held.add(90)
             await asyncio.sleep(0.01)
             assert source.changes == []
@@ -164,23 +184,15 @@ class TestHeldBytes:
             held.remove(30)
             await until(lambda: not source.paused)
             assert source.changes == ["pause", "resume"]
-        finally:
-            stop.set()
-            await asyncio.wait_for(flowing, 2)
 
     async def test_nothing_more_is_converted_while_over_the_budget(
         self, service: FakeTaskService
     ) -> None:
         held = HeldBytes(20)  # one result of 16 bytes of code, and its body, pass it
         service.hold = True
-        submitter = ResultSubmitter(service, backoff_cap=0.05, held=held)
-        stop = asyncio.Event()
-        running = asyncio.create_task(submitter.run(stop))
         converter = FakeConverter()
-        processor = TaskProcessor(converter, submitter, batch_max=1, held=held)
-        processing = asyncio.create_task(processor.run())
         first, second = FakeDelivery(task_body("t0", "AB")), FakeDelivery(task_body("t1", "CD"))
-        try:
+        async with lane(service, held, converter, batch_max=1) as processor:
             processor.receive(first)
             processor.receive(second)
             stream = await asyncio.wait_for(service.opened.get(), 2)
@@ -193,10 +205,6 @@ class TestHeldBytes:
             stream.answer("t1")
             await settled(first, second)
             assert converter.calls == [["AB"], ["CD"]]
-        finally:
-            processing.cancel()
-            stop.set()
-            await asyncio.wait_for(running, 2)
 
     async def test_a_pause_that_failed_half_way_is_put_right(self) -> None:
         class ForgetfulSource(FakeDeliverySource):
@@ -206,15 +214,10 @@ class TestHeldBytes:
 
         held = HeldBytes(100)
         source = ForgetfulSource()
-        stop = asyncio.Event()
-        flowing = asyncio.create_task(control_flow(held, source, stop))
-        try:
+        async with flowing(held, source):
             held.add(110)
             await until(lambda: source.paused)
             held.remove(100)  # back under the budget before anything else happened
 
             await until(lambda: not source.paused)
             assert source.changes == ["resume"]
-        finally:
-            stop.set()
-            await asyncio.wait_for(flowing, 2)
