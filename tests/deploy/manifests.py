@@ -169,8 +169,8 @@ def _container_env(
             env[variable["name"]] = variable["value"]
         elif "secretKeyRef" in variable["valueFrom"]:
             ref = variable["valueFrom"]["secretKeyRef"]
-            secret = secrets.get(ref["name"])
-            raw = secret["data"][ref["key"]] if secret else None
+            named = secrets.get(ref["name"])
+            raw = named["data"][ref["key"]] if named else None
             env[variable["name"]] = base64.b64decode(raw).decode() if raw else None
         else:
             ref = variable["valueFrom"]["configMapKeyRef"]

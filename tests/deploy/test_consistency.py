@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -27,7 +28,7 @@ from .manifests import (
 )
 
 
-def compose_services() -> dict[str, dict[str, object]]:
+def compose_services() -> dict[str, dict[str, Any]]:
     """Compose services running the binconv image, keyed by the command they run."""
     return {
         name: spec
@@ -36,7 +37,7 @@ def compose_services() -> dict[str, dict[str, object]]:
     }
 
 
-def compose_service_for(module: str) -> tuple[str, dict[str, object]]:
+def compose_service_for(module: str) -> tuple[str, dict[str, Any]]:
     matches = [(n, s) for n, s in compose_services().items() if s["command"] == [module]]
     assert len(matches) == 1, f"compose runs {module} {len(matches)} times"
     return matches[0]
@@ -70,14 +71,14 @@ def test_compose_runs_every_service_once_and_migrates_first(service: str) -> Non
 
 def test_compose_sets_only_variables_the_service_reads(service: str) -> None:
     _, spec = compose_service_for(service)
-    unknown = set(spec.get("environment", {})) - contract(service).variables  # type: ignore[arg-type]
+    unknown = set(spec.get("environment", {})) - contract(service).variables
     assert not unknown, f"{service} does not read {sorted(unknown)}"
 
 
 def test_compose_healthcheck_probes_the_health_endpoint(service: str) -> None:
     _, spec = compose_service_for(service)
-    env: dict[str, str] = spec.get("environment", {})  # type: ignore[assignment]
-    test = spec["healthcheck"]["test"]  # type: ignore[index]
+    env: dict[str, str] = spec.get("environment", {})
+    test = spec["healthcheck"]["test"]
     assert test[:3] == ["CMD", "binconv-service", "probe"]
     url = urlsplit(test[3])
     assert (url.port, url.path) == (contract(service).http_port(env), "/health")

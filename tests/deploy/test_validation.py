@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from typing import Any
 
 import kubernetes_validate
 import pytest
@@ -149,6 +150,6 @@ def test_grafana_provisioning_points_at_the_dashboard_and_the_prometheus_source(
     assert variable["current"]["value"] == source["datasources"][0]["uid"]
 
 
-def _containers(document: dict[str, object]) -> list[dict[str, object]]:
-    pod = document["spec"]["template"]["spec"]  # type: ignore[index]
+def _containers(document: dict[str, Any]) -> list[dict[str, Any]]:
+    pod = document["spec"]["template"]["spec"]
     return [*pod.get("initContainers", []), *pod["containers"]]
