@@ -1,13 +1,22 @@
-"""Process lifecycle: run until SIGTERM or SIGINT, then let the service drain."""
+"""The one process lifecycle of every service.
+
+`serve` runs a wired service (what each service's `bootstrap.build` returns): it starts
+the ops server (`/health` from the ports' own `ping`, `/metrics`), starts the service,
+waits for SIGTERM or SIGINT, lets the service drain within its grace, then closes each
+resource in order, each step cut at its bound so one dead dependency cannot hang the stop.
+"""
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import signal
-from collections.abc import Awaitable, Callable
-from typing import Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
+from pyservices.common import ops
 from pyservices.common.logging import configure_logging, get_logger
 from pyservices.common.memory import tune_allocator
 
@@ -45,13 +54,112 @@ async def bounded_step(
         log.warning("shutdown_step_failed", step=name, error=repr(error))
 
 
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One resource to close at shutdown, cut at `seconds`."""
+
+    name: str
+    close: Callable[[], Awaitable[object]]
+    seconds: float = SHUTDOWN_STEP_SECONDS
+
+
+class _Pool(Protocol):
+    async def close(self) -> None: ...
+
+    def terminate(self) -> None: ...
+
+
+async def close_pool(pool: _Pool, seconds: float = SHUTDOWN_STEP_SECONDS) -> None:
+    """Close a database pool gracefully, or terminate it once `seconds` have passed."""
+    try:
+        async with asyncio.timeout(seconds):
+            await pool.close()
+    except TimeoutError:
+        pool.terminate()
+
+
+class Service(abc.ABC):
+    """A wired service: its adapters built, nothing connected yet."""
+
+    name: str
+    # Stop taking work, then this long at most for the work taken to finish.
+    grace: float
+    host: str = "127.0.0.1"
+    # Where `serve` answers /health and /metrics; None when the service's own HTTP app
+    # serves them (the gateway, the WebSocket service).
+    ops_port: int | None = None
+
+    @property
+    @abc.abstractmethod
+    def checks(self) -> Mapping[str, ops.HealthCheck]:
+        """The dependency checks of /health, each a port's own `ping`."""
+
+    @abc.abstractmethod
+    async def start(self, stop: asyncio.Event) -> asyncio.Task[None] | None:
+        """Connect and begin serving (give up quietly once `stop` is set). Returns a task
+        whose end, a failure, stops the service too (a server that cannot bind), if any."""
+
+    @abc.abstractmethod
+    async def drain(self, grace: float) -> None:
+        """Stop taking work and let the work taken finish within `grace`."""
+
+    @abc.abstractmethod
+    def closing(self) -> Sequence[Step]:
+        """What to close after the drain, in order (only what was opened)."""
+
+    def describe(self) -> Mapping[str, Any]:
+        """Fields of the `service_started` log line."""
+        return {"ops_port": self.ops_port}
+
+
+async def serve(service: Service, stop: asyncio.Event) -> None:
+    """Run `service` until `stop` is set (or its server fails), then drain and close."""
+    ops_server, ops_serving = None, None
+    if service.ops_port is not None:
+        ops_server = ops.embedded_server(
+            ops.ops_app(service.checks), service.host, service.ops_port
+        )
+        ops_serving = asyncio.create_task(ops_server.serve())
+    running: asyncio.Task[None] | None = None
+    try:
+        running = await service.start(stop)
+        if not stop.is_set():
+            log.info("service_started", **service.describe())
+        await _until(stop, running)
+        log.info("service_stopping", grace_seconds=service.grace)
+        # The frameworks' own drains end at the grace; the margin lets them cancel.
+        await bounded_step(
+            service.drain(service.grace), "drain", service.grace + SHUTDOWN_STEP_SECONDS
+        )
+    finally:
+        for step in service.closing():
+            await bounded_step(step.close(), step.name, step.seconds)
+        if ops_server is not None and ops_serving is not None:
+            ops_server.should_exit = True
+            await ops_serving
+        log.info("service_stopped")
+    if running is not None and running.done() and not running.cancelled():
+        failure = running.exception()
+        if failure is not None:
+            raise failure
+
+
+async def _until(stop: asyncio.Event, running: asyncio.Task[None] | None) -> None:
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        waiters = {stopping} if running is None else {stopping, running}
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+
+
 def run_service(name: str, settings: S, run: Callable[[S, asyncio.Event], Awaitable[None]]) -> None:
     """The body of every service's `main()`: logging, then `run` until a stop signal."""
     tune_allocator()
     configure_logging(name, settings.log_level)
 
-    async def serve() -> None:
+    async def main() -> None:
         await run(settings, shutdown_event())
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve())
+        asyncio.run(main())

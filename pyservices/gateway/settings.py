@@ -5,6 +5,8 @@ from pyservices.common.settings import CommonSettings, TaskServiceAddress
 
 class GatewaySettings(CommonSettings, TaskServiceAddress):
     gateway_port: int = 8080
+    # How long open requests may finish after SIGTERM before they are cut.
+    shutdown_grace_seconds: float = 10.0
     grpc_timeout_seconds: float = 10.0
     # The largest reply taken from the task service. A page holds at most its
     # MAX_PAGE_BYTES (16 MiB) of messages and codes plus under 100 bytes a task of ids

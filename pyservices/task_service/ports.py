@@ -38,8 +38,15 @@ class TaskRepository(abc.ABC):
     """The tasks and their outbox. Each method is one unit of work (one transaction)."""
 
     @abc.abstractmethod
+    async def ping(self) -> bool:
+        """For /health: True when the store answers; raises or False when it does not."""
+
+    @abc.abstractmethod
     async def add_tasks(self, tasks: Sequence[NewTask]) -> list[Task]:
-        """Store all tasks and one `task.created` event each, all or nothing.
+        """Store all tasks and one `task.created` event each (in the order given), all or
+        nothing. The tasks of one call share one created_at, which is also their
+        updated_at. An id already stored, or given twice, is a caller's bug: the call
+        raises (the store's own error) and stores nothing.
 
         Returns the stored tasks in the order given.
         """

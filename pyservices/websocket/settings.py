@@ -9,6 +9,8 @@ MiB = 1024 * 1024
 
 class WebSocketSettings(CommonSettings, BrokerSettings):
     websocket_port: int = 8082
+    # How long open requests may finish after SIGTERM before they are cut.
+    shutdown_grace_seconds: float = 5.0
     # Comma-separated exact origins; "*" allows any. A missing Origin header (a client
     # that is not a browser) is always allowed.
     allowed_origins: str = "*"

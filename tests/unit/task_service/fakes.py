@@ -34,8 +34,16 @@ class FakeTaskRepository(TaskRepository):
         if self.unavailable:
             raise RepositoryUnavailable("database unavailable: fake outage")
 
+    async def ping(self) -> bool:
+        self._check()
+        return True
+
     async def add_tasks(self, tasks: Sequence[NewTask]) -> list[Task]:
         self._check()
+        ids = [task.id for task in tasks]
+        if len(set(ids)) < len(ids) or not self.tasks.keys().isdisjoint(ids):
+            # Like the primary key: an id stored twice fails the whole call.
+            raise ValueError("a task with this id exists")
         now = self._now()
         stored = [Task(t.id, t.message, "", now, now) for t in tasks]
         for task in stored:
