@@ -11,7 +11,7 @@ default:
 
 # start PostgreSQL, RabbitMQ and the five services locally; Ctrl-C stops all
 up:
-    python -m pyservices.devstack up
+    python -m devstack up
 
 # the whole test suite: Rust and Python, unit, integration, end to end, browser
 test *args: lint test-rust
@@ -61,15 +61,15 @@ proto:
 
 # format Python and Rust
 fmt:
-    ruff format pyservices tests bench
-    ruff check --fix pyservices tests bench
+    ruff format pyservices devstack tests bench
+    ruff check --fix pyservices devstack tests bench
     cargo fmt --manifest-path binconv/Cargo.toml
 
 # lint Python and Rust
 lint:
-    ruff format --check pyservices tests bench
-    ruff check pyservices tests bench
-    mypy pyservices
+    ruff format --check pyservices devstack tests bench
+    ruff check pyservices devstack tests bench
+    mypy pyservices devstack
     cargo fmt --manifest-path binconv/Cargo.toml --check
     cargo clippy --manifest-path binconv/Cargo.toml --all-targets -- -D warnings
 

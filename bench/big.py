@@ -34,7 +34,7 @@ import httpx
 from bench import big_report, machine
 from bench.big_requests import build_bodies, send_until_accepted
 from bench.e2e import percentile
-from pyservices.devstack.stack import SERVICES, ServiceProcesses, fresh_stack
+from devstack.stack import SERVICES
 from tests.faults.ledger import Pipeline, Request, Trial, install_outbox_audit, under_load
 from tests.faults.maximum import (
     MAX_MESSAGE_BYTES,
@@ -42,6 +42,7 @@ from tests.faults.maximum import (
     memory_limits_mib,
     peak_rss_mib,
 )
+from tests.support.processes import ServiceProcesses, fresh_stack
 
 ROOT = Path(__file__).resolve().parents[1]
 MIB = 1024 * 1024

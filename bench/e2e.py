@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 
 from binconv import reference
-from pyservices.devstack.client import GraphQLClient, ResultFeed, result_feed
+from tests.support.client import GraphQLClient, ResultFeed, result_feed
 
 ROOT = Path(__file__).resolve().parents[1]
 

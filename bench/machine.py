@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from pyservices.devstack.infra import REPO, LocalRabbitMQ
+from devstack.infra import REPO, LocalRabbitMQ
 
 
 async def server_versions(database_url: str, rabbitmq: LocalRabbitMQ) -> dict[str, str]:

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from bench import e2e
-from pyservices.devstack.stack import fresh_stack
+from tests.support.processes import fresh_stack
 
 ROOT = Path(__file__).resolve().parents[1]
 

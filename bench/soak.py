@@ -31,8 +31,9 @@ import httpx
 
 from bench.e2e import percentile
 from binconv import reference
-from pyservices.devstack.client import GraphQLClient, ResultFeed, result_feed
-from pyservices.devstack.stack import Ports, fresh_stack
+from devstack.stack import Ports
+from tests.support.client import GraphQLClient, ResultFeed, result_feed
+from tests.support.processes import fresh_stack
 
 ROOT = Path(__file__).resolve().parents[1]
 MIB = 1024  # /proc reports KiB

@@ -17,10 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devstack.infra import REPO, LocalPostgres, LocalRabbitMQ, free_port
+from devstack.stack import Ports
 from pyservices.common.migrations import migrate
-from pyservices.devstack.client import GraphQLClient
-from pyservices.devstack.infra import REPO, LocalPostgres, LocalRabbitMQ, free_port
-from pyservices.devstack.stack import Ports, ServiceProcesses
+from tests.support.client import GraphQLClient
+from tests.support.processes import ServiceProcesses
 
 _names = itertools.count(1)
 

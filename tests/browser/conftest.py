@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Playwright, ViewportSize, sync_playwright
 
-from pyservices.devstack.stack import ServiceProcesses
+from tests.support.processes import ServiceProcesses
 
 from .site import CHROMIUM, CHROMIUM_ARGS, WIDE, Scheme, Site, SiteFactory, page_url
 

@@ -8,8 +8,8 @@ from urllib.parse import quote, urlsplit
 
 from playwright.sync_api import Dialog, Locator, Page, ViewportSize, expect
 
-from pyservices.devstack.infra import REPO
-from pyservices.devstack.stack import ServiceProcesses
+from devstack.infra import REPO
+from tests.support.processes import ServiceProcesses
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -10,8 +10,8 @@ from axe_playwright_python.sync_playwright import Axe  # type: ignore[import-unt
 from playwright.sync_api import expect
 
 from binconv import reference
-from pyservices.devstack.infra import REPO
-from pyservices.devstack.stack import ServiceProcesses
+from devstack.infra import REPO
+from tests.support.processes import ServiceProcesses
 
 from .site import PHONE, SCREENSHOTS, WIDE, Scheme, Site, SiteFactory
 

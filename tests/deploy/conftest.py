@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from pyservices.devstack.stack import SERVICES
+from devstack.stack import SERVICES
 
 
 @pytest.fixture(params=SERVICES)

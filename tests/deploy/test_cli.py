@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from devstack.infra import LocalPostgres
 from pyservices import cli
 from pyservices.common.migrations import DEFAULT_DIR
-from pyservices.devstack.infra import LocalPostgres
 
 
 def test_every_service_name_runs_that_service_main(

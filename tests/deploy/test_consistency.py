@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from devstack.stack import SERVICES, Ports
 from pyservices.cli import SERVICES as CLI_COMMANDS
-from pyservices.devstack.stack import SERVICES, Ports
 
 from .manifests import (
     DEPLOY,

@@ -6,7 +6,7 @@ import importlib
 
 from prometheus_client import REGISTRY
 
-from pyservices.devstack.stack import SERVICES
+from devstack.stack import SERVICES
 
 from .manifests import PROMETHEUS_SERIES, dashboard_queries, queried_series, sample_names
 

@@ -11,8 +11,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pyservices.devstack.client import GraphQLClient, result_feed
-from pyservices.devstack.stack import SERVICES, ServiceProcesses
+from devstack.stack import SERVICES
+from tests.support.client import GraphQLClient, result_feed
+from tests.support.processes import ServiceProcesses
 
 from .manifests import PROMETHEUS_SERIES, dashboard_queries, queried_series, sample_names
 

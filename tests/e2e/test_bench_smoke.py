@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench import e2e
-from pyservices.devstack.stack import ServiceProcesses
+from tests.support.processes import ServiceProcesses
 
 pytestmark = pytest.mark.e2e
 

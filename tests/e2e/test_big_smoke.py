@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from bench import big, big_report, big_requests
-from pyservices.devstack.stack import SERVICES
+from devstack.stack import SERVICES
 
 BUSY = {"errors": [{"message": "busy", "extensions": {"code": "UNAVAILABLE", "retryable": True}}]}
 

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from binconv import reference
-from pyservices.devstack.client import GraphQLClient, GraphQLError, result_feed
-from pyservices.devstack.stack import ServiceProcesses
+from tests.support.client import GraphQLClient, GraphQLError, result_feed
+from tests.support.processes import ServiceProcesses
 
 pytestmark = pytest.mark.e2e
 

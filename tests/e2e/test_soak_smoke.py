@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench import soak
-from pyservices.devstack.stack import SERVICES
+from devstack.stack import SERVICES
 
 SCHEDULE = soak.Settings(rate=1000, batch=10, max_in_flight=10)  # a request every 10 ms
 REQUESTS = 5

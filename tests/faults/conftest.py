@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 
+from devstack.infra import REPO, LocalPostgres, LocalRabbitMQ, free_port
+from devstack.stack import SERVICES, Ports, wait_healthy
 from pyservices.common.migrations import migrate
-from pyservices.devstack.infra import REPO, LocalPostgres, LocalRabbitMQ, free_port
-from pyservices.devstack.stack import SERVICES, Ports, ServiceProcesses, wait_healthy
 from tests.faults.ledger import Pipeline, Trial, install_outbox_audit, under_load
+from tests.support.processes import ServiceProcesses
 
 LOG_DIR = REPO / "artifacts" / "fault-logs"
 _names = itertools.count(1)

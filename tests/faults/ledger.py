@@ -28,9 +28,9 @@ import asyncpg
 import httpx
 
 from binconv import reference
+from devstack.infra import REPO, LocalRabbitMQ
 from pyservices.common.topology import DEAD_LETTER_QUEUE, WORK_QUEUES
-from pyservices.devstack.client import SEND_TASK, ResultFeed, result_feed
-from pyservices.devstack.infra import REPO, LocalRabbitMQ
+from tests.support.client import SEND_TASK, ResultFeed, result_feed
 
 RESULTS_DIR = REPO / "artifacts" / "faults"
 

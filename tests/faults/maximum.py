@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from pyservices.devstack.infra import REPO
+from devstack.infra import REPO
 from pyservices.task_service.settings import TaskServiceSettings
 
 _DEFAULTS = TaskServiceSettings()

@@ -18,12 +18,12 @@ import asyncpg
 import httpx
 import pytest
 
+from devstack.infra import LocalPostgres, LocalRabbitMQ
 from pyservices.common.topology import PROCESS_QUEUE
-from pyservices.devstack.client import SEND_TASK
-from pyservices.devstack.infra import LocalPostgres, LocalRabbitMQ
 from tests.faults.conftest import FaultStack, MakeFaultStack
 from tests.faults.ledger import Trial
 from tests.faults.probes import metric, until
+from tests.support.client import SEND_TASK
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]
 

@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable
 import aio_pika
 import pytest
 
+from devstack.infra import LocalPostgres, LocalRabbitMQ
 from pyservices.common.topology import DEAD_LETTER_QUEUE, PROCESS_QUEUE, declare_process_queue
-from pyservices.devstack.infra import LocalPostgres, LocalRabbitMQ
 from tests.faults.conftest import FaultStack, MakeFaultStack
 from tests.faults.ledger import Trial, latency_figures
 from tests.faults.probes import (

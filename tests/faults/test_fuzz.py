@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from binconv import reference
-from pyservices.devstack.client import ResultFeed, result_feed
-from pyservices.devstack.stack import ServiceProcesses
 from pyservices.task_service.settings import TaskServiceSettings
+from tests.support.client import ResultFeed, result_feed
+from tests.support.processes import ServiceProcesses
 
 pytestmark = pytest.mark.faults
 

@@ -20,9 +20,9 @@ from websockets.typing import Origin
 
 from binconv import reference
 from pyservices.common.proto import task_pb2, task_pb2_grpc
-from pyservices.devstack.client import GraphQLClient, result_feed
-from pyservices.devstack.stack import ServiceProcesses
 from pyservices.task_service.settings import TaskServiceSettings
+from tests.support.client import GraphQLClient, result_feed
+from tests.support.processes import ServiceProcesses
 
 pytestmark = pytest.mark.faults
 

@@ -9,7 +9,7 @@ import grpc
 import httpx
 import pytest
 
-from pyservices.devstack.infra import free_port
+from devstack.infra import free_port
 from pyservices.gateway.adapters.grpc_client import GrpcTaskService, open_channel
 from pyservices.gateway.adapters.http import create_app
 from pyservices.gateway.domain import (

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import aio_pika
 import pytest
 
-from pyservices.devstack.infra import free_port
+from devstack.infra import free_port
 from pyservices.publisher.main import run
 from pyservices.publisher.settings import PublisherSettings
 from tests.integration.publisher.relay_support import Relays, RunningRelay, wait_healthy

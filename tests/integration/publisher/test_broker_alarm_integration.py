@@ -14,8 +14,8 @@ import httpx
 import pytest
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 
+from devstack.infra import LocalRabbitMQ, free_port
 from pyservices.common.topology import declare_process_queue
-from pyservices.devstack.infra import LocalRabbitMQ, free_port
 from tests.integration.publisher.relay_support import (
     Relays,
     created,

@@ -11,12 +11,12 @@ import aio_pika
 import asyncpg
 import pytest
 
+from devstack.infra import LocalRabbitMQ
 from pyservices.common.topology import (
     LARGE_PROCESS_QUEUE,
     declare_process_queue,
     declare_processed_exchange,
 )
-from pyservices.devstack.infra import LocalRabbitMQ
 from tests.integration.publisher.relay_support import (
     Relays,
     created,

@@ -13,9 +13,9 @@ from typing import Any
 import grpc
 import pytest
 
+from devstack.infra import LocalPostgres, free_port
 from pyservices.common.migrations import migrate
 from pyservices.common.proto import task_pb2, task_pb2_grpc
-from pyservices.devstack.infra import LocalPostgres, free_port
 from pyservices.task_service.adapters.postgres import PostgresTaskRepository, create_pool
 from tests.integration.task_service.conftest import serve
 

@@ -12,8 +12,8 @@ import grpc
 import pytest
 from prometheus_client import REGISTRY
 
+from devstack.infra import free_port
 from pyservices.common.proto import task_pb2, task_pb2_grpc
-from pyservices.devstack.infra import free_port
 from pyservices.task_service.adapters.postgres import PostgresTaskRepository, create_pool
 from tests.integration.task_service.conftest import LIMITS, serve
 

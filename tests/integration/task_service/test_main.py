@@ -10,8 +10,8 @@ import grpc
 import httpx
 import pytest
 
+from devstack.infra import free_port
 from pyservices.common.proto import task_pb2, task_pb2_grpc
-from pyservices.devstack.infra import free_port
 from pyservices.task_service.main import run
 from pyservices.task_service.settings import TaskServiceSettings
 

@@ -8,8 +8,8 @@ import uuid
 import asyncpg
 import pytest
 
+from devstack.infra import free_port
 from pyservices.common.events import TaskCreated, TaskProcessed
-from pyservices.devstack.infra import free_port
 from pyservices.task_service.adapters.postgres import PostgresTaskRepository, create_pool
 from pyservices.task_service.domain import ALL_FIELDS, NewTask, ProcessedResult
 from pyservices.task_service.ports import RepositoryUnavailable

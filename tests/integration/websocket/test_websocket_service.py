@@ -13,7 +13,7 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from pyservices.devstack.infra import LocalRabbitMQ
+from devstack.infra import LocalRabbitMQ
 from pyservices.websocket.metrics import DISCONNECTS
 from tests.integration.websocket.websocket_harness import (
     Publisher,

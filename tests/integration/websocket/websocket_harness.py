@@ -12,9 +12,9 @@ from typing import Any
 import aio_pika
 import httpx
 
+from devstack.infra import free_port
 from pyservices.common.events import TaskProcessed
 from pyservices.common.topology import declare_processed_exchange
-from pyservices.devstack.infra import free_port
 from pyservices.websocket.main import run
 from pyservices.websocket.settings import WebSocketSettings
 

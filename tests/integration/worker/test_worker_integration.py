@@ -15,6 +15,7 @@ import grpc
 import httpx
 import pytest
 
+from devstack.infra import LocalRabbitMQ, free_port
 from pyservices.common.events import TaskCreated
 from pyservices.common.proto import task_pb2, task_pb2_grpc
 from pyservices.common.topology import (
@@ -24,7 +25,6 @@ from pyservices.common.topology import (
     WORK_QUEUES,
     declare_process_queue,
 )
-from pyservices.devstack.infra import LocalRabbitMQ, free_port
 from pyservices.worker.main import run
 from pyservices.worker.settings import WorkerSettings
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from grpc_tools import protoc
 
-from pyservices.devstack.infra import REPO
+from devstack.infra import REPO
 
 STUBS = REPO / "pyservices" / "common" / "proto"
 

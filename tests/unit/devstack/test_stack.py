@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyservices.devstack.stack import SERVICES, Ports, procfile_commands, service_environment
+from devstack.stack import SERVICES, Ports, procfile_commands, service_environment
 
 
 def test_the_procfile_runs_each_service_package_once() -> None:

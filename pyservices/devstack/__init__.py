@@ -1,1 +1,0 @@
-"""The local stack: PostgreSQL, RabbitMQ and the five services as local processes."""

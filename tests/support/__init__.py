@@ -1,0 +1,1 @@
+"""What the end-to-end, fault and browser tests and the benchmarks share."""
