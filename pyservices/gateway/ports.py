@@ -13,6 +13,10 @@ class TaskService(abc.ABC):
     InvalidInput, TaskServiceUnavailable, TaskNotFound."""
 
     @abc.abstractmethod
+    async def ping(self) -> bool:
+        """For /health: True once the task service can be reached; raises if it cannot."""
+
+    @abc.abstractmethod
     async def send_tasks(self, messages: Sequence[str]) -> list[Task]:
         """Store all the messages as tasks (all or none); returns them in order."""
 

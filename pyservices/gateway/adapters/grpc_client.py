@@ -103,7 +103,7 @@ class GrpcTaskService(TaskService):
             raise _translate(error, REPLY_TOO_LARGE) from None
         return _task(reply)
 
-    async def is_reachable(self) -> bool:
+    async def ping(self) -> bool:
         """For /health: the channel connects (a cheap check that touches no database)."""
         await self._channel.channel_ready()
         return True

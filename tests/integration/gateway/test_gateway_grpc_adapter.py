@@ -144,7 +144,7 @@ async def test_a_task_service_that_is_down_is_unavailable_and_unhealthy() -> Non
         with pytest.raises(TaskServiceUnavailable):
             await tasks.list_tasks(1, 0, ALL_FIELDS)
         with pytest.raises(TimeoutError):
-            await asyncio.wait_for(tasks.is_reachable(), 0.3)
+            await asyncio.wait_for(tasks.ping(), 0.3)
     finally:
         await channel.close()
 
@@ -152,7 +152,7 @@ async def test_a_task_service_that_is_down_is_unavailable_and_unhealthy() -> Non
 async def test_the_gateway_serves_graphql_through_the_grpc_adapter(
     tasks: GrpcTaskService,
 ) -> None:
-    app = create_app(tasks, {"task_service": tasks.is_reachable})
+    app = create_app(tasks, {"task_service": tasks.ping})
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
         sent = await http.post(

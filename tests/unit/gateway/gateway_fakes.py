@@ -23,6 +23,10 @@ class FakeTaskService(TaskService):
         if self.fail_with is not None:
             raise self.fail_with
 
+    async def ping(self) -> bool:
+        self._maybe_fail()
+        return True
+
     async def send_tasks(self, messages: Sequence[str]) -> list[Task]:
         self.calls.append(("send_tasks", list(messages)))
         self._maybe_fail()
