@@ -35,7 +35,8 @@ class SizedPage:
 
 
 class TaskRepository(abc.ABC):
-    """The tasks and their outbox. Each method is one unit of work (one transaction)."""
+    """The tasks and their outbox. Each method is one unit of work (one transaction),
+    and raises RepositoryUnavailable when the store cannot be reached."""
 
     @abc.abstractmethod
     async def ping(self) -> bool:
@@ -58,16 +59,21 @@ class TaskRepository(abc.ABC):
 
     @abc.abstractmethod
     async def record_processed(self, results: Sequence[ProcessedResult]) -> Recorded:
-        """Set the binary code of each unprocessed task and write one `task.processed`
-        event for each; a task processed before is left as it is and emits nothing."""
+        """Set the binary code (and processed_at, updated_at with it) of each unprocessed
+        task and write one `task.processed` event for each. A task processed before, or
+        earlier in the same batch (a duplicate id keeps its first result), is left as it
+        is and emits nothing; an unknown id is not found. Concurrent calls with the same
+        results emit each event once."""
 
     @abc.abstractmethod
     async def list_tasks(
         self, limit: int, offset: int, fields: TaskFields, max_bytes: int
     ) -> SizedPage:
-        """Newest first (created_at, then insertion order, descending), with the size of
-        each task's selected large fields. Those fields are read only when the sizes sum
-        to at most `max_bytes`: memory stays bounded by the budget, whatever the page."""
+        """Newest first (created_at, then insertion order, descending: the tasks of one
+        add_tasks call list in the reverse of the order given), with the size in UTF-8
+        bytes of each task's selected large fields. Those fields are read only when the
+        sizes sum to at most `max_bytes` (over it, the tasks come without them): memory
+        stays bounded by the budget, whatever the page."""
 
     @abc.abstractmethod
     async def get_task(self, task_id: uuid.UUID, fields: TaskFields = ALL_FIELDS) -> Task | None:
