@@ -49,14 +49,23 @@ class ResultStream(abc.ABC):
 
     @abc.abstractmethod
     async def send(self, results: Sequence[ProcessedResult]) -> None:
-        """Write results in order; raise StreamBroken if the stream failed."""
+        """Write results in order as one stream message, which the service's size limit
+        applies to; none is allowed (and answered by no ack). Raise StreamBroken if the
+        stream failed."""
 
     @abc.abstractmethod
     async def receive(self) -> ResultAck:
-        """The next ack; raise StreamBroken when the stream ends or fails."""
+        """The next ack: one per result, in the order sent across sends, with the
+        service's verdict (a result sent again is ACCEPTED again).
+
+        Raise ResultTooLarge if the service refused a message as over its size limit,
+        StreamBroken when the stream ends or fails (the service went away); once it has
+        raised, the stream is over and every later receive raises too."""
 
     @abc.abstractmethod
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """End the stream. Never raises: harmless twice, or after the stream broke; the
+        service stays usable for new streams."""
 
 
 class TaskService(abc.ABC):

@@ -75,7 +75,8 @@ class FakeStream(ResultStream):
         self._service = service
         self.sent: list[ProcessedResult] = []
         self.messages: list[list[str]] = []  # the task ids of each stream message
-        self.answers: asyncio.Queue[ResultAck | Exception] = asyncio.Queue()
+        self.answers: asyncio.Queue[ResultAck | StreamBroken] = asyncio.Queue()
+        self.broken: StreamBroken | None = None
         self.closed = False
 
     async def send(self, results: Sequence[ProcessedResult]) -> None:
@@ -98,8 +99,11 @@ class FakeStream(ResultStream):
         self.answers.put_nowait(StreamBroken("connection reset"))
 
     async def receive(self) -> ResultAck:
+        if self.broken is not None:  # like a finished gRPC call: over for good
+            raise self.broken
         answer = await self.answers.get()
-        if isinstance(answer, Exception):
+        if isinstance(answer, StreamBroken):
+            self.broken = answer
             raise answer
         return answer
 
