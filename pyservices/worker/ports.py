@@ -41,7 +41,9 @@ class DeliverySource(abc.ABC):
 class Converter(abc.ABC):
     @abc.abstractmethod
     def encode_many(self, messages: list[str]) -> list[str]:
-        """The binary code of each message, in order; raises if any has no UTF-8 form."""
+        """The binary code of each message, in order: its UTF-8 bytes, eight digits each,
+        most significant bit first ("" for ""). Raise UnicodeEncodeError if any message
+        has no UTF-8 form (a lone surrogate)."""
 
 
 class ResultStream(abc.ABC):
