@@ -1,7 +1,8 @@
-"""What the registry needs from a connected client."""
+"""What the registry needs from a connected client, and the service from the broker."""
 
 from __future__ import annotations
 
+import abc
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -19,3 +20,19 @@ class Subscriber(Protocol):
 
     def drop(self, reason: str) -> None:
         """Ask the client's connection to close, naming why."""
+
+
+class ProcessedEvents(abc.ABC):
+    """The `task.processed` events this replica receives (from the broker)."""
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Subscribe; raises while the source cannot be reached."""
+
+    @abc.abstractmethod
+    async def stop(self) -> None:
+        """Take no more events and let go of the subscription."""
+
+    @abc.abstractmethod
+    async def ping(self) -> bool:
+        """For /health: True while events are being received."""

@@ -33,11 +33,12 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustC
 from pyservices.common.lifecycle import SHUTDOWN_STEP_SECONDS, bounded_step
 from pyservices.common.logging import get_logger
 from pyservices.common.topology import PROCESSED_EXCHANGE, declare_processed_exchange
+from pyservices.websocket.ports import ProcessedEvents
 
 log = get_logger(__name__)
 
 
-class ProcessedEventsConsumer:
+class ProcessedEventsConsumer(ProcessedEvents):
     def __init__(
         self,
         url: str,
@@ -95,6 +96,9 @@ class ProcessedEventsConsumer:
         except Exception:  # never let one event stop the consumer
             log.exception("processed_event_failed", message_id=message.message_id)
         await message.ack()
+
+    async def ping(self) -> bool:
+        return self.is_running()
 
     def is_running(self) -> bool:
         connection, queue = self._connection, self._queue

@@ -1,0 +1,96 @@
+"""Wiring of the WebSocket service: each adapter a parameter, the real one by default."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+from pyservices.common import lifecycle, ops
+from pyservices.common.backoff import until_connected
+from pyservices.common.lifecycle import Step
+from pyservices.websocket.adapters.http import create_app
+from pyservices.websocket.adapters.rabbitmq import ProcessedEventsConsumer
+from pyservices.websocket.domain import SHUTDOWN, ClientRegistry
+from pyservices.websocket.ports import ProcessedEvents
+from pyservices.websocket.settings import WebSocketSettings
+from pyservices.websocket.usecases import push_processed_task
+
+
+class WebSocketProcess(lifecycle.Service):
+    name = "websocket"
+
+    def __init__(
+        self, settings: WebSocketSettings, registry: ClientRegistry, events: ProcessedEvents
+    ) -> None:
+        self.settings, self.registry, self.events = settings, registry, events
+        self.grace, self.host = settings.shutdown_grace_seconds, settings.host
+        self.app = create_app(
+            registry,
+            self.checks,
+            allowed_origins=settings.allowed_origin_set,
+            buffer_frames=settings.websocket_client_buffer,
+            buffer_bytes=settings.websocket_client_buffer_bytes,
+        )
+        self._server: ops.EmbeddedServer | None = None
+        self._serving: asyncio.Task[None] | None = None
+        self._connecting: asyncio.Task[object] | None = None
+
+    @property
+    def checks(self) -> Mapping[str, ops.HealthCheck]:
+        return {"broker": self.events.ping}
+
+    def describe(self) -> Mapping[str, Any]:
+        return {"port": self.settings.websocket_port}
+
+    async def start(self, stop: asyncio.Event) -> asyncio.Task[None]:
+        # Per-message deflate would compress every frame once per client: CPU the
+        # pipeline needs more than loopback or LAN needs bandwidth.
+        self._server = ops.embedded_server(
+            cast(Any, self.app),
+            self.settings.host,
+            self.settings.websocket_port,
+            ws_per_message_deflate=False,
+            timeout_graceful_shutdown=self.grace,
+        )
+        self._serving = asyncio.create_task(self._server.serve())
+        # Clients connect while the broker is not there yet (/health answers 503); once
+        # connected, aio-pika's robust connection restores the subscription by itself.
+        self._connecting = asyncio.create_task(until_connected(self.events.start, stop, "broker"))
+        return self._serving
+
+    async def drain(self, grace: float) -> None:
+        if self._connecting is not None:
+            self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connecting
+        await self.events.stop()  # stop taking events first
+        self.registry.drop_all(SHUTDOWN)  # each handler closes its client with 1001
+        if self._server is not None and self._serving is not None:
+            self._server.should_exit = True
+            await asyncio.wait({self._serving})
+
+    def closing(self) -> Sequence[Step]:
+        return []
+
+
+def build(
+    settings: WebSocketSettings,
+    *,
+    events: ProcessedEvents | None = None,
+    registry: ClientRegistry | None = None,
+) -> WebSocketProcess:
+    registry = registry or ClientRegistry()
+    if events is None:
+        clients = registry
+        events = ProcessedEventsConsumer(
+            settings.rabbitmq_url,
+            lambda body: push_processed_task(body, clients),
+            settings.websocket_prefetch,
+            queue_expires_seconds=settings.websocket_queue_expires_seconds,
+            queue_max_length=settings.websocket_queue_max_length,
+            queue_max_bytes=settings.websocket_queue_max_bytes,
+            reconnect_interval=settings.broker_reconnect_seconds,
+        )
+    return WebSocketProcess(settings, registry, events)
