@@ -5,7 +5,8 @@
 2. Throughput: many tasks in batches from several concurrent clients; tasks per second
    from the first request to the last WebSocket event.
 
-Prints a table, saves bench/results/e2e.json and regenerates docs/bench-e2e.md.
+Prints a table, saves bench/results/e2e.json and renders it into docs/benchmarks.md and
+the README (bench.readme).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import httpx
 
+from bench import e2e_report, readme
 from binconv import reference
 from tests.support.client import GraphQLClient, ResultFeed, result_feed
 
@@ -122,19 +124,7 @@ async def run(
 
 
 def table(figures: Figures) -> str:
-    return "\n".join(
-        [
-            "| measure | workload | result | target |",
-            "| --- | --- | --- | --- |",
-            f"| latency, median | {figures.latency_tasks} tasks in batches of "
-            f"{figures.latency_batch}, one batch at a time | "
-            f"{figures.median_ms:.1f} ms | < 15 ms |",
-            f"| latency, p99 | same | {figures.p99_ms:.1f} ms | < 50 ms |",
-            f"| throughput | {figures.throughput_tasks} tasks in batches of "
-            f"{figures.throughput_batch} from {figures.clients} clients | "
-            f"{figures.tasks_per_second:,.0f} tasks/s | ≥ 1,000 tasks/s |",
-        ]
-    )
+    return e2e_report.table(asdict(figures))
 
 
 def save(figures: Figures) -> None:
@@ -143,13 +133,7 @@ def save(figures: Figures) -> None:
     (ROOT / "bench" / "results" / "e2e.json").write_text(
         json.dumps({"machine": machine, "figures": asdict(figures)}, indent=2) + "\n"
     )
-    (ROOT / "docs").mkdir(exist_ok=True)
-    (ROOT / "docs" / "bench-e2e.md").write_text(
-        table(figures) + "\n\n"
-        f"Reproducing: `just up` in one terminal, `just bench-e2e` in another, on {machine} "
-        "(2 cores shared by PostgreSQL, RabbitMQ, the five services and the load generator). "
-        "Latency is measured from the `sendTask` response to the WebSocket event.\n"
-    )
+    readme.main()
 
 
 def main() -> None:

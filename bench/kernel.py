@@ -1,8 +1,8 @@
 """Benchmark of the conversion kernel: naive and best pure Python, NumPy, Rust, and the
 memory-write limit, over ASCII and mixed text of 5 B to 1 MiB and a batch of messages.
 
-    python -m bench.kernel            # run (~1 min), print, save JSON, write the README table
-    python -m bench.kernel --render   # only rewrite docs/bench-kernel.md from the JSON
+    python -m bench.kernel            # run (~1 min), print, save JSON, render the docs
+    python -m bench.kernel --render   # only render docs/benchmarks.md and README from the JSON
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from pytest_benchmark.plugin import pytest_benchmark_generate_machine_info
 
+from bench import readme
 from bench.kernel_methods import (
     BATCH,
     BATCH_METHODS,
@@ -28,14 +29,13 @@ from bench.kernel_methods import (
     fill_limit,
     sample,
 )
-from bench.kernel_report import markdown, table, target_checks
+from bench.kernel_report import table, target_checks
 from bench.kernel_timing import Case, fresh_texts, measure
 
 __all__ = ["BATCH_METHODS", "METHODS", "fill_limit", "main", "run"]
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "kernel.json"
-FRAGMENT = ROOT / "docs" / "bench-kernel.md"
 BUDGET_SECONDS = 0.6  # per method and input
 
 
@@ -134,7 +134,9 @@ def run() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--render", action="store_true", help="only rewrite the README table")
+    parser.add_argument(
+        "--render", action="store_true", help="only render the docs from the saved JSON"
+    )
     args = parser.parse_args(argv)
     if args.render:
         results = json.loads(RESULTS.read_text())
@@ -142,13 +144,12 @@ def main(argv: list[str] | None = None) -> int:
         results = run()
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
-    FRAGMENT.parent.mkdir(parents=True, exist_ok=True)
-    FRAGMENT.write_text(markdown(results))
+    readme.main()  # docs/benchmarks.md and the README's summary, from the JSON
     print(table(results))
     print()
     for what, got, ok in target_checks(results):
         print(f"{'met   ' if ok else 'MISSED'}  {what}: {got}")
-    print(f"\nsaved {RESULTS.relative_to(ROOT)} and {FRAGMENT.relative_to(ROOT)}")
+    print(f"\nsaved {RESULTS.relative_to(ROOT)}, rendered docs/benchmarks.md and README.md")
     return 0
 
 

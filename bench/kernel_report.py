@@ -75,7 +75,7 @@ def target_checks(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
 def markdown(results: dict[str, Any]) -> str:
     m = results["machine"]
     checks = "\n".join(
-        f"- {what}: **{got}** ({'met' if ok else 'missed'})"
+        f"- {what}: **{got}** ({'met' if ok else '**missed**'})"
         for what, got, ok in target_checks(results)
     )
     return f"""<!-- Generated from bench/results/kernel.json by `python -m bench.kernel`. -->
@@ -95,7 +95,7 @@ comprehension for the others.
 
 **Reproducing.** `./justw bench-kernel` (or `just bench-kernel` in the set-up
 environment) runs `python -m bench.kernel`, saves `bench/results/kernel.json` and
-rewrites this file; `python -m bench.kernel --render` only rewrites it from the JSON.
+renders this page from it; `python -m bench.kernel --render` only renders it.
 Each figure is the median of rounds that each call the method on a fresh `str` object per
 call (CPython caches a string's UTF-8 form once asked, which would flatter repeated calls
 on one object), the loop overhead included. These figures: {m["cpu"]} ({m["cores"]}

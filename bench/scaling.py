@@ -1,8 +1,9 @@
 """Throughput with 1, 2 and 4 worker processes, each on a fresh local stack.
 
 Starts its own PostgreSQL and RabbitMQ (temporary directory, free ports), runs the
-throughput part of the end-to-end benchmark per worker count, prints a table and saves
-bench/results/scaling.json and docs/bench-scaling.md. `just bench-scaling`.
+throughput part of the end-to-end benchmark per worker count, prints a table, saves
+bench/results/scaling.json and renders it into docs/benchmarks.md (bench.readme).
+`just bench-scaling`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from bench import e2e
+from bench import e2e, readme, scaling_report
 from tests.support.processes import fresh_stack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,17 +48,10 @@ def main() -> None:
         for run, workers in enumerate(args.workers):
             results[workers] = measure(workers, Path(directory) / str(run), args.tasks, run)
             print(f"{workers} worker(s): {results[workers]:,.0f} tasks/s", flush=True)
-    rows = "\n".join(f"| {w} | {rate:,.0f} |" for w, rate in results.items())
-    table = f"| worker processes | tasks/s end to end |\n| --- | --- |\n{rows}\n"
-    (ROOT / "bench" / "results" / "scaling.json").write_text(
-        json.dumps({"tasks": args.tasks, "tasks_per_second": results}, indent=2) + "\n"
-    )
-    (ROOT / "docs" / "bench-scaling.md").write_text(
-        table + f"\nReproducing: `just bench-scaling` ({args.tasks} tasks in batches of 100 "
-        "from 8 clients per row, each row on a fresh local stack, on the same 2-core machine "
-        "that also runs PostgreSQL, RabbitMQ, the other services and the load generator).\n"
-    )
-    print(table)
+    result = {"tasks": args.tasks, "tasks_per_second": results}
+    (ROOT / "bench" / "results" / "scaling.json").write_text(json.dumps(result, indent=2) + "\n")
+    readme.main()
+    print(scaling_report.table(result))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ WebSocket reader stamps each result frame as it arrives. Per window it reports t
 sent, results arrived, throughput and latency (start of the `sendTask` call to arrival
 of the result frame) and the memory (RSS and PSS) of every process; it checks that every
 task arrived with its exact binary code. Prints the tables, saves bench/results/soak.json
-and docs/bench-soak.md. `just bench-soak`; `--output-dir` writes elsewhere.
+and renders them into docs/benchmarks.md and the README (bench.readme). `just bench-soak`;
+`--output-dir` writes soak.json and bench-soak.md elsewhere instead.
 """
 
 from __future__ import annotations
@@ -29,14 +30,15 @@ from typing import Any
 
 import httpx
 
+from bench import readme
 from bench.e2e import percentile
+from bench.soak_report import report, reproducing, total_pss
 from binconv import reference
 from devstack.stack import Ports
 from tests.support.client import GraphQLClient, ResultFeed, result_feed
 from tests.support.processes import fresh_stack
 
 ROOT = Path(__file__).resolve().parents[1]
-MIB = 1024  # /proc reports KiB
 
 
 @dataclass(frozen=True)
@@ -160,14 +162,10 @@ async def sample_each_window(
         ids = schedule.task_ids()
         print(
             f"{end * settings.window:6.0f} s: {len(ids)} tasks accepted, "
-            f"{len(ids & feed.first_arrival.keys())} results, {_total_pss(samples[-1])} PSS in all",
+            f"{len(ids & feed.first_arrival.keys())} results, {total_pss(samples[-1])} PSS in all",
             flush=True,
         )
     return samples
-
-
-def _total_pss(sample: dict[str, dict[str, int]]) -> str:
-    return f"{sum(kinds['pss'] for kinds in sample.values()) / MIB:,.0f} MiB"
 
 
 async def _until_arrived(feed: ResultFeed, ids: set[str], seconds: float) -> None:
@@ -291,85 +289,13 @@ async def soak(ports: Ports, pids: dict[str, int], settings: Settings) -> dict[s
     }
 
 
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f} ms"
-
-
-def report(result: dict[str, Any]) -> str:
-    """The Markdown tables (terminal and docs/bench-soak.md), from the saved result alone."""
-    t = result["totals"]
-    lines = [
-        "| window | tasks sent | requests late / skipped | results arrived | tasks/s "
-        "| latency p50 | latency p99 | PSS, all processes |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for w in result["windows"]:
-        span = f"{w['from_s']:g}-{w['to_s']:g} s"
-        if w.get("drain"):
-            span = f"{w['from_s']:g}-{w['to_s']:.2f} s"
-            lines.append(f"| {span} (drain) | - | - | {w['tasks_completed']:,} | - | - | - | - |")
-            continue
-        lines.append(
-            f"| {span} | {w['tasks_sent']:,} | {w['requests_late']} / {w['requests_skipped']} "
-            f"| {w['tasks_completed']:,} | {w['tasks_per_second']:,.0f} "
-            f"| {_ms(w['p50_ms'])} | {_ms(w['p99_ms'])} "
-            f"| {_total_pss(w['memory_kib']) if 'memory_kib' in w else '-'} |"
-        )
-    lines += [
-        f"| whole run | {t['tasks_sent']:,} | {t['requests_late']} / {t['requests_skipped']} "
-        f"| {t['tasks_arrived']:,} | {t['tasks_per_second']:,.0f} "
-        f"| {_ms(t['p50_ms'])} | {_ms(t['p99_ms'])} "
-        f"| {_total_pss(result['memory_kib']['end'])} at the end |",
-        "",
-        f"Lost: {t['lost']} of {t['tasks_sent']:,} tasks (and {t['warmup_lost']} of the "
-        "warm-up's); wrong binary codes: "
-        f"{t['wrong_codes']}; duplicate frames: {t['duplicate_frames']}; failed requests: "
-        f"{t['requests_failed']} of {t['requests_due']:,} due; the schedule's largest lag: "
-        f"{t['max_lag_ms']:.1f} ms.",
-        "",
-        "| process | RSS after warm-up | RSS at the end | RSS growth "
-        "| PSS after warm-up | PSS at the end | PSS growth |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    start, end = result["memory_kib"]["start"], result["memory_kib"]["end"]
-    for name in start:
-        cells = [_memory_cells(start[name][kind], end[name][kind]) for kind in ("rss", "pss")]
-        lines.append(f"| {name} | {' | '.join(cells)} |")
-    return "\n".join(lines) + "\n"
-
-
-def _memory_cells(start: int, end: int) -> str:
-    growth = end - start
-    return (
-        f"{start / MIB:,.1f} MiB | {end / MIB:,.1f} MiB "
-        f"| {growth / MIB:+,.1f} MiB ({growth / max(start, 1):+.1%})"
-    )
-
-
-def reproducing(result: dict[str, Any]) -> str:
-    s = result["settings"]
-    command = (
-        f"just bench-soak --rate {s['rate']:g} --seconds {s['seconds']:g} --batch {s['batch']}"
-    )
-    return (
-        f"Reproducing: `{command}` on a fresh local stack (its own PostgreSQL and RabbitMQ), "
-        f"on {result['machine']}, shared by PostgreSQL, RabbitMQ, the five services and the "
-        f"load generator. Requests of {s['batch']} messages are due every "
-        f"{s['batch'] / s['rate'] * 1000:g} ms whatever the responses, after a "
-        f"{s['warmup']:g} s warm-up at the same rate; a request is late when it starts more "
-        f"than one interval after it was due, skipped when {s['max_in_flight']} are still "
-        "open. Latency runs from the start of the `sendTask` call to the result frame on the "
-        "WebSocket, per window the requests were due in; tasks/s counts the results that "
-        "arrived in the window. Memory is read at the end of each window and summed over "
-        "each process tree: RSS (VmRSS) counts a shared page once per process that maps it, "
-        "PSS (smaps_rollup) shares it out, so PostgreSQL's RSS grows as more backends touch "
-        "the same shared buffers and its PSS is the figure to watch.\n"
-    )
-
-
-def save(result: dict[str, Any], json_path: Path, doc_path: Path) -> None:
+def save(result: dict[str, Any], json_path: Path, doc_path: Path | None) -> None:
+    """The JSON, and the tables in `doc_path` (None: into the docs, by bench.readme)."""
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    if doc_path is None:
+        readme.main()
+        return
     doc_path.parent.mkdir(parents=True, exist_ok=True)
     doc_path.write_text(report(result) + "\n" + reproducing(result))
 
@@ -402,7 +328,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--output-dir",
         type=Path,
-        help="write soak.json and bench-soak.md here instead of bench/results and docs",
+        help="write soak.json and bench-soak.md here instead of bench/results and the docs",
     )
     args = parser.parse_args(argv)
     settings = Settings(
@@ -422,7 +348,7 @@ def main(argv: list[str] | None = None) -> None:
     save(
         result,
         out / "soak.json" if out else ROOT / "bench" / "results" / "soak.json",
-        out / "bench-soak.md" if out else ROOT / "docs" / "bench-soak.md",
+        out / "bench-soak.md" if out else None,
     )
     t = result["totals"]
     if t["lost"] or t["warmup_lost"] or t["wrong_codes"] or t["requests_failed"]:
