@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from pyservices.worker.domain import ProcessedResult, ResultAck
 
 
 class Delivery(abc.ABC):
-    """One broker message. Settling never raises: if the broker is gone, it redelivers."""
+    """One broker message, settled once: a second settlement changes nothing.
+
+    Settling never raises: if the connection it came on is gone, the settlement is
+    lost and the broker queues the message again (as it does every unsettled one)."""
 
     body: bytes
 
     @abc.abstractmethod
-    async def ack(self) -> None: ...
+    async def ack(self) -> None:
+        """Done with it: the broker forgets it."""
 
     @abc.abstractmethod
     async def reject(self) -> None:
@@ -24,18 +28,25 @@ class Delivery(abc.ABC):
 class DeliverySource(abc.ABC):
     """Where deliveries come from; paused while the worker holds too many bytes."""
 
+    @abc.abstractmethod
+    async def start(self, on_delivery: Callable[[Delivery], None]) -> None:
+        """Hand each delivery to `on_delivery`, unsettled, in the order queued."""
+
     @property
     @abc.abstractmethod
     def consuming(self) -> bool:
-        """Whether a consumer is registered now (False after a pause, or after a pause
-        or resume that failed half-way: then `resume` registers one again)."""
+        """Whether a consumer is registered now (False before `start`, after a pause, or
+        after a pause or resume that failed half-way: then `resume` registers one again)."""
 
     @abc.abstractmethod
     async def pause(self) -> None:
-        """Stop receiving new deliveries; those already received stay unsettled."""
+        """Stop receiving new deliveries; those already received stay unsettled and can
+        still be settled. Harmless when already paused."""
 
     @abc.abstractmethod
-    async def resume(self) -> None: ...
+    async def resume(self) -> None:
+        """Receive again, what waited in the queue first; harmless when consuming, and
+        nothing before `start`."""
 
 
 class Converter(abc.ABC):

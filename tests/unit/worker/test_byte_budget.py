@@ -170,6 +170,7 @@ class TestHeldBytes:
     async def test_consumption_pauses_over_the_budget_and_resumes_under_half(self) -> None:
         held = HeldBytes(100)
         source = FakeDeliverySource()
+        await source.start(lambda _: None)
         async with flowing(held, source):
             held.add(90)
             await asyncio.sleep(0.01)
@@ -214,6 +215,7 @@ class TestHeldBytes:
 
         held = HeldBytes(100)
         source = ForgetfulSource()
+        await source.start(lambda _: None)
         async with flowing(held, source):
             held.add(110)
             await until(lambda: source.paused)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import collections
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from prometheus_client import REGISTRY
@@ -41,18 +42,30 @@ def task_body(task_id: str, message: str = "A") -> bytes:
 
 
 class FakeDelivery(Delivery):
-    def __init__(self, body: bytes) -> None:
+    """Counts its settlements; from a FakeDeliverySource, the first one also settles it
+    there (a later one, or any once the source is disconnected, changes nothing)."""
+
+    def __init__(self, body: bytes, source: FakeDeliverySource | None = None) -> None:
         self.body = body
         self.acks = 0
         self.rejects = 0
         self.settled = asyncio.Event()
+        self._source = source
 
     async def ack(self) -> None:
         self.acks += 1
-        self.settled.set()
+        self._settle(dead=False)
 
     async def reject(self) -> None:
         self.rejects += 1
+        self._settle(dead=True)
+
+    def _settle(self, *, dead: bool) -> None:
+        source = self._source
+        if source is not None and not self.settled.is_set() and source.connected:
+            source.unsettled.remove(self)
+            if dead:
+                source.dead.append(self.body)
         self.settled.set()
 
 
@@ -132,13 +145,25 @@ class FakeTaskService(TaskService):
 
 
 class FakeDeliverySource(DeliverySource):
+    """An in-memory queue: what is published is handed over while consuming; a delivery
+    rejected is dead-lettered; one unsettled when the connection goes is queued again."""
+
     def __init__(self) -> None:
         self.paused = False
         self.changes: list[str] = []
+        self.queued: collections.deque[bytes] = collections.deque()
+        self.unsettled: list[FakeDelivery] = []
+        self.dead: list[bytes] = []
+        self.connected = True
+        self._on_delivery: Callable[[Delivery], None] | None = None
+
+    async def start(self, on_delivery: Callable[[Delivery], None]) -> None:
+        self._on_delivery = on_delivery
+        self._hand_over()
 
     @property
     def consuming(self) -> bool:
-        return not self.paused
+        return self._on_delivery is not None and not self.paused
 
     async def pause(self) -> None:
         self.paused = True
@@ -147,3 +172,20 @@ class FakeDeliverySource(DeliverySource):
     async def resume(self) -> None:
         self.paused = False
         self.changes.append("resume")
+        self._hand_over()
+
+    def publish(self, *bodies: bytes) -> None:
+        self.queued.extend(bodies)
+        self._hand_over()
+
+    def disconnect(self) -> None:
+        """The connection is gone for good: what it held unsettled is queued again."""
+        self.connected = False
+        self.queued.extendleft(reversed([d.body for d in self.unsettled]))
+        self.unsettled.clear()
+
+    def _hand_over(self) -> None:
+        while self.queued and self.connected and self.consuming and self._on_delivery:
+            delivery = FakeDelivery(self.queued.popleft(), self)
+            self.unsettled.append(delivery)
+            self._on_delivery(delivery)

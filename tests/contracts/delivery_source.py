@@ -1,0 +1,221 @@
+"""The worker's DeliverySource and Delivery ports' contract, run against every adapter.
+
+A subclass supplies the adapter (`source`, not yet started, on an empty queue), a way
+to put messages on its queue (`publish`), to count those waiting there (`queued`), to
+see what was dead-lettered (`dead_letters`), and to cut its broker connection for good
+(`disconnect`). Each test states one promise of the docstrings in
+`pyservices/worker/ports.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
+
+import pytest
+
+from pyservices.worker.ports import Delivery, DeliverySource
+
+Publish = Callable[..., Awaitable[None]]  # (*bodies: bytes)
+Queued = Callable[[], Awaitable[int]]
+DeadLetters = Callable[[], Awaitable[list[bytes]]]
+Disconnect = Callable[[], Awaitable[None]]
+T = TypeVar("T")
+SECONDS = 5.0  # a bound on every wait, so that a broken adapter fails, not hangs
+QUIET_SECONDS = 0.3  # how long "nothing arrives" is watched for
+
+
+async def until_equal(probe: Callable[[], Awaitable[T]], expected: T) -> None:
+    """Until `probe()` answers `expected` (the broker settles asynchronously)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SECONDS
+    while (seen := await probe()) != expected:
+        assert loop.time() < deadline, f"{seen!r}, not {expected!r}"
+        await asyncio.sleep(0.02)
+
+
+class Received:
+    """What the source handed over, in order."""
+
+    def __init__(self) -> None:
+        self.deliveries: asyncio.Queue[Delivery] = asyncio.Queue()
+
+    def __call__(self, delivery: Delivery) -> None:
+        self.deliveries.put_nowait(delivery)
+
+    async def take(self, count: int) -> list[Delivery]:
+        async def take() -> list[Delivery]:
+            return [await self.deliveries.get() for _ in range(count)]
+
+        return await asyncio.wait_for(take(), SECONDS)
+
+
+class DeliverySourceContract:
+    @pytest.fixture
+    async def source(self) -> DeliverySource:
+        raise NotImplementedError("the adapter under test, not started, on an empty queue")
+
+    @pytest.fixture
+    def publish(self) -> Publish:
+        raise NotImplementedError("puts each body on the source's queue, in order")
+
+    @pytest.fixture
+    def queued(self) -> Queued:
+        raise NotImplementedError("how many messages wait in the queue, handed to no one")
+
+    @pytest.fixture
+    def dead_letters(self) -> DeadLetters:
+        raise NotImplementedError("the bodies dead-lettered so far, in order")
+
+    @pytest.fixture
+    def disconnect(self) -> Disconnect:
+        raise NotImplementedError("cuts the source's broker connection for good")
+
+    @pytest.fixture
+    async def received(self, source: DeliverySource) -> AsyncIterator[Received]:
+        received = Received()
+        await source.start(received)
+        yield received
+
+    async def test_consuming_only_once_started(self, source: DeliverySource) -> None:
+        assert not source.consuming
+        await source.resume()  # nothing to resume before a start
+        assert not source.consuming
+
+        await source.start(Received())
+
+        assert source.consuming
+
+    async def test_once_started_hands_over_each_body_in_the_order_queued(
+        self, source: DeliverySource, received: Received, publish: Publish, queued: Queued
+    ) -> None:
+        bodies = [b"first", b"", "é🚀".encode(), b"\x00" * 100_000]
+
+        await publish(*bodies)
+
+        assert [d.body for d in await received.take(4)] == bodies
+        assert source.consuming
+        assert await queued() == 0
+
+    async def test_a_rejected_delivery_is_dead_lettered_not_queued_again(
+        self, received: Received, publish: Publish, queued: Queued, dead_letters: DeadLetters
+    ) -> None:
+        await publish(b"poison")
+        [delivery] = await received.take(1)
+
+        await delivery.reject()
+
+        await until_equal(dead_letters, [b"poison"])
+        assert await queued() == 0
+
+    async def test_when_the_connection_goes_what_was_acked_is_gone_the_rest_comes_back(
+        self,
+        received: Received,
+        publish: Publish,
+        queued: Queued,
+        dead_letters: DeadLetters,
+        disconnect: Disconnect,
+    ) -> None:
+        await publish(b"acked", b"unsettled")
+        acked, _ = await received.take(2)
+        await acked.ack()
+
+        await disconnect()
+
+        await until_equal(queued, 1)
+        assert await dead_letters() == []
+
+    async def test_settling_after_the_connection_is_gone_never_raises_and_changes_nothing(
+        self,
+        received: Received,
+        publish: Publish,
+        queued: Queued,
+        dead_letters: DeadLetters,
+        disconnect: Disconnect,
+    ) -> None:
+        await publish(b"one", b"two")
+        one, two = await received.take(2)
+
+        await disconnect()
+        await one.ack()
+        await two.reject()
+
+        await until_equal(queued, 2)  # both are queued again: the broker redelivers them
+        assert await dead_letters() == []
+
+    async def test_only_the_first_settlement_counts(
+        self,
+        received: Received,
+        publish: Publish,
+        queued: Queued,
+        dead_letters: DeadLetters,
+        disconnect: Disconnect,
+    ) -> None:
+        await publish(b"acked", b"rejected")
+        acked, rejected = await received.take(2)
+
+        await acked.ack()
+        await acked.reject()
+        await acked.ack()
+        await rejected.reject()
+        await rejected.reject()
+        await rejected.ack()
+
+        await until_equal(dead_letters, [b"rejected"])
+        await disconnect()
+        await asyncio.sleep(QUIET_SECONDS)  # a lost settlement would show up as queued
+        assert await queued() == 0
+        assert await dead_letters() == [b"rejected"]
+
+    async def test_nothing_is_handed_over_while_paused_and_resume_hands_over_what_waited(
+        self, source: DeliverySource, received: Received, publish: Publish, queued: Queued
+    ) -> None:
+        await source.pause()
+        assert not source.consuming
+
+        await publish(b"waited")
+        await asyncio.sleep(QUIET_SECONDS)
+        assert received.deliveries.empty()
+        assert await queued() == 1
+
+        await source.resume()
+        assert source.consuming
+        assert [d.body for d in await received.take(1)] == [b"waited"]
+
+    async def test_deliveries_received_before_a_pause_can_still_be_settled(
+        self,
+        source: DeliverySource,
+        received: Received,
+        publish: Publish,
+        queued: Queued,
+        dead_letters: DeadLetters,
+        disconnect: Disconnect,
+    ) -> None:
+        await publish(b"acked", b"rejected")
+        acked, rejected = await received.take(2)
+
+        await source.pause()
+        await acked.ack()
+        await rejected.reject()
+
+        await until_equal(dead_letters, [b"rejected"])
+        await disconnect()
+        await asyncio.sleep(QUIET_SECONDS)
+        assert await queued() == 0
+
+    async def test_pause_and_resume_are_harmless_when_repeated(
+        self, source: DeliverySource, received: Received, publish: Publish
+    ) -> None:
+        await source.pause()
+        await source.pause()
+        assert not source.consuming
+
+        await source.resume()
+        await source.resume()
+        assert source.consuming
+
+        await publish(b"one", b"two")
+        assert [d.body for d in await received.take(2)] == [b"one", b"two"]
+        await asyncio.sleep(QUIET_SECONDS)
+        assert received.deliveries.empty()  # one consumer: nothing handed over twice
