@@ -4,6 +4,12 @@
 //! The input is read in the representation CPython already holds (PEP 393: one, two or
 //! four bytes per code point) and UTF-8 is produced on the fly, so a call needs no UTF-8
 //! copy of its input and never asks CPython to cache one inside the caller's string.
+//!
+//! Outputs are `MaybeUninit` slots: the glue hands over a new `str`'s characters before
+//! they are written, and each writer returns how many slots it wrote, so the glue can
+//! check that none was left uninitialised.
+
+use std::mem::MaybeUninit;
 
 /// The eight output characters of one byte.
 pub type Slot = [u8; 8];
@@ -97,9 +103,10 @@ impl Text<'_> {
         }
     }
 
-    /// Writes the binary code into `out`, which must hold `utf8_len()` slots; a shorter
-    /// `out` is filled as far as it goes (never a panic), a longer one keeps its tail.
-    pub fn encode_into(&self, out: &mut [Slot]) {
+    /// Writes the binary code into `out` and returns how many slots it wrote: all
+    /// `utf8_len()` of them when `out` is that long; a shorter `out` is filled as far as
+    /// whole characters go (never a panic), a longer one keeps its tail.
+    pub fn encode_into(&self, out: &mut [MaybeUninit<Slot>]) -> usize {
         match *self {
             Text::Bytes(b) => encode_bytes_into(b, out),
             Text::Latin1(b) => encode_units_into(b.iter().map(|&c| u32::from(c)), out),
@@ -110,9 +117,10 @@ impl Text<'_> {
 }
 
 /// The hot loop for ASCII text and bytes: 64- or 32-byte vector stores where the CPU has
-/// AVX-512 or AVX2, else one table load and one 8-byte store per byte.
+/// AVX-512 or AVX2, else one table load and one 8-byte store per byte. Returns the
+/// slots written: one per byte of `src`, as far as `out` goes.
 #[inline]
-pub fn encode_bytes_into(src: &[u8], out: &mut [Slot]) {
+pub fn encode_bytes_into(src: &[u8], out: &mut [MaybeUninit<Slot>]) -> usize {
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
     if src.len() >= 16 {
@@ -124,35 +132,38 @@ pub fn encode_bytes_into(src: &[u8], out: &mut [Slot]) {
             done = unsafe { crate::simd::encode_avx2(src, out) };
         }
     }
-    encode_bytes_scalar(
+    done + encode_bytes_scalar(
         src.get(done..).unwrap_or(&[]),
         out.get_mut(done..).unwrap_or(&mut []),
-    );
+    )
 }
 
-/// The portable loop, also the tail of the vector one.
+/// The portable loop, also the tail of the vector one; returns the slots written.
 #[inline]
-pub fn encode_bytes_scalar(src: &[u8], out: &mut [Slot]) {
+pub fn encode_bytes_scalar(src: &[u8], out: &mut [MaybeUninit<Slot>]) -> usize {
     for (slot, &b) in out.iter_mut().zip(src) {
-        *slot = TABLE[usize::from(b)];
+        slot.write(TABLE[usize::from(b)]);
     }
+    src.len().min(out.len())
 }
 
 /// Code points to UTF-8 to binary code in one pass. Surrogates were rejected by
-/// `utf8_len`; were one to arrive here it would be written as its 3-byte form.
-fn encode_units_into(units: impl Iterator<Item = u32>, out: &mut [Slot]) {
+/// `utf8_len`; were one to arrive here it would be written as its 3-byte form. Returns
+/// the slots written.
+fn encode_units_into(units: impl Iterator<Item = u32>, out: &mut [MaybeUninit<Slot>]) -> usize {
     let mut pos = 0usize;
     for c in units {
         let (bytes, n) = utf8_bytes(c);
         let dst = match out.get_mut(pos..pos + n) {
             Some(dst) => dst,
-            None => return,
+            None => break,
         };
         for (slot, &b) in dst.iter_mut().zip(&bytes) {
-            *slot = TABLE[usize::from(b)];
+            slot.write(TABLE[usize::from(b)]);
         }
         pos += n;
     }
+    pos
 }
 
 #[inline(always)]

@@ -3,9 +3,16 @@
 //!
 //! `encode` and `decode` are plain Rust, tested by `cargo test` without Python;
 //! `python` is the PyO3 glue that builds the `binconv._binconv` extension module.
+//!
+//! Every `unsafe` operation sits in its own block with a `SAFETY:` comment, also inside
+//! `unsafe fn`s; the two lints below make that a build error (`just lint`).
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod decode;
 pub mod encode;
+mod pystr;
 mod python;
 #[cfg(target_arch = "x86_64")]
 mod simd;

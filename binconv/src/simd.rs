@@ -2,6 +2,7 @@
 //! broadcast, two byte shuffles and two 32-byte stores, close to a plain memset.
 
 use std::arch::x86_64::*;
+use std::mem::MaybeUninit;
 
 use crate::encode::Slot;
 
@@ -11,7 +12,7 @@ use crate::encode::Slot;
 /// # Safety
 /// The CPU must support AVX2.
 #[target_feature(enable = "avx2")]
-pub unsafe fn encode_avx2(src: &[u8], out: &mut [Slot]) -> usize {
+pub unsafe fn encode_avx2(src: &[u8], out: &mut [MaybeUninit<Slot>]) -> usize {
     let n = src.len().min(out.len()) & !7;
     // Within each 128-bit lane, output byte j of input byte k tests bit 7 - j of k:
     // the shuffles copy input byte k into the 8 output positions of its slot.
@@ -31,15 +32,19 @@ pub unsafe fn encode_avx2(src: &[u8], out: &mut [Slot]) -> usize {
     let out_ptr = out.as_mut_ptr().cast::<u8>();
     let mut i = 0;
     while i < n {
-        // SAFETY: i + 8 <= n <= src.len(), and 8 * (i + 8) <= 8 * out.len() bytes.
-        let word = src_ptr.add(i).cast::<i64>().read_unaligned();
+        // SAFETY: i + 8 <= n <= src.len(): the 8 bytes read are inside `src`.
+        let word = unsafe { src_ptr.add(i).cast::<i64>().read_unaligned() };
         let v = _mm256_set1_epi64x(word);
         for (half, spread) in [spread_low, spread_high].into_iter().enumerate() {
             let spread = _mm256_shuffle_epi8(v, spread);
             let set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bits), bits);
             // '0' - (-1) is '1' where the bit is set.
             let chars = _mm256_sub_epi8(zeros, set);
-            _mm256_storeu_si256(out_ptr.add(8 * i + 32 * half).cast::<__m256i>(), chars);
+            // SAFETY: 8 * i + 32 * half + 32 <= 8 * (i + 8) <= 8 * n <= 8 * out.len(), the
+            // bytes `out` spans; an unaligned store, and `out` is borrowed mutably.
+            unsafe {
+                _mm256_storeu_si256(out_ptr.add(8 * i + 32 * half).cast::<__m256i>(), chars);
+            }
         }
         i += 8;
     }
@@ -52,7 +57,7 @@ pub unsafe fn encode_avx2(src: &[u8], out: &mut [Slot]) -> usize {
 /// # Safety
 /// The CPU must support AVX-512F and AVX-512BW.
 #[target_feature(enable = "avx512f,avx512bw")]
-pub unsafe fn encode_avx512(src: &[u8], out: &mut [Slot]) -> usize {
+pub unsafe fn encode_avx512(src: &[u8], out: &mut [MaybeUninit<Slot>]) -> usize {
     let n = src.len().min(out.len()) & !7;
     // Lane l (16 bytes) of the broadcast word holds its 8 bytes twice; output bytes
     // 16l..16l+7 come from input byte 2l, 16l+8..16l+15 from byte 2l + 1.
@@ -75,12 +80,14 @@ pub unsafe fn encode_avx512(src: &[u8], out: &mut [Slot]) -> usize {
     let out_ptr = out.as_mut_ptr().cast::<u8>();
     let mut i = 0;
     while i < n {
-        // SAFETY: i + 8 <= n <= src.len(), and 8 * (i + 8) <= 8 * out.len() bytes.
-        let word = src_ptr.add(i).cast::<i64>().read_unaligned();
+        // SAFETY: i + 8 <= n <= src.len(): the 8 bytes read are inside `src`.
+        let word = unsafe { src_ptr.add(i).cast::<i64>().read_unaligned() };
         let spread = _mm512_shuffle_epi8(_mm512_set1_epi64(word), spread);
         let set = _mm512_test_epi8_mask(spread, bits);
         let chars = _mm512_mask_blend_epi8(set, zeros, ones);
-        _mm512_storeu_si512(out_ptr.add(8 * i).cast(), chars);
+        // SAFETY: 8 * i + 64 <= 8 * n <= 8 * out.len(), the bytes `out` spans; an
+        // unaligned store, and `out` is borrowed mutably.
+        unsafe { _mm512_storeu_si512(out_ptr.add(8 * i).cast(), chars) };
         i += 8;
     }
     n

@@ -1,5 +1,7 @@
 //! Unit tests of the pure-Rust kernel (no Python involved).
 
+use std::mem::MaybeUninit;
+
 use crate::decode::{decode, find_invalid, pack_bytes, DecodeError};
 use crate::encode::{Slot, Surrogates, Text, TABLE};
 
@@ -7,11 +9,25 @@ fn naive(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:08b}")).collect()
 }
 
+/// `len` output slots preset to `########`, so a test sees which ones were written.
+fn preset(len: usize) -> Vec<MaybeUninit<Slot>> {
+    vec![MaybeUninit::new([b'#'; 8]); len]
+}
+
+/// The characters of slots that `preset` made.
+fn chars(out: &[MaybeUninit<Slot>]) -> String {
+    out.iter()
+        // SAFETY: `preset` initialised every slot, and the kernel only writes whole slots.
+        .flat_map(|slot| unsafe { slot.assume_init() })
+        .map(char::from)
+        .collect()
+}
+
 fn encode(text: Text<'_>) -> Result<String, Surrogates> {
     let len = text.utf8_len()?;
-    let mut out: Vec<Slot> = vec![[b'#'; 8]; len];
-    text.encode_into(&mut out);
-    Ok(out.iter().flatten().map(|&b| char::from(b)).collect())
+    let mut out = preset(len);
+    assert_eq!(text.encode_into(&mut out), len);
+    Ok(chars(&out))
 }
 
 /// The same text in every representation CPython may hold it in.
@@ -105,11 +121,14 @@ fn lone_surrogates_are_reported_as_one_run() {
 #[test]
 fn a_short_output_buffer_is_filled_without_panicking() {
     let cps: Vec<u32> = "é🙂".chars().map(u32::from).collect();
-    let mut out: Vec<Slot> = vec![[b'#'; 8]; 3];
-    Text::Ucs4(&cps).encode_into(&mut out);
-    assert_eq!(out[0], TABLE[0xC3]);
-    let mut none: Vec<Slot> = Vec::new();
-    Text::Bytes(b"abc").encode_into(&mut none);
+    let mut out = preset(3);
+    // 'é' fits in two slots, '🙂' (four) does not: only whole characters are written.
+    assert_eq!(Text::Ucs4(&cps).encode_into(&mut out), 2);
+    assert_eq!(chars(&out), naive("é".as_bytes()) + "########");
+    assert_eq!(Text::Bytes(b"abc").encode_into(&mut []), 0);
+    let mut two = preset(2);
+    assert_eq!(Text::Bytes(b"abc").encode_into(&mut two), 2);
+    assert_eq!(chars(&two), naive(b"ab"));
 }
 
 #[test]
@@ -192,10 +211,9 @@ fn the_vector_loop_matches_the_table_at_every_length_and_offset() {
     for start in 0..9 {
         for len in 0..(data.len() - start) {
             let src = &data[start..start + len];
-            let mut out: Vec<Slot> = vec![[b'#'; 8]; len];
-            Text::Bytes(src).encode_into(&mut out);
-            let code: String = out.iter().flatten().map(|&b| char::from(b)).collect();
-            assert_eq!(code, naive(src));
+            let mut out = preset(len);
+            assert_eq!(Text::Bytes(src).encode_into(&mut out), len);
+            assert_eq!(chars(&out), naive(src));
         }
     }
 }
@@ -203,7 +221,7 @@ fn the_vector_loop_matches_the_table_at_every_length_and_offset() {
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn each_vector_loop_matches_the_table_where_the_cpu_has_it() {
-    type Loop = unsafe fn(&[u8], &mut [Slot]) -> usize;
+    type Loop = unsafe fn(&[u8], &mut [MaybeUninit<Slot>]) -> usize;
     let mut loops: Vec<Loop> = Vec::new();
     if std::arch::is_x86_feature_detected!("avx2") {
         loops.push(crate::simd::encode_avx2);
@@ -214,16 +232,15 @@ fn each_vector_loop_matches_the_table_where_the_cpu_has_it() {
     let data: Vec<u8> = (0..=255).chain(0..=255u8).rev().collect();
     for vector_loop in loops {
         for len in 0..data.len() {
-            let mut out: Vec<Slot> = vec![[b'#'; 8]; len];
+            let mut out = preset(len);
             // SAFETY: the feature was detected above.
             let done = unsafe { vector_loop(&data[..len], &mut out) };
             assert_eq!(done, len & !7);
-            let code: String = out[..done]
-                .iter()
-                .flatten()
-                .map(|&b| char::from(b))
-                .collect();
-            assert_eq!(code, naive(&data[..done]));
+            assert_eq!(chars(&out[..done]), naive(&data[..done]));
+            assert!(
+                chars(&out[done..]).bytes().all(|c| c == b'#'),
+                "wrote past {done}"
+            );
         }
     }
 }
