@@ -31,6 +31,22 @@ class OutboxStore(abc.ABC):
     @abc.abstractmethod
     async def backlog(self) -> Backlog: ...
 
+    @abc.abstractmethod
+    async def ping(self) -> bool:
+        """For /health: True when the store answers; raises or False when it does not."""
+
+
+class OutboxWakeups(abc.ABC):
+    """Sets the relay's wakeup when rows are added; the fallback poll covers a miss."""
+
+    @abc.abstractmethod
+    async def run(self, stop: asyncio.Event) -> None:
+        """Watch for new rows until `stop`, reconnecting after any outage."""
+
+    @abc.abstractmethod
+    async def ping(self) -> bool:
+        """For /health: True while new rows would be seen at once."""
+
 
 class EventPublisher(abc.ABC):
     def __init__(self) -> None:
@@ -54,3 +70,8 @@ class EventPublisher(abc.ABC):
     @abc.abstractmethod
     async def publish(self, event: OutboxEvent) -> None:
         """Return once the broker confirmed the message; raise if it did not."""
+
+    @abc.abstractmethod
+    async def ping(self) -> bool:
+        """For /health: True while connected; raises BrokerBlocked while the broker
+        blocks publishes (a resource alarm), so /health names the reason."""

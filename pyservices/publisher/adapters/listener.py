@@ -10,6 +10,7 @@ import asyncpg
 
 from pyservices.common.backoff import backoff_delay
 from pyservices.common.logging import get_logger
+from pyservices.publisher.ports import OutboxWakeups
 
 log = get_logger(__name__)
 
@@ -19,7 +20,7 @@ CHANNEL = "outbox"
 KEEPALIVE_SECONDS = 15.0
 
 
-class OutboxListener:
+class OutboxListener(OutboxWakeups):
     """Sets `wakeup` on every NOTIFY of the `outbox` channel (one per inserting statement)."""
 
     def __init__(self, database_url: str, wakeup: asyncio.Event) -> None:
@@ -30,6 +31,9 @@ class OutboxListener:
     @property
     def listening(self) -> bool:
         return self._connection is not None and not self._connection.is_closed()
+
+    async def ping(self) -> bool:
+        return self.listening
 
     async def run(self, stop: asyncio.Event) -> None:
         attempt = 0

@@ -151,5 +151,10 @@ class AmqpEventPublisher(EventPublisher):
     def connected(self) -> bool:
         return self._connection.connected.is_set() and not self._channel.is_closed
 
+    async def ping(self) -> bool:
+        if self.blocked:
+            raise BrokerBlocked  # shown as "down: BrokerBlocked": a resource alarm
+        return self.connected
+
     async def close(self) -> None:
         await bounded_step(self._connection.close(), "broker_connection_close")

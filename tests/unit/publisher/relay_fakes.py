@@ -46,6 +46,7 @@ class FakeOutbox(OutboxStore):
         self.locked: set[int] = set()
         self.batches: list[FakeBatch] = []
         self.fail_claims = 0
+        self.reachable = True  # what `ping` answers
 
     def add(self, *events: OutboxEvent) -> None:
         self.rows.update({e.id: e for e in events})
@@ -83,6 +84,9 @@ class FakeOutbox(OutboxStore):
     async def backlog(self) -> Backlog:
         return Backlog(count=len(self.rows), oldest_age_seconds=1.5 if self.rows else 0.0)
 
+    async def ping(self) -> bool:
+        return self.reachable
+
 
 class FakePublisher(EventPublisher):
     """Confirms every event except the ids in `refuse`; tracks how many events and bytes
@@ -101,6 +105,7 @@ class FakePublisher(EventPublisher):
         self.arrived: asyncio.Queue[OutboxEvent] = asyncio.Queue()
         self.refused: asyncio.Queue[OutboxEvent] = asyncio.Queue()
         self.queued_tasks: dict[str, int] = {}  # what `tasks_waiting` answers
+        self.connected = True  # what `ping` answers unless blocked
 
     async def publish(self, event: OutboxEvent) -> None:
         self.in_flight += 1
@@ -131,3 +136,8 @@ class FakePublisher(EventPublisher):
 
     def unblock(self) -> None:
         self.unblocked.set()
+
+    async def ping(self) -> bool:
+        if self.blocked:
+            raise BrokerBlocked("fake alarm")
+        return self.connected
