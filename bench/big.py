@@ -10,7 +10,8 @@ tables, saves bench/results/big.json; `python -m bench.readme` copies them into 
 README. `just bench-big`; `--output-dir` writes elsewhere.
 
 The request, the digests, the limits, the load and the ledger are the fault suite's own
-(tests/faults/maximum.py, tests/faults/ledger.py), so run it from the repository root.
+(tests/faults/maximum.py, tests/support/load.py, tests/faults/trial.py and ledger.py), so
+run it from the repository root.
 """
 
 from __future__ import annotations
@@ -35,13 +36,15 @@ from bench import big_report, machine
 from bench.big_requests import build_bodies, send_until_accepted
 from bench.e2e import percentile
 from devstack.stack import SERVICES
-from tests.faults.ledger import Pipeline, Request, Trial, install_outbox_audit, under_load
+from tests.faults.ledger import Pipeline, install_outbox_audit
 from tests.faults.maximum import (
     MAX_MESSAGE_BYTES,
     MAX_MESSAGES,
     memory_limits_mib,
     peak_rss_mib,
 )
+from tests.faults.trial import Trial, under_load
+from tests.support.load import Request
 from tests.support.processes import ServiceProcesses, fresh_stack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,7 +81,7 @@ async def measure(
         settle_seconds=settings.settle_seconds,
         rate=settings.rate,
         batch=settings.batch,
-        timeout=settings.short_timeout,
+        answer_seconds=settings.short_timeout,
     ) as trial:
         await trial.load.wait_accepted(settings.lead_tasks)
         print(f"  sending {requests} maximum request(s)", flush=True)

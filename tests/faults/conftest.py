@@ -20,7 +20,8 @@ import pytest
 from devstack.infra import REPO, LocalPostgres, LocalRabbitMQ, free_port
 from devstack.stack import SERVICES, Ports, wait_healthy
 from pyservices.common.migrations import migrate
-from tests.faults.ledger import Pipeline, Trial, install_outbox_audit, under_load
+from tests.faults.ledger import Pipeline, install_outbox_audit
+from tests.faults.trial import Trial, under_load
 from tests.support.processes import ServiceProcesses
 
 LOG_DIR = REPO / "artifacts" / "fault-logs"

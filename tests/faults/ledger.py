@@ -1,12 +1,9 @@
-"""The fault suite's load and its ledger.
+"""The fault suite's ledger: after a case, the promise holds.
 
-`SteadyLoad` sends batches of tasks through GraphQL on a fixed schedule (a slow answer
-never delays the next request) and files every answer as accepted, refused with a
-retryable error, or failed (a 5xx, a non-GraphQL body, an unexpected error or no
-answer within the client's timeout). `settle` then waits until the pipeline has caught
-up and checks the promise: every task PostgreSQL holds (which includes every accepted
-one) is processed exactly once with the right code, reached every listening WebSocket
-client, and left nothing behind in the outbox or in `task.process`.
+`settle` waits until the pipeline has caught up and checks that every task PostgreSQL
+holds (which includes every accepted one) is processed exactly once with the right
+code, reached every listening WebSocket client, and left nothing behind in the outbox
+or in `task.process`; it returns the case's row of the README's reliability table.
 """
 
 from __future__ import annotations
@@ -14,28 +11,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import itertools
 import json
-import statistics
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import asdict, dataclass, field
-from types import TracebackType
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 
 import asyncpg
-import httpx
 
 from binconv import reference
 from devstack.infra import REPO, LocalRabbitMQ
 from pyservices.common.topology import DEAD_LETTER_QUEUE, WORK_QUEUES
-from tests.support.client import SEND_TASK, ResultFeed, result_feed
+from tests.support.client import ResultFeed
+from tests.support.load import FixedRateLoad
 
 RESULTS_DIR = REPO / "artifacts" / "faults"
-
-# Every batch mixes one-, two-, three- and four-byte UTF-8, so a wrong conversion shows.
-SAMPLES = ("plain ascii", "accents é à ü", "emoji 🦀 ✓", "日本語のテキスト", "tab\there")
 
 # An outbox trigger that records every event ever written, so the ledger can count
 # the processed events per task after the relays have deleted the rows. Test-only: it
@@ -62,145 +52,6 @@ async def install_outbox_audit(database_url: str) -> None:
 
 
 @dataclass
-class Request:
-    started: float
-    messages: list[str]
-    ended: float = 0.0
-    outcome: str = "pending"  # accepted | refused | failed
-    task_ids: list[str] = field(default_factory=list)
-    error: str = ""
-
-
-class SteadyLoad:
-    """Batches of `batch` messages, `rate` messages a second, until the context exits."""
-
-    def __init__(
-        self,
-        graphql_url: str,
-        label: str,
-        *,
-        rate: float = 100.0,
-        batch: int = 5,
-        timeout: float = 15.0,
-        message_chars: int = 0,
-    ) -> None:
-        self._url = graphql_url
-        self._label = label
-        self._interval = batch / rate
-        self._batch = batch
-        self._timeout = timeout
-        self._padding = "x" * message_chars
-        self._numbers = itertools.count()
-        self.requests: list[Request] = []
-        self._in_flight: set[asyncio.Task[None]] = set()
-        self._accepted_tasks = 0
-        self._filed = asyncio.Condition()
-        self._schedule: asyncio.Task[None] | None = None
-        self._http = httpx.AsyncClient(
-            timeout=timeout,
-            # Idle connections are dropped before any server would close them.
-            limits=httpx.Limits(
-                max_connections=64, max_keepalive_connections=64, keepalive_expiry=2.0
-            ),
-        )
-
-    async def __aenter__(self) -> SteadyLoad:
-        self._schedule = asyncio.create_task(self._run())
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    async def stop(self) -> None:
-        if self._schedule is not None:
-            self._schedule.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._schedule
-            self._schedule = None
-        await asyncio.gather(*self._in_flight)
-        await self._http.aclose()
-
-    async def wait_accepted(self, count: int, seconds: float = 30) -> None:
-        """Until `count` tasks have been accepted since the load began."""
-        async with asyncio.timeout(seconds), self._filed:
-            await self._filed.wait_for(lambda: self._accepted_tasks >= count)
-
-    def accepted(self) -> dict[str, str]:
-        return {
-            task_id: message
-            for request in self.requests
-            if request.outcome == "accepted"
-            for task_id, message in zip(request.task_ids, request.messages, strict=True)
-        }
-
-    def count(self, outcome: str) -> int:
-        return sum(len(r.messages) for r in self.requests if r.outcome == outcome)
-
-    def failures(self) -> list[str]:
-        return [r.error for r in self.requests if r.outcome == "failed"]
-
-    def refusals(self) -> list[str]:
-        return [r.error for r in self.requests if r.outcome == "refused"]
-
-    async def _run(self) -> None:
-        next_at = time.perf_counter()
-        while True:
-            messages = [self._message() for _ in range(self._batch)]
-            request = Request(started=time.perf_counter(), messages=messages)
-            self.requests.append(request)
-            sending = asyncio.create_task(self._send(request))
-            self._in_flight.add(sending)
-            sending.add_done_callback(self._in_flight.discard)
-            next_at += self._interval
-            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
-
-    def _message(self) -> str:
-        number = next(self._numbers)
-        return f"{self._label} {number} {SAMPLES[number % len(SAMPLES)]}{self._padding}"
-
-    async def _send(self, request: Request) -> None:
-        try:
-            response = await self._http.post(
-                self._url, json={"query": SEND_TASK, "variables": {"m": request.messages}}
-            )
-        except httpx.TimeoutException:
-            self._file(request, "failed", f"no answer within {self._timeout} s")
-            return
-        except httpx.TransportError as error:
-            self._file(request, "failed", f"transport error {error!r}")
-            return
-        try:
-            body = response.json()
-        except ValueError:
-            self._file(request, "failed", f"HTTP {response.status_code}, not JSON")
-            return
-        errors = body.get("errors") if isinstance(body, dict) else None
-        if response.status_code >= 500:
-            self._file(request, "failed", f"HTTP {response.status_code}: {errors}")
-        elif errors:
-            extensions = errors[0].get("extensions") or {}
-            retryable = extensions.get("code") == "UNAVAILABLE" and extensions.get("retryable")
-            self._file(request, "refused" if retryable else "failed", json.dumps(errors))
-        else:
-            request.task_ids = [task["id"] for task in body["data"]["sendTask"]]
-            self._file(request, "accepted", "")
-            self._accepted_tasks += len(request.task_ids)
-        async with self._filed:
-            self._filed.notify_all()
-
-    @staticmethod
-    def _file(request: Request, outcome: str, error: str) -> None:
-        request.ended = time.perf_counter()
-        request.outcome = outcome
-        request.error = error
-
-
-@dataclass
 class Row:
     """One line of the README's reliability table."""
 
@@ -219,17 +70,6 @@ class Row:
         (RESULTS_DIR / f"{slug}.json").write_text(json.dumps(asdict(self), indent=2) + "\n")
 
 
-@contextlib.asynccontextmanager
-async def listening(
-    url: str, clients: int = 2, keep_codes: bool = True
-) -> AsyncIterator[list[ResultFeed]]:
-    """`clients` WebSocket connections, each collecting every frame it receives."""
-    async with contextlib.AsyncExitStack() as stack:
-        yield [
-            await stack.enter_async_context(result_feed(url, keep_codes)) for _ in range(clients)
-        ]
-
-
 @dataclass
 class Pipeline:
     """Where the ledger looks: the database, the broker's virtual host, the listeners."""
@@ -241,7 +81,7 @@ class Pipeline:
 
 async def settle(
     pipeline: Pipeline,
-    load: SteadyLoad,
+    load: FixedRateLoad,
     feeds: Sequence[ResultFeed],
     *,
     fault: str,
@@ -364,54 +204,8 @@ async def _wait_until_queues_settle(pipeline: Pipeline, dead_letters: int, secon
     assert seen == expected, f"queues (ready, unacked): {seen}, expected {expected}"
 
 
-@dataclass
-class Trial:
-    """One fault case in progress: its load, its listeners, and when the fault ended."""
-
-    load: SteadyLoad
-    feeds: list[ResultFeed]
-    healed_at: float | None = None
-    row: Row | None = None
-    also_accepted: dict[str, str] = field(default_factory=dict)
-
-    def healed(self) -> None:
-        self.healed_at = time.perf_counter()
-
-
-@contextlib.asynccontextmanager
-async def under_load(
-    pipeline: Pipeline,
-    graphql_url: str,
-    websocket_url: str,
-    fault: str,
-    *,
-    dead_letters: int = 0,
-    listeners: int = 2,
-    keep_codes: bool = True,
-    settle_seconds: float = 60,
-    **load_options: Any,
-) -> AsyncIterator[Trial]:
-    """Listen, send a steady load while the block injects its fault, then stop the load
-    and settle the ledger (into `trial.row`) while the listeners are still connected.
-    Tasks the block stores itself go in `trial.also_accepted` (id -> message digest)."""
-    async with listening(websocket_url, listeners, keep_codes) as feeds:
-        async with SteadyLoad(graphql_url, fault, **load_options) as load:
-            trial = Trial(load, feeds)
-            yield trial
-        trial.row = await settle(
-            pipeline,
-            load,
-            feeds,
-            fault=fault,
-            healed_at=trial.healed_at,
-            dead_letters=dead_letters,
-            seconds=settle_seconds,
-            also_accepted=trial.also_accepted,
-        )
-
-
 def _recovery(
-    load: SteadyLoad, feeds: Sequence[ResultFeed], healed_at: float | None
+    load: FixedRateLoad, feeds: Sequence[ResultFeed], healed_at: float | None
 ) -> float | None:
     """From the end of the fault until every task accepted by then, and the first task
     sent after it, had reached every WebSocket client."""
@@ -426,18 +220,3 @@ def _recovery(
         return None
     caught_up = max(feed.first_arrival[task] for feed in feeds for task in targets)
     return round(max(0.0, caught_up - healed_at), 2)
-
-
-def latency_figures(load: SteadyLoad, feed: ResultFeed) -> dict[str, float]:
-    """Median and p99 from a sendTask call's start to its result on `feed`, in ms."""
-    latencies = [
-        (feed.first_arrival[task] - r.started) * 1000
-        for r in load.requests
-        if r.outcome == "accepted"
-        for task in r.task_ids
-        if task in feed.first_arrival
-    ]
-    if len(latencies) < 2:
-        return {}
-    cuts = statistics.quantiles(latencies, n=100)
-    return {"p50_ms": round(cuts[49], 1), "p99_ms": round(cuts[98], 1)}

@@ -21,8 +21,8 @@ import pytest
 from devstack.infra import LocalPostgres, LocalRabbitMQ
 from pyservices.common.topology import PROCESS_QUEUE
 from tests.faults.conftest import FaultStack, MakeFaultStack
-from tests.faults.ledger import Trial
 from tests.faults.probes import metric, until
+from tests.faults.trial import Trial
 from tests.support.client import SEND_TASK
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]

@@ -19,7 +19,6 @@ import pytest
 from devstack.infra import LocalPostgres, LocalRabbitMQ
 from pyservices.common.topology import DEAD_LETTER_QUEUE, PROCESS_QUEUE, declare_process_queue
 from tests.faults.conftest import FaultStack, MakeFaultStack
-from tests.faults.ledger import Trial, latency_figures
 from tests.faults.probes import (
     connect_and_never_read,
     metric,
@@ -28,6 +27,7 @@ from tests.faults.probes import (
     unacknowledged,
     until,
 )
+from tests.faults.trial import Trial, latency_figures
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]
 

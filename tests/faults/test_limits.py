@@ -16,7 +16,6 @@ import pytest
 
 from pyservices.common.topology import LARGE_PROCESS_QUEUE
 from tests.faults.conftest import FaultStack
-from tests.faults.ledger import Trial, latency_figures
 from tests.faults.maximum import (
     MAX_MESSAGES,
     maximum_messages,
@@ -26,6 +25,7 @@ from tests.faults.maximum import (
     send_maximum,
 )
 from tests.faults.probes import connect_and_never_read, metric_lines
+from tests.faults.trial import Trial, latency_figures
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(600)]
 
