@@ -6,6 +6,13 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 
+from pyservices.common.events import TASK_CREATED, TASK_PROCESSED
+from pyservices.common.topology import (
+    LARGE_TASK_BYTES,
+    PROCESSED_EXCHANGE,
+    WORK_QUEUES,
+    work_queue_for,
+)
 from pyservices.publisher.domain import Backlog, BrokerBlocked, ClaimLimits, OutboxEvent
 from pyservices.publisher.ports import ClaimedBatch, EventPublisher, OutboxStore
 
@@ -91,10 +98,21 @@ class FakeOutbox(OutboxStore):
 class FakePublisher(EventPublisher):
     """Confirms every event except the ids in `refuse`; tracks how many events and bytes
     are in flight. `block()` / `unblock()` act as the broker's resource alarm; publishing
-    an id in `alarm_at` sets it off (the publish fails, the broker blocks)."""
+    an id in `alarm_at` sets it off (the publish fails, the broker blocks).
 
-    def __init__(self, refuse: Iterable[int] = (), alarm_at: Iterable[int] = ()) -> None:
+    Routes as the AMQP adapter does: `delivered` holds each confirmed event under its
+    work queue or the processed exchange, and task.created events wait in
+    `queued_tasks` (what `tasks_waiting` answers) until a test takes them out.
+    """
+
+    def __init__(
+        self,
+        refuse: Iterable[int] = (),
+        alarm_at: Iterable[int] = (),
+        large_task_bytes: int = LARGE_TASK_BYTES,
+    ) -> None:
         super().__init__()
+        self.large_task_bytes = large_task_bytes
         self.refuse = set(refuse)
         self.alarm_at = set(alarm_at)
         self.confirmed: list[OutboxEvent] = []
@@ -105,9 +123,18 @@ class FakePublisher(EventPublisher):
         self.arrived: asyncio.Queue[OutboxEvent] = asyncio.Queue()
         self.refused: asyncio.Queue[OutboxEvent] = asyncio.Queue()
         self.queued_tasks: dict[str, int] = {}  # what `tasks_waiting` answers
+        self.delivered: dict[str, list[OutboxEvent]] = {}
         self.connected = True  # what `ping` answers unless blocked
 
     async def publish(self, event: OutboxEvent) -> None:
+        if self.blocked:
+            raise BrokerBlocked("the fake broker blocks publishes")
+        if event.topic == TASK_CREATED:
+            destination = work_queue_for(len(event.payload), self.large_task_bytes)
+        elif event.topic == TASK_PROCESSED:
+            destination = PROCESSED_EXCHANGE
+        else:
+            raise ValueError(f"unknown outbox topic {event.topic!r}")
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         self.bytes_in_flight += len(event.payload)
@@ -123,13 +150,16 @@ class FakePublisher(EventPublisher):
                 self.refused.put_nowait(event)
                 raise ConnectionError(f"broker did not confirm {event.id}")
             self.confirmed.append(event)
+            self.delivered.setdefault(destination, []).append(event)
+            if destination in WORK_QUEUES:
+                self.queued_tasks[destination] = self.queued_tasks.get(destination, 0) + 1
             self.arrived.put_nowait(event)
         finally:
             self.in_flight -= 1
             self.bytes_in_flight -= len(event.payload)
 
     async def tasks_waiting(self) -> dict[str, int]:
-        return dict(self.queued_tasks)
+        return {queue: self.queued_tasks.get(queue, 0) for queue in WORK_QUEUES}
 
     def block(self) -> None:
         self.unblocked.clear()
