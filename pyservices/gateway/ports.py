@@ -9,23 +9,31 @@ from pyservices.gateway.domain import Task, TaskFields
 
 
 class TaskService(abc.ABC):
-    """The task service. Implementations raise the errors of `domain`:
-    InvalidInput, TaskServiceUnavailable, TaskNotFound."""
+    """The task service. Implementations raise the errors of `domain`: InvalidInput
+    with the task service's own words for a request that breaks its rules (limits
+    included), TaskNotFound, and TaskServiceUnavailable when the task service, or the
+    database behind it, is down ("database unavailable, retry" names the database)."""
 
     @abc.abstractmethod
     async def ping(self) -> bool:
-        """For /health: True once the task service can be reached; raises if it cannot."""
+        """For /health: True once the task service can be reached; while it cannot, raises
+        or waits (the caller bounds the wait)."""
 
     @abc.abstractmethod
     async def send_tasks(self, messages: Sequence[str]) -> list[Task]:
-        """Store all the messages as tasks (all or none); returns them in order."""
+        """Store all the messages as tasks, exactly as sent (all or none, at least one);
+        returns them in order, unprocessed, sharing one created_at (also their
+        updated_at)."""
 
     @abc.abstractmethod
     async def list_tasks(self, limit: int, offset: int, fields: TaskFields) -> list[Task]:
-        """Newest first, with only the large fields asked for; a limit of 0 means the task
-        service's default page size. A page whose fields are over the task service's byte
-        budget is refused with InvalidInput, saying how to page instead."""
+        """Newest first (the tasks of one send_tasks in the reverse of the order sent),
+        with only the large fields asked for; a limit of 0 means the task service's
+        default page size, one over its maximum or a negative limit or offset is
+        InvalidInput. A page whose fields are over the task service's byte budget is
+        refused with InvalidInput, saying how to page instead."""
 
     @abc.abstractmethod
     async def get_task(self, task_id: str, fields: TaskFields) -> Task:
-        """The task with this id and only the large fields asked for, or TaskNotFound."""
+        """The task with this id and only the large fields asked for, or TaskNotFound
+        (InvalidInput for an id that is not a UUID)."""

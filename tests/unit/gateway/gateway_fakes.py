@@ -1,23 +1,35 @@
-"""A TaskService that keeps tasks in memory, and can be told to fail."""
+"""A TaskService that keeps tasks in memory, and can be told to fail.
+
+It judges requests by the task service's own rules (`task_service.domain`), at the task
+service's default limits unless told others, so its refusals read like the real ones.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from pyservices.gateway.domain import InvalidInput, Task, TaskFields, TaskNotFound
 from pyservices.gateway.ports import TaskService
+from pyservices.task_service import domain as rules
+from pyservices.task_service.domain import MessageLimits, PageLimits
 
 EPOCH = datetime(2026, 11, 24, 7, 0, 0, 123456, tzinfo=UTC)
+# The task service's defaults (MAX_MESSAGES, MAX_MESSAGE_BYTES, DEFAULT_PAGE_SIZE, ...).
+DEFAULT_LIMITS = MessageLimits(max_messages=1000, max_message_bytes=65536)
+DEFAULT_PAGES = PageLimits(default_size=50, max_size=1000, max_bytes=16 * 1024 * 1024)
 
 
 class FakeTaskService(TaskService):
-    def __init__(self) -> None:
-        self.tasks: list[Task] = []
+    def __init__(
+        self, limits: MessageLimits = DEFAULT_LIMITS, pages: PageLimits = DEFAULT_PAGES
+    ) -> None:
+        self.tasks: list[Task] = []  # oldest first
         self.calls: list[tuple[str, object]] = []
         self.fail_with: Exception | None = None
+        self._limits = limits
+        self._pages = pages
 
     def _maybe_fail(self) -> None:
         if self.fail_with is not None:
@@ -30,33 +42,55 @@ class FakeTaskService(TaskService):
     async def send_tasks(self, messages: Sequence[str]) -> list[Task]:
         self.calls.append(("send_tasks", list(messages)))
         self._maybe_fail()
-        for index, message in enumerate(messages):
-            if not message.strip():
-                raise InvalidInput(f"messages[{index}]: must not be empty or only whitespace")
-        stored = []
-        for message in messages:
-            at = EPOCH + timedelta(seconds=len(self.tasks))
-            stored.append(Task(str(uuid.uuid4()), message, "", at, at, processed=False))
+        try:
+            new = rules.new_tasks(messages, self._limits)
+        except rules.InvalidRequest as error:
+            raise InvalidInput(str(error)) from None
+        at = EPOCH + timedelta(seconds=len(self.tasks))  # one request, one time of creation
+        stored = [Task(str(task.id), task.message, "", at, at, processed=False) for task in new]
         self.tasks.extend(stored)
         return stored
 
     async def list_tasks(self, limit: int, offset: int, fields: TaskFields) -> list[Task]:
         self.calls.append(("list_tasks", (limit, offset, fields)))
         self._maybe_fail()
-        newest_first = list(reversed(self.tasks))
-        return [_only(task, fields) for task in newest_first[offset : offset + (limit or 50)]]
+        selected = rules.TaskFields(message=fields.message, binary_code=fields.binary_code)
+        try:
+            size, start = rules.page(limit, offset, self._pages)
+            page = list(reversed(self.tasks))[start : start + size]
+            sizes = [
+                _size(task.message, fields.message) + _size(task.binary_code, fields.binary_code)
+                for task in page
+            ]
+            rules.check_page_bytes(sizes, self._pages.max_bytes, selected)
+        except rules.InvalidRequest as error:
+            raise InvalidInput(str(error)) from None
+        return [_only(task, fields) for task in page]
 
     async def get_task(self, task_id: str, fields: TaskFields) -> Task:
         self.calls.append(("get_task", (task_id, fields)))
         self._maybe_fail()
         try:
-            uuid.UUID(task_id)
-        except ValueError:
-            raise InvalidInput("id: not a UUID") from None
+            wanted = str(rules.parse_task_id(task_id))
+        except rules.InvalidRequest as error:
+            raise InvalidInput(str(error)) from None
         for task in self.tasks:
-            if task.id == task_id:
+            if task.id == wanted:
                 return _only(task, fields)
-        raise TaskNotFound(task_id)
+        raise TaskNotFound(f"no task has id {wanted}")
+
+    def process(self, task_id: str, binary_code: str) -> None:
+        """What the worker does through the task service: the task gets its code."""
+        [index] = [n for n, task in enumerate(self.tasks) if task.id == task_id]
+        done = self.tasks[index]
+        at = done.created_at + timedelta(milliseconds=1)
+        self.tasks[index] = dataclasses.replace(
+            done, binary_code=binary_code, updated_at=at, processed=True
+        )
+
+
+def _size(value: str, selected: bool) -> int:
+    return len(value.encode("utf-8")) if selected else 0
 
 
 def _only(task: Task, fields: TaskFields) -> Task:

@@ -69,7 +69,7 @@ async def test_the_task_services_refusal_reaches_the_client_as_bad_user_input(
     result = await execute(schema, service, SEND, m=["fine", "   "])
 
     [error] = result.errors
-    assert error.message == "messages[1]: must not be empty or only whitespace"
+    assert error.message == "messages[1]: message is empty or only whitespace"
     assert error.extensions == {"code": "BAD_USER_INPUT"}
 
 
