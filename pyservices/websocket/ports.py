@@ -15,11 +15,14 @@ class Subscriber(Protocol):
     others wait."""
 
     def offer(self, frame: Frame) -> bool:
-        """Queue a frame for sending; False when the client's buffer is full (in frames
-        or in bytes)."""
+        """Queue a frame for sending (frames reach the client in the order offered);
+        False, queueing nothing, when the client's buffer is full in frames or in bytes
+        (`frame.size`). An empty buffer takes any one frame, however large: its client
+        is not behind."""
 
     def drop(self, reason: str) -> None:
-        """Ask the client's connection to close, naming why."""
+        """Ask the client's connection to close, naming why (`TOO_SLOW`, `SHUTDOWN`):
+        the client is given that reason."""
 
 
 class ProcessedEvents(abc.ABC):

@@ -17,24 +17,9 @@ from pyservices.websocket.domain import (
     seconds_since_created,
 )
 from pyservices.websocket.usecases import push_processed_task
+from tests.unit.websocket.websocket_fakes import FakeClient
 
 CREATED = datetime(2026, 11, 24, 7, 0, 0, tzinfo=UTC)
-
-
-class FakeClient:
-    def __init__(self, capacity: int = 100) -> None:
-        self.capacity = capacity
-        self.frames: list[str] = []
-        self.dropped_for: str | None = None
-
-    def offer(self, frame: Frame) -> bool:
-        if len(self.frames) >= self.capacity:
-            return False
-        self.frames.append(frame.text)
-        return True
-
-    def drop(self, reason: str) -> None:
-        self.dropped_for = reason
 
 
 def text(value: str) -> Frame:
