@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import grpc
 import httpx
 import pytest
 
-from devstack.infra import free_port
 from pyservices.gateway.adapters.grpc_client import GrpcTaskService, open_channel
 from pyservices.gateway.adapters.http import create_app
 from pyservices.gateway.domain import (
     ALL_FIELDS,
     InvalidInput,
     TaskFields,
-    TaskNotFound,
     TaskServiceUnavailable,
 )
 from tests.integration.gateway.gateway_fake_task_server import FakeTaskServicer, start_server
@@ -109,24 +106,6 @@ async def test_reads_ask_for_the_fields_given(
     ]
 
 
-async def test_the_task_services_invalid_argument_becomes_invalid_input(
-    tasks: GrpcTaskService,
-) -> None:
-    with pytest.raises(InvalidInput, match=r"^messages\[1\]: must not be empty$"):
-        await tasks.send_tasks(["fine", ""])
-
-
-async def test_listing_and_finding_tasks(tasks: GrpcTaskService) -> None:
-    [older, newer] = await tasks.send_tasks(["older", "newer"])
-
-    assert [t.id for t in await tasks.list_tasks(10, 0, IDS_ONLY)] == [newer.id, older.id]
-    assert (await tasks.get_task(older.id, ALL_FIELDS)).message == "older"
-    with pytest.raises(TaskNotFound):
-        await tasks.get_task("00000000-0000-0000-0000-000000000000", ALL_FIELDS)
-    with pytest.raises(InvalidInput):
-        await tasks.get_task("not-a-uuid", ALL_FIELDS)
-
-
 async def test_a_task_service_that_does_not_answer_in_time_is_unavailable(
     channel: grpc.aio.Channel, servicer: FakeTaskServicer
 ) -> None:
@@ -135,18 +114,6 @@ async def test_a_task_service_that_does_not_answer_in_time_is_unavailable(
 
     with pytest.raises(TaskServiceUnavailable):
         await tasks.send_tasks(["hello"])
-
-
-async def test_a_task_service_that_is_down_is_unavailable_and_unhealthy() -> None:
-    channel = open_channel(f"127.0.0.1:{free_port()}", RECEIVE_LIMIT)
-    tasks = GrpcTaskService(channel, timeout_seconds=2)
-    try:
-        with pytest.raises(TaskServiceUnavailable):
-            await tasks.list_tasks(1, 0, ALL_FIELDS)
-        with pytest.raises(TimeoutError):
-            await asyncio.wait_for(tasks.ping(), 0.3)
-    finally:
-        await channel.close()
 
 
 async def test_the_gateway_serves_graphql_through_the_grpc_adapter(

@@ -14,7 +14,6 @@ import pytest
 from devstack.infra import free_port
 from pyservices.gateway.adapters.grpc_client import GrpcTaskService, open_channel
 from pyservices.gateway.adapters.http import create_app
-from pyservices.gateway.domain import ALL_FIELDS, InvalidInput, TaskNotFound
 from pyservices.gateway.settings import GatewaySettings
 from pyservices.task_service.main import run
 from pyservices.task_service.settings import TaskServiceSettings
@@ -38,29 +37,6 @@ async def tasks(database_url: str) -> AsyncIterator[GrpcTaskService]:
         await channel.close()
         stop.set()
         await asyncio.wait_for(service, 20)
-
-
-async def test_tasks_round_trip_through_the_task_service(tasks: GrpcTaskService) -> None:
-    messages = ["hello", "  kept as sent  ", "é", "🦀"]
-
-    stored = await tasks.send_tasks(messages)
-    listed = await tasks.list_tasks(10, 0, ALL_FIELDS)
-    found = await tasks.get_task(stored[2].id, ALL_FIELDS)
-
-    assert [t.message for t in stored] == messages
-    assert all(t.binary_code == "" and not t.processed for t in stored)
-    assert {t.id for t in listed} == {t.id for t in stored}
-    assert found.message == "é" and found.created_at.utcoffset() is not None
-
-
-async def test_the_task_services_refusals(tasks: GrpcTaskService) -> None:
-    with pytest.raises(InvalidInput, match=r"messages\[1\]"):
-        await tasks.send_tasks(["fine", "   "])
-    with pytest.raises(InvalidInput):
-        await tasks.get_task("not-a-uuid", ALL_FIELDS)
-    with pytest.raises(TaskNotFound):
-        await tasks.get_task("00000000-0000-0000-0000-000000000000", ALL_FIELDS)
-    assert await tasks.list_tasks(10, 0, ALL_FIELDS) == []
 
 
 async def test_a_thousand_messages_of_64_kib_fit_through_graphql(tasks: GrpcTaskService) -> None:
