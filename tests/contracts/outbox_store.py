@@ -216,7 +216,7 @@ class OutboxStoreContract:
 
         assert await unheld(store) == rows
 
-    async def test_a_claim_fails_while_the_store_is_out_of_reach_and_no_row_is_lost(
+    async def test_claims_fail_while_the_store_is_out_of_reach_and_no_row_is_lost(
         self, store: OutboxStore, add: AddRows, outage: Outage
     ) -> None:
         rows = await add(10, 10)
@@ -226,8 +226,27 @@ class OutboxStoreContract:
             with pytest.raises(Exception):  # noqa: B017
                 async with store.claim(EVERYTHING):
                     pass
+            with pytest.raises(Exception):  # noqa: B017
+                await store.backlog()
 
         assert await unheld(store) == rows
+        assert (await store.backlog()).count == 2
+
+    # ping
+    async def test_ping_a_reachable_store_is_true(self, store: OutboxStore) -> None:
+        assert await store.ping() is True
+
+    async def test_ping_is_not_true_while_the_store_is_out_of_reach(
+        self, store: OutboxStore, outage: Outage
+    ) -> None:
+        async with outage():
+            try:
+                answered = await asyncio.wait_for(store.ping(), 5)
+            except Exception:  # raising is an answer too: /health shows it down
+                answered = False
+            assert answered is False
+
+        assert await store.ping() is True
 
     # backlog
     async def test_the_backlog_of_an_empty_outbox_is_nothing(self, store: OutboxStore) -> None:

@@ -52,14 +52,15 @@ class FakeOutbox(OutboxStore):
         self.rows = {e.id: e for e in events}
         self.locked: set[int] = set()
         self.batches: list[FakeBatch] = []
-        self.fail_claims = 0
-        self.reachable = True  # what `ping` answers
+        self.fail_claims = 0  # this many claims to come fail (a short outage)
+        self.reachable = True  # False: the database is down, every call fails
 
     def add(self, *events: OutboxEvent) -> None:
         self.rows.update({e.id: e for e in events})
 
     @asynccontextmanager
     async def claim(self, limits: ClaimLimits) -> AsyncIterator[ClaimedBatch]:
+        self._reach()
         if self.fail_claims:
             self.fail_claims -= 1
             raise ConnectionError("database down")
@@ -89,10 +90,15 @@ class FakeOutbox(OutboxStore):
             self.locked.difference_update(ids)
 
     async def backlog(self) -> Backlog:
+        self._reach()
         return Backlog(count=len(self.rows), oldest_age_seconds=1.5 if self.rows else 0.0)
 
     async def ping(self) -> bool:
         return self.reachable
+
+    def _reach(self) -> None:
+        if not self.reachable:
+            raise ConnectionError("database down")
 
 
 class FakePublisher(EventPublisher):
@@ -124,11 +130,13 @@ class FakePublisher(EventPublisher):
         self.refused: asyncio.Queue[OutboxEvent] = asyncio.Queue()
         self.queued_tasks: dict[str, int] = {}  # what `tasks_waiting` answers
         self.delivered: dict[str, list[OutboxEvent]] = {}
-        self.connected = True  # what `ping` answers unless blocked
+        self.connected = True  # False: the broker connection is lost
 
     async def publish(self, event: OutboxEvent) -> None:
         if self.blocked:
             raise BrokerBlocked("the fake broker blocks publishes")
+        if not self.connected:
+            raise ConnectionError("no broker connection")
         if event.topic == TASK_CREATED:
             destination = work_queue_for(len(event.payload), self.large_task_bytes)
         elif event.topic == TASK_PROCESSED:

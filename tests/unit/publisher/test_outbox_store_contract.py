@@ -34,10 +34,10 @@ class TestFakeOutboxStore(OutboxStoreContract):
     def outage(self, store: FakeOutbox) -> Outage:
         @contextlib.asynccontextmanager
         async def outage() -> AsyncIterator[None]:
-            store.fail_claims = 1_000_000
+            store.reachable = False
             try:
                 yield
             finally:
-                store.fail_claims = 0
+                store.reachable = True
 
         return outage
