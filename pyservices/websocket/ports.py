@@ -26,7 +26,11 @@ class Subscriber(Protocol):
 
 
 class ProcessedEvents(abc.ABC):
-    """The `task.processed` events this replica receives (from the broker)."""
+    """The `task.processed` events this replica receives (from the broker).
+
+    From `start` until `stop`, each event's body is handed, in the order published, to
+    the handler the adapter was made with. Every replica receives every event, and a
+    handler failing on one event does not stop the next."""
 
     @abc.abstractmethod
     async def start(self) -> None:
@@ -34,8 +38,9 @@ class ProcessedEvents(abc.ABC):
 
     @abc.abstractmethod
     async def stop(self) -> None:
-        """Take no more events and let go of the subscription."""
+        """Take no more events and let go of the subscription; harmless twice."""
 
     @abc.abstractmethod
     async def ping(self) -> bool:
-        """For /health: True while events are being received."""
+        """For /health: True while events are being received (not before `start`, nor
+        after `stop`)."""

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+
 from pyservices.websocket.domain import Frame
+from pyservices.websocket.ports import ProcessedEvents
 
 
 class FakeClient:
@@ -26,3 +30,37 @@ class FakeClient:
 
     def drop(self, reason: str) -> None:
         self.dropped_for = reason
+
+
+class FakeProcessedEvents(ProcessedEvents):
+    """The broker side as a fanout in memory: every replica subscribed to `fanout` is
+    handed each body published to it (`publish`), from its start until its stop."""
+
+    def __init__(
+        self,
+        handle: Callable[[bytes], object],
+        fanout: list[FakeProcessedEvents] | None = None,
+        *,
+        reachable: bool = True,
+    ) -> None:
+        self.handle = handle
+        self.fanout = fanout if fanout is not None else []
+        self.reachable = reachable
+
+    async def start(self) -> None:
+        if not self.reachable:
+            raise ConnectionError("the broker cannot be reached")
+        self.fanout.append(self)
+
+    async def stop(self) -> None:
+        if self in self.fanout:
+            self.fanout.remove(self)
+
+    async def ping(self) -> bool:
+        return self in self.fanout
+
+
+def publish(fanout: list[FakeProcessedEvents], body: bytes) -> None:
+    for replica in list(fanout):
+        with contextlib.suppress(Exception):  # one event's failure stops nothing
+            replica.handle(body)
