@@ -45,7 +45,7 @@ async def post(client: httpx.AsyncClient, query: str, **variables: object) -> ht
     return await client.post("/query", json={"query": query, "variables": variables})
 
 
-async def test_send_task_over_http(client) -> None:
+async def test_send_task_over_http(client: httpx.AsyncClient) -> None:
     response = await post(client, SEND, m=["a", "b"])
 
     assert response.status_code == 200
@@ -53,7 +53,9 @@ async def test_send_task_over_http(client) -> None:
 
 
 @pytest.mark.parametrize("body", [b"{not json", b'{"query": "{ tasks { id } }\xff"}'])
-async def test_a_body_that_is_not_json_is_a_400_with_a_graphql_error(client, body) -> None:
+async def test_a_body_that_is_not_json_is_a_400_with_a_graphql_error(
+    client: httpx.AsyncClient, body: bytes
+) -> None:
     response = await client.post(
         "/query", content=body, headers={"content-type": "application/json"}
     )
@@ -62,21 +64,25 @@ async def test_a_body_that_is_not_json_is_a_400_with_a_graphql_error(client, bod
     assert response.json()["errors"][0]["message"] == "Unable to parse request body as JSON"
 
 
-async def test_a_get_without_a_query_is_a_404_with_a_graphql_error(client) -> None:
+async def test_a_get_without_a_query_is_a_404_with_a_graphql_error(
+    client: httpx.AsyncClient,
+) -> None:
     response = await client.get("/query")
 
     assert response.status_code == 404
     assert response.json()["errors"][0]["extensions"] == {"code": "NOT_FOUND"}
 
 
-async def test_a_body_without_a_query_is_a_400_with_a_graphql_error(client) -> None:
+async def test_a_body_without_a_query_is_a_400_with_a_graphql_error(
+    client: httpx.AsyncClient,
+) -> None:
     response = await client.post("/query", json={"variables": {}})
 
     assert response.status_code == 400
     assert response.json()["errors"][0]["extensions"] == {"code": "BAD_REQUEST"}
 
 
-async def test_a_variable_of_the_wrong_type_is_a_graphql_error(client) -> None:
+async def test_a_variable_of_the_wrong_type_is_a_graphql_error(client: httpx.AsyncClient) -> None:
     response = await post(client, SEND, m=[1, {"x": 2}])
 
     assert response.status_code < 500
@@ -84,14 +90,14 @@ async def test_a_variable_of_the_wrong_type_is_a_graphql_error(client) -> None:
     assert "$m" in error["message"]
 
 
-async def test_a_query_with_a_syntax_error_is_a_graphql_error(client) -> None:
+async def test_a_query_with_a_syntax_error_is_a_graphql_error(client: httpx.AsyncClient) -> None:
     response = await post(client, "{ tasks { id ")
 
     assert response.status_code < 500
     assert "Syntax Error" in response.json()["errors"][0]["message"]
 
 
-async def test_a_query_too_deep_is_refused(client) -> None:
+async def test_a_query_too_deep_is_refused(client: httpx.AsyncClient) -> None:
     deep = "{ tasks " + "{ id " * 12 + "}" * 12 + " }"
 
     response = await post(client, deep)
@@ -101,7 +107,7 @@ async def test_a_query_too_deep_is_refused(client) -> None:
     assert any("exceeds maximum operation depth" in message for message in messages)
 
 
-async def test_too_many_aliases_are_refused(client) -> None:
+async def test_too_many_aliases_are_refused(client: httpx.AsyncClient) -> None:
     aliases = " ".join(f"a{i}: tasks {{ id }}" for i in range(16))
 
     response = await post(client, "{ " + aliases + " }")
@@ -111,7 +117,9 @@ async def test_too_many_aliases_are_refused(client) -> None:
     assert "aliases" in error["message"]
 
 
-async def test_too_many_fields_are_refused_with_the_count_and_the_limit(client) -> None:
+async def test_too_many_fields_are_refused_with_the_count_and_the_limit(
+    client: httpx.AsyncClient,
+) -> None:
     response = await post(client, "{ tasks { " + " id" * 800 + " } }")
 
     assert response.status_code < 500
@@ -162,19 +170,19 @@ async def test_introspection_can_be_disabled() -> None:
     assert "introspection" in response.json()["errors"][0]["message"].lower()
 
 
-async def test_a_body_over_the_limit_is_a_413(client) -> None:
+async def test_a_body_over_the_limit_is_a_413(client: httpx.AsyncClient) -> None:
     response = await post(client, SEND, m=["x" * 5000])
 
     assert response.status_code == 413
 
 
-async def test_get_on_query_runs_nothing(client) -> None:
+async def test_get_on_query_runs_nothing(client: httpx.AsyncClient) -> None:
     response = await client.get("/query", params={"query": "{ tasks { id } }"})
 
     assert response.status_code != 200
 
 
-async def test_health_follows_the_task_service(client, health) -> None:
+async def test_health_follows_the_task_service(client: httpx.AsyncClient, health: Health) -> None:
     assert (await client.get("/health")).status_code == 200
 
     health.reachable = False
@@ -184,7 +192,7 @@ async def test_health_follows_the_task_service(client, health) -> None:
     assert response.json()["checks"] == {"task_service": "down"}
 
 
-async def test_metrics_count_operations_by_outcome(client) -> None:
+async def test_metrics_count_operations_by_outcome(client: httpx.AsyncClient) -> None:
     await post(client, SEND, m=["hello"])
     await post(client, SEND, m=["   "])
 
@@ -196,14 +204,14 @@ async def test_metrics_count_operations_by_outcome(client) -> None:
     assert 'binconv_graphql_request_seconds_bucket{le="0.005",operation="sendTask"}' in text
 
 
-async def test_the_page_is_served_at_the_root(client) -> None:
+async def test_the_page_is_served_at_the_root(client: httpx.AsyncClient) -> None:
     response = await client.get("/")
 
     assert response.status_code == 200
     assert "<html" in response.text
 
 
-async def test_cors_lets_the_configured_origin_call_the_api(client) -> None:
+async def test_cors_lets_the_configured_origin_call_the_api(client: httpx.AsyncClient) -> None:
     response = await client.options(
         "/query",
         headers={

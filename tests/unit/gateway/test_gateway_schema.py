@@ -39,7 +39,9 @@ async def execute(
     return await schema.execute(query, variables, context_value={"task_service": service})
 
 
-async def test_send_task_returns_the_stored_tasks_in_the_order_sent(schema, service) -> None:
+async def test_send_task_returns_the_stored_tasks_in_the_order_sent(
+    schema: strawberry.Schema, service: FakeTaskService
+) -> None:
     messages = ["hello", "  kept as sent  ", "é🦀"]
     result = await execute(schema, service, SEND, m=messages)
 
@@ -52,7 +54,7 @@ async def test_send_task_returns_the_stored_tasks_in_the_order_sent(schema, serv
 
 
 async def test_a_lone_surrogate_is_refused_by_index_before_anything_is_sent(
-    schema, service
+    schema: strawberry.Schema, service: FakeTaskService
 ) -> None:
     result = await execute(schema, service, SEND, m=["fine", "bad \ud800 text"])
 
@@ -64,7 +66,7 @@ async def test_a_lone_surrogate_is_refused_by_index_before_anything_is_sent(
 
 
 async def test_the_task_services_refusal_reaches_the_client_as_bad_user_input(
-    schema, service
+    schema: strawberry.Schema, service: FakeTaskService
 ) -> None:
     result = await execute(schema, service, SEND, m=["fine", "   "])
 
@@ -74,7 +76,7 @@ async def test_the_task_services_refusal_reaches_the_client_as_bad_user_input(
 
 
 async def test_an_unreachable_task_service_is_a_retryable_unavailable_error(
-    schema, service
+    schema: strawberry.Schema, service: FakeTaskService
 ) -> None:
     service.fail_with = TaskServiceUnavailable()
 
@@ -85,7 +87,9 @@ async def test_an_unreachable_task_service_is_a_retryable_unavailable_error(
     assert error.extensions == {"code": "UNAVAILABLE", "retryable": True}
 
 
-async def test_an_unexpected_failure_is_masked(schema, service) -> None:
+async def test_an_unexpected_failure_is_masked(
+    schema: strawberry.Schema, service: FakeTaskService
+) -> None:
     service.fail_with = RuntimeError("connection string with a password in it")
 
     result = await execute(schema, service, TASKS)
@@ -95,7 +99,9 @@ async def test_an_unexpected_failure_is_masked(schema, service) -> None:
     assert "password" not in str(result.errors)
 
 
-async def test_tasks_are_listed_as_the_task_service_orders_them(schema, service) -> None:
+async def test_tasks_are_listed_as_the_task_service_orders_them(
+    schema: strawberry.Schema, service: FakeTaskService
+) -> None:
     await execute(schema, service, SEND, m=["older", "newer"])
 
     result = await execute(schema, service, TASKS, l=10, o=0)
@@ -104,13 +110,17 @@ async def test_tasks_are_listed_as_the_task_service_orders_them(schema, service)
     assert service.calls[-1] == ("list_tasks", (10, 0, ALL_FIELDS))
 
 
-async def test_tasks_without_arguments_ask_for_the_default_page(schema, service) -> None:
+async def test_tasks_without_arguments_ask_for_the_default_page(
+    schema: strawberry.Schema, service: FakeTaskService
+) -> None:
     await execute(schema, service, "{ tasks { id } }")
 
     assert service.calls == [("list_tasks", (0, 0, IDS_ONLY))]
 
 
-async def test_a_limit_of_zero_lists_nothing(schema, service) -> None:
+async def test_a_limit_of_zero_lists_nothing(
+    schema: strawberry.Schema, service: FakeTaskService
+) -> None:
     await execute(schema, service, SEND, m=["one"])
 
     result = await execute(schema, service, TASKS, l=0)
@@ -118,7 +128,9 @@ async def test_a_limit_of_zero_lists_nothing(schema, service) -> None:
     assert result.data == {"tasks": []}
 
 
-async def test_task_finds_one_task_by_id(schema, service) -> None:
+async def test_task_finds_one_task_by_id(
+    schema: strawberry.Schema, service: FakeTaskService
+) -> None:
     sent = await execute(schema, service, SEND, m=["hello"])
     task_id = sent.data["sendTask"][0]["id"]
 
@@ -127,21 +139,25 @@ async def test_task_finds_one_task_by_id(schema, service) -> None:
     assert result.data["task"]["message"] == "hello"
 
 
-async def test_task_is_null_for_an_unknown_id(schema, service) -> None:
+async def test_task_is_null_for_an_unknown_id(
+    schema: strawberry.Schema, service: FakeTaskService
+) -> None:
     result = await execute(schema, service, TASK, id="00000000-0000-0000-0000-000000000000")
 
     assert result.errors is None
     assert result.data == {"task": None}
 
 
-async def test_task_with_an_id_that_is_not_a_uuid_is_bad_user_input(schema, service) -> None:
+async def test_task_with_an_id_that_is_not_a_uuid_is_bad_user_input(
+    schema: strawberry.Schema, service: FakeTaskService
+) -> None:
     result = await execute(schema, service, TASK, id="not-a-uuid")
 
     [error] = result.errors
     assert error.extensions == {"code": "BAD_USER_INPUT"}
 
 
-async def test_the_schema_keeps_the_original_contract(schema) -> None:
+async def test_the_schema_keeps_the_original_contract(schema: strawberry.Schema) -> None:
     sdl = schema.as_str()
 
     assert "sendTask(messages: [String!]!): [Task!]!" in sdl
@@ -168,7 +184,7 @@ class TestFieldSelection:
         ],
     )
     async def test_tasks_asks_only_for_the_large_fields_selected(
-        self, schema, service, query: str, fields: TaskFields
+        self, schema: strawberry.Schema, service: FakeTaskService, query: str, fields: TaskFields
     ) -> None:
         result = await execute(schema, service, query)
 
@@ -176,7 +192,7 @@ class TestFieldSelection:
         assert service.calls == [("list_tasks", (0, 0, fields))]
 
     async def test_a_list_of_ids_and_statuses_gets_them_without_messages_or_codes(
-        self, schema, service
+        self, schema: strawberry.Schema, service: FakeTaskService
     ) -> None:
         await execute(schema, service, SEND, m=["hello"])
 
@@ -185,7 +201,9 @@ class TestFieldSelection:
         [task] = result.data["tasks"]
         assert task["status"] == "PENDING" and task["id"] == service.tasks[0].id
 
-    async def test_task_with_only_its_id_asks_for_no_large_field(self, schema, service) -> None:
+    async def test_task_with_only_its_id_asks_for_no_large_field(
+        self, schema: strawberry.Schema, service: FakeTaskService
+    ) -> None:
         sent = await execute(schema, service, SEND, m=["hello"])
         task_id = sent.data["sendTask"][0]["id"]
 
@@ -197,7 +215,7 @@ class TestFieldSelection:
         assert service.calls[-1] == ("get_task", (task_id, IDS_ONLY))
 
     async def test_a_page_over_the_byte_budget_reaches_the_client_as_bad_user_input(
-        self, schema, service
+        self, schema: strawberry.Schema, service: FakeTaskService
     ) -> None:
         reason = (
             "this page holds 41.2 MiB of messages and binary codes, over the limit of 16 MiB: "
@@ -224,7 +242,7 @@ class TestOneSendTaskPerRequest:
         ],
     )
     async def test_more_than_one_send_task_field_is_refused_whole(
-        self, schema, service, document: str
+        self, schema: strawberry.Schema, service: FakeTaskService, document: str
     ) -> None:
         result = await execute(schema, service, document, m=["hello"])
 
@@ -237,7 +255,9 @@ class TestOneSendTaskPerRequest:
         )
         assert service.calls == []
 
-    async def test_fifteen_aliased_send_task_fields_store_nothing(self, schema, service) -> None:
+    async def test_fifteen_aliased_send_task_fields_store_nothing(
+        self, schema: strawberry.Schema, service: FakeTaskService
+    ) -> None:
         fields = " ".join(f"a{i}: sendTask(messages: $m) {{ id }}" for i in range(15))
 
         result = await execute(schema, service, f"mutation($m: [String!]!) {{ {fields} }}", m=["x"])
@@ -245,7 +265,9 @@ class TestOneSendTaskPerRequest:
         assert "this one holds 15" in result.errors[0].message
         assert service.calls == [] and service.tasks == []
 
-    async def test_each_operation_of_a_document_may_hold_one(self, schema, service) -> None:
+    async def test_each_operation_of_a_document_may_hold_one(
+        self, schema: strawberry.Schema, service: FakeTaskService
+    ) -> None:
         document = (
             "mutation A($m: [String!]!) { sendTask(messages: $m) { id } } "
             "mutation B($m: [String!]!) { sendTask(messages: $m) { message } }"
