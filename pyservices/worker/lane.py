@@ -13,9 +13,8 @@ import contextlib
 from dataclasses import dataclass, field
 
 from pyservices.common.logging import get_logger
-from pyservices.worker.adapters.rabbitmq import TaskConsumer
 from pyservices.worker.flow import HeldBytes, control_flow
-from pyservices.worker.ports import Converter, TaskService
+from pyservices.worker.ports import Converter, DeliverySource, TaskService
 from pyservices.worker.results import ResultSubmitter
 from pyservices.worker.settings import WorkerSettings
 from pyservices.worker.usecases import TaskProcessor
@@ -29,7 +28,7 @@ class Lane:
     held: HeldBytes
     submitter: ResultSubmitter
     processor: TaskProcessor
-    consumer: TaskConsumer | None = None
+    consumer: DeliverySource | None = None
     _loops: list[asyncio.Task[None]] = field(default_factory=list)  # each ends by itself
     _processing: asyncio.Task[None] | None = None  # waits for deliveries: cancelled
     _flowing: asyncio.Task[None] | None = None  # may wait on the broker: cancelled
@@ -61,7 +60,7 @@ class Lane:
         self._loops.append(asyncio.create_task(self.submitter.run(self._stop_submitting)))
         self._processing = asyncio.create_task(self.processor.run())
 
-    async def consume(self, consumer: TaskConsumer) -> None:
+    async def consume(self, consumer: DeliverySource) -> None:
         self.consumer = consumer
         await consumer.start(self.processor.receive)
         self._flowing = asyncio.create_task(control_flow(self.held, consumer, self._stop_flow))

@@ -48,6 +48,18 @@ class DeliverySource(abc.ABC):
         """Receive again, what waited in the queue first; harmless when consuming, and
         nothing before `start`."""
 
+    @abc.abstractmethod
+    async def ping(self) -> bool:
+        """For /health: True while connected to the queue."""
+
+    async def stop(self) -> None:
+        """Take no more deliveries, for good; those taken can still be settled."""
+        await self.pause()
+
+    async def close(self) -> None:
+        """Let go of the connection; what is unsettled goes back to the queue."""
+        await self.stop()
+
 
 class Converter(abc.ABC):
     @abc.abstractmethod
@@ -85,3 +97,7 @@ class TaskService(abc.ABC):
     @abc.abstractmethod
     async def open_stream(self) -> ResultStream:
         """A new result stream; raise StreamBroken if the service cannot be reached."""
+
+    @abc.abstractmethod
+    async def ping(self) -> bool:
+        """For /health: True while the service can be reached."""

@@ -84,6 +84,7 @@ def _ack(answer: task_pb2.ProcessedTaskAck) -> ResultAck:
 
 class GrpcTaskService(TaskService):
     def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._channel = channel
         self._stub = task_pb2_grpc.TaskServiceStub(channel)  # type: ignore[no-untyped-call]
 
     async def open_stream(self) -> ResultStream:
@@ -94,3 +95,8 @@ class GrpcTaskService(TaskService):
             call.cancel()
             raise StreamBroken(f"cannot open the result stream: {exc!r}") from exc
         return GrpcResultStream(call)
+
+    async def ping(self) -> bool:
+        # The lanes keep a stream open, so a reachable service keeps the channel ready.
+        state = self._channel.get_state(try_to_connect=True)
+        return bool(state == grpc.ChannelConnectivity.READY)

@@ -113,5 +113,8 @@ class TaskConsumer(DeliverySource):
     def connected(self) -> bool:
         return self._connection.connected.is_set() and not self._channel.is_closed
 
+    async def ping(self) -> bool:
+        return self.connected
+
     async def close(self) -> None:
         await bounded_step(self._connection.close(), "broker_connection_close")

@@ -133,6 +133,10 @@ class FakeTaskService(TaskService):
         self.streams: list[FakeStream] = []
         self.opened = asyncio.Queue[FakeStream]()
         self.arrived: asyncio.Queue[ProcessedResult] = asyncio.Queue()
+        self.reachable = True  # what `ping` answers
+
+    async def ping(self) -> bool:
+        return self.reachable
 
     async def open_stream(self) -> ResultStream:
         if self.unavailable:
@@ -173,6 +177,9 @@ class FakeDeliverySource(DeliverySource):
         self.paused = False
         self.changes.append("resume")
         self._hand_over()
+
+    async def ping(self) -> bool:
+        return self.connected
 
     def publish(self, *bodies: bytes) -> None:
         self.queued.extend(bodies)
