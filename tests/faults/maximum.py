@@ -18,11 +18,13 @@ import yaml
 
 from devstack.infra import REPO
 from pyservices.task_service.settings import TaskServiceSettings
+from tests.support.client import send_task_mutation
 
 _DEFAULTS = TaskServiceSettings()
 MAX_MESSAGES = _DEFAULTS.max_messages
 MAX_MESSAGE_BYTES = _DEFAULTS.max_message_bytes
-SEND_IDS = "mutation($m: [String!]!) { sendTask(messages: $m) { id } }"
+# Only ids: a client that does not need its 64 MiB of messages back asks for none.
+SEND_IDS = send_task_mutation("id")
 
 # The Kubernetes manifest of each service of the local stack.
 MANIFESTS = {

@@ -19,14 +19,13 @@ from hypothesis import strategies as st
 
 from binconv import reference
 from pyservices.task_service.settings import TaskServiceSettings
-from tests.support.client import ResultFeed, result_feed
+from tests.support.client import SEND_TASK, ResultFeed, result_feed
 from tests.support.processes import ServiceProcesses
 
 pytestmark = pytest.mark.faults
 
 MAX_MESSAGES: int = TaskServiceSettings.model_fields["max_messages"].default
 MAX_MESSAGE_BYTES: int = TaskServiceSettings.model_fields["max_message_bytes"].default
-SEND = "mutation($m: [String!]!) { sendTask(messages: $m) { id message } }"
 IDS = "query($o: Int) { tasks(limit: 1000, offset: $o) { id } }"
 NEWEST = "query($l: Int) { tasks(limit: $l) { id message } }"
 ONE = "query($id: String!) { task(id: $id) { id message } }"
@@ -160,7 +159,7 @@ async def test_send_task_stores_and_converts_exactly_or_refuses_and_stores_nothi
     before = await count_tasks(http, url)
     # json.dumps escapes lone surrogates as \ud800, which JSON allows; httpx's own
     # encoder would fail on them before sending.
-    body = json.dumps({"query": SEND, "variables": {"m": value}}).encode()
+    body = json.dumps({"query": SEND_TASK, "variables": {"m": value}}).encode()
 
     response = await http.post(url, content=body, headers={"content-type": "application/json"})
     # What the server reads: "\ud800\udc00" in JSON is one character (U+10000), though

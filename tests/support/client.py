@@ -15,7 +15,14 @@ import orjson
 import websockets
 
 TASK_FIELDS = "id message binaryCode createdAt updatedAt"
-SEND_TASK = f"mutation($m: [String!]!) {{ sendTask(messages: $m) {{ {TASK_FIELDS} }} }}"
+
+
+def send_task_mutation(fields: str = TASK_FIELDS) -> str:
+    """The sendTask mutation of the messages `$m`, selecting `fields` of each task."""
+    return f"mutation($m: [String!]!) {{ sendTask(messages: $m) {{ {fields} }} }}"
+
+
+SEND_TASK = send_task_mutation()
 
 
 class GraphQLError(Exception):
