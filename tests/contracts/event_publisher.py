@@ -2,9 +2,9 @@
 
 A subclass supplies the adapter, connected to a broker with nothing queued
 (`publisher`), a way to take what reached a work queue or the processed exchange
-(`delivered`), a way to make the broker not take one event (`refuse`), and a time
+(`delivered`), a way to make the broker not take one event (`refuse`), a time
 while the broker blocks the publisher's connection (`broker_blocks`, a resource
-alarm). Each test states one promise of the docstrings in
+alarm) and one while it drops and refuses that connection (`broker_outage`). Each test states one promise of the docstrings in
 `pyservices/publisher/ports.py`; the routes are those of `pyservices/common/topology.py`.
 """
 
@@ -45,6 +45,7 @@ class Delivered:
 Take = Callable[[str], Awaitable[list[Delivered]]]
 Refuse = Callable[[OutboxEvent], Awaitable[None]]
 BrokerBlocks = Callable[[], AbstractAsyncContextManager[None]]
+BrokerOutage = Callable[[], AbstractAsyncContextManager[None]]
 
 _ids = itertools.count(1)
 
@@ -58,6 +59,13 @@ def outbox_event(topic: str = TASK_CREATED, size: int = 40) -> OutboxEvent:
 
 def as_delivered(*events: OutboxEvent) -> list[Delivered]:
     return [Delivered(str(e.id), e.task_id, e.payload) for e in events]
+
+
+async def ping_is_true(publisher: EventPublisher) -> bool:
+    try:
+        return await publisher.ping() is True
+    except Exception:  # raising is an answer too: /health shows it down
+        return False
 
 
 async def everywhere(take: Take) -> dict[str, list[Delivered]]:
@@ -83,6 +91,10 @@ class EventPublisherContract:
     @pytest.fixture
     def broker_blocks(self) -> BrokerBlocks:
         raise NotImplementedError("while entered, the broker blocks the publisher")
+
+    @pytest.fixture
+    def broker_outage(self) -> BrokerOutage:
+        raise NotImplementedError("while entered, the broker drops and refuses the publisher")
 
     # publish: where each event goes, as what
     async def test_a_task_goes_to_the_work_queue_as_it_was_stored(
@@ -199,3 +211,34 @@ class EventPublisherContract:
         assert not publisher.blocked
         await publisher.publish(after)
         assert await delivered(PROCESS_QUEUE) == as_delivered(before, after)
+
+    async def test_ping_raises_broker_blocked_while_the_broker_blocks(
+        self, publisher: EventPublisher, broker_blocks: BrokerBlocks
+    ) -> None:
+        async with broker_blocks():
+            with pytest.raises(BrokerBlocked):
+                await publisher.ping()
+
+        assert await publisher.ping() is True
+
+    # the connection
+    async def test_ping_a_connected_publisher_is_true(self, publisher: EventPublisher) -> None:
+        assert await publisher.ping() is True
+
+    async def test_a_lost_connection_shows_in_ping_and_its_return_sets_reconnected(
+        self, publisher: EventPublisher, delivered: Take, broker_outage: BrokerOutage
+    ) -> None:
+        publisher.reconnected.clear()
+
+        async with broker_outage():
+            deadline = time.monotonic() + 10
+            while await ping_is_true(publisher):
+                assert time.monotonic() < deadline, "ping still true without a connection"
+                await asyncio.sleep(0.1)
+            assert not publisher.reconnected.is_set()
+
+        await asyncio.wait_for(publisher.reconnected.wait(), 20)
+        assert await publisher.ping() is True
+        task = outbox_event(TASK_CREATED)
+        await publisher.publish(task)
+        assert await delivered(PROCESS_QUEUE) == as_delivered(task)

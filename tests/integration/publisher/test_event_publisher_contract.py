@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import aio_pika
 import pytest
@@ -20,6 +22,7 @@ from pyservices.publisher.adapters.rabbitmq import AmqpEventPublisher
 from pyservices.publisher.domain import OutboxEvent
 from tests.contracts.event_publisher import (
     BrokerBlocks,
+    BrokerOutage,
     Delivered,
     EventPublisherContract,
     Refuse,
@@ -27,6 +30,17 @@ from tests.contracts.event_publisher import (
 )
 
 pytestmark = pytest.mark.integration
+
+# A queue bound to the processed fanout, standing for the WebSocket service.
+RESULTS = "contract.results"
+
+
+@contextlib.asynccontextmanager
+async def channel_on(url: str) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
+    # A connection of its own each time: the outage test cuts the vhost's connections.
+    connection = await aio_pika.connect(url)
+    async with connection:
+        yield await connection.channel()
 
 
 class TestAmqpEventPublisher(EventPublisherContract):
@@ -37,41 +51,32 @@ class TestAmqpEventPublisher(EventPublisherContract):
         await made.close()
 
     @pytest.fixture
-    async def channel(self, rabbitmq_url: str) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
-        connection = await aio_pika.connect(rabbitmq_url)
-        async with connection:
-            yield await connection.channel()
-
-    @pytest.fixture
-    async def delivered(
-        self, channel: aio_pika.abc.AbstractChannel, publisher: AmqpEventPublisher
-    ) -> Take:
-        # A subscriber of the fanout, bound before anything is published.
-        results = await channel.declare_queue(exclusive=True)
-        await results.bind(await declare_processed_exchange(channel))
+    async def delivered(self, rabbitmq_url: str) -> Take:
+        async with channel_on(rabbitmq_url) as channel:  # bound before anything is sent
+            results = await channel.declare_queue(RESULTS)
+            await results.bind(await declare_processed_exchange(channel))
 
         async def take(destination: str) -> list[Delivered]:
-            if destination == PROCESSED_EXCHANGE:
-                queue = results
-            else:
-                queue = await channel.declare_queue(destination, passive=True)
+            name = RESULTS if destination == PROCESSED_EXCHANGE else destination
             taken = []
-            # A confirmed message is already queued: take until the queue is empty.
-            while message := await queue.get(no_ack=True, fail=False):
-                assert message.message_id is not None
-                taken.append(
-                    Delivered(message.message_id, str(message.headers["task_id"]), message.body)
-                )
+            async with channel_on(rabbitmq_url) as channel:
+                queue = await channel.declare_queue(name, passive=True)
+                # A confirmed message is already queued: take until the queue is empty.
+                while message := await queue.get(no_ack=True, fail=False):
+                    assert message.message_id is not None
+                    task_id = str(message.headers["task_id"])
+                    taken.append(Delivered(message.message_id, task_id, message.body))
             return taken
 
         return take
 
     @pytest.fixture
-    def refuse(self, channel: aio_pika.abc.AbstractChannel) -> Refuse:
+    def refuse(self, rabbitmq_url: str) -> Refuse:
         async def refuse(event: OutboxEvent) -> None:
             # Its work queue is gone: the mandatory publish comes back unrouted.
             assert event.topic == TASK_CREATED
-            await channel.queue_delete(work_queue_for(len(event.payload)))
+            async with channel_on(rabbitmq_url) as channel:
+                await channel.queue_delete(work_queue_for(len(event.payload)))
 
         return refuse
 
@@ -94,3 +99,22 @@ class TestAmqpEventPublisher(EventPublisherContract):
                 )
 
         return blocks
+
+    @pytest.fixture
+    def broker_outage(self, rabbitmq_url: str, rabbitmq_server: Any) -> BrokerOutage:
+        vhost = urlsplit(rabbitmq_url).path.lstrip("/")
+
+        async def ctl(*args: str) -> None:
+            await asyncio.to_thread(rabbitmq_server.ctl, *args)
+
+        @contextlib.asynccontextmanager
+        async def outage() -> AsyncIterator[None]:
+            # The vhost's connections are closed and new ones refused until the end.
+            await ctl("clear_permissions", "-p", vhost, "guest")
+            try:
+                await ctl("close_all_connections", "-p", vhost, "contract test outage")
+                yield
+            finally:
+                await ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+
+        return outage

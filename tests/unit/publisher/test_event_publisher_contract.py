@@ -10,6 +10,7 @@ import pytest
 from pyservices.publisher.domain import OutboxEvent
 from tests.contracts.event_publisher import (
     BrokerBlocks,
+    BrokerOutage,
     Delivered,
     EventPublisherContract,
     Refuse,
@@ -49,3 +50,16 @@ class TestFakeEventPublisher(EventPublisherContract):
                 publisher.unblock()
 
         return blocks
+
+    @pytest.fixture
+    def broker_outage(self, publisher: FakePublisher) -> BrokerOutage:
+        @contextlib.asynccontextmanager
+        async def outage() -> AsyncIterator[None]:
+            publisher.connected = False
+            try:
+                yield
+            finally:  # what the AMQP adapter does once its connection is back
+                publisher.connected = True
+                publisher.reconnected.set()
+
+        return outage
