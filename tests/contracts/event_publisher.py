@@ -4,8 +4,9 @@ A subclass supplies the adapter, connected to a broker with nothing queued
 (`publisher`), a way to take what reached a work queue or the processed exchange
 (`delivered`), a way to make the broker not take one event (`refuse`), a time
 while the broker blocks the publisher's connection (`broker_blocks`, a resource
-alarm) and one while it drops and refuses that connection (`broker_outage`). Each test states one promise of the docstrings in
-`pyservices/publisher/ports.py`; the routes are those of `pyservices/common/topology.py`.
+alarm) and one while it drops and refuses that connection (`broker_outage`). Each
+test states one promise of the docstrings in `pyservices/publisher/ports.py`; the
+routes are those of `pyservices/common/topology.py`.
 """
 
 from __future__ import annotations
