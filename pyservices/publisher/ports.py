@@ -11,25 +11,44 @@ from pyservices.publisher.domain import Backlog, ClaimLimits, OutboxEvent
 
 
 class ClaimedBatch(abc.ABC):
-    """Outbox rows locked for this relay until the batch's transaction ends."""
+    """Outbox rows locked for this relay until the claim's block ends.
+
+    `events` are the rows as the task service stored them, oldest (lowest id) first.
+    """
 
     events: Sequence[OutboxEvent]
-    # True when the claim left the next row because it did not fit the byte budget.
+    # True when the claim left the next row because it did not fit the byte budget
+    # (False when it stopped at the row limit or the end of the outbox).
     byte_limited: bool = False
 
     @abc.abstractmethod
     async def remove(self, ids: Sequence[int]) -> None:
-        """Delete these rows (one statement); takes effect when the claim ends cleanly."""
+        """Delete these rows of the batch, and only these (one statement; none: a no-op).
+        The deletes take effect when the block ends cleanly; until then `backlog` still
+        counts them, and if the block raises they are not deleted at all."""
 
 
 class OutboxStore(abc.ABC):
-    @abc.abstractmethod
-    def claim(self, limits: ClaimLimits) -> AbstractAsyncContextManager[ClaimedBatch]:
-        """Lock the oldest rows no other relay holds, as many as `limits` admits (see
-        `ClaimLimits.admits`), for the block's duration; lock no row it does not return."""
+    """The outbox table the task service writes and the relays drain (contract:
+    `tests/contracts/outbox_store.py`)."""
 
     @abc.abstractmethod
-    async def backlog(self) -> Backlog: ...
+    def claim(self, limits: ClaimLimits) -> AbstractAsyncContextManager[ClaimedBatch]:
+        """Lock the oldest rows no other claim holds, as many as `limits` admits, for the
+        block's duration.
+
+        The rows are walked oldest first: rows another claim holds are passed over,
+        rows `ClaimLimits.takes` refuses stay (unlocked), and the walk ends at the row
+        limit or at the first row `ClaimLimits.admits` refuses (no younger row is taken
+        in its place). No row is locked that is not returned, so two claims at once
+        never share a row and the second is not left empty while rows wait. When the
+        block ends, every row is let go (the removed ones deleted). Raises, of any
+        type, if the store cannot be reached; no row is lost then.
+        """
+
+    @abc.abstractmethod
+    async def backlog(self) -> Backlog:
+        """Every row in the outbox, claimed or not, and the age of the oldest (0 if none)."""
 
     @abc.abstractmethod
     async def ping(self) -> bool:
@@ -49,6 +68,15 @@ class OutboxWakeups(abc.ABC):
 
 
 class EventPublisher(abc.ABC):
+    """The broker, as the relay sends to it (contract: `tests/contracts/event_publisher.py`).
+
+    Routes (`pyservices/common/topology.py`): a task.created event goes to the work
+    queue `task.process`, or `task.process.large` when its payload is over
+    `LARGE_TASK_BYTES`; a task.processed event goes to the fanout `task.processed`.
+    A message carries the payload as its body, the row id as its message id and the
+    task id in its `task_id` header.
+    """
+
     def __init__(self) -> None:
         # Set by the adapter each time a lost broker connection is restored, so the
         # relay retries at once instead of sitting out the rest of its backoff.
@@ -65,11 +93,15 @@ class EventPublisher(abc.ABC):
 
     @abc.abstractmethod
     async def tasks_waiting(self) -> Mapping[str, int]:
-        """Messages ready in each work queue (may be a moment old)."""
+        """Messages ready in each work queue, one entry per queue of `WORK_QUEUES`
+        (may be a moment old)."""
 
     @abc.abstractmethod
     async def publish(self, event: OutboxEvent) -> None:
-        """Return once the broker confirmed the message; raise if it did not."""
+        """Return once the broker confirmed the message; raise if it did not (any
+        exception: the relay keeps the row). Raises `BrokerBlocked` at once while
+        `blocked`, and `ValueError` for a topic with no route, sending nothing. Publishes
+        in flight together each arrive once, in no promised order."""
 
     @abc.abstractmethod
     async def ping(self) -> bool:
