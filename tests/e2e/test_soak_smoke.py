@@ -1,22 +1,23 @@
-"""The soak benchmark keeps its schedule whatever the responses, and a very short soak on
-its own fresh stack loses nothing and reports every window and process."""
+"""The load generator (tests/support/load.py, the soak's and the fault suite's) keeps its
+schedule whatever the responses, and a very short soak on its own fresh stack loses
+nothing and reports every window and process."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import json
-import time
 from pathlib import Path
 
 import pytest
 
 from bench import soak
 from devstack.stack import SERVICES
+from tests.support.load import FixedRateLoad
 
-SCHEDULE = soak.Settings(rate=1000, batch=10, max_in_flight=10)  # a request every 10 ms
+RATE, BATCH = 1000, 10  # a request every 10 ms
 REQUESTS = 5
-SECONDS = REQUESTS * SCHEDULE.interval
+SECONDS = REQUESTS * BATCH / RATE
 
 
 class HeldAnswers:
@@ -26,37 +27,32 @@ class HeldAnswers:
         self.release = asyncio.Event()
         self._ids = itertools.count()
 
-    async def send_tasks(self, messages: list[str]) -> list[dict[str, str]]:
+    async def send(self, messages: list[str]) -> list[str]:
         await self.release.wait()
-        return [{"id": str(next(self._ids)), "message": m} for m in messages]
+        return [str(next(self._ids)) for _ in messages]
 
 
 async def test_the_schedule_never_waits_for_an_answer() -> None:
     held = HeldAnswers()
-    schedule = soak.Schedule(start=time.perf_counter())
+    load = FixedRateLoad(held.send, "held", rate=RATE, batch=BATCH, max_in_flight=10)
 
-    open_requests = await soak.dispatch_at_fixed_rate(
-        held.send_tasks, SCHEDULE, SECONDS, "held", schedule
-    )
+    open_requests = await load.dispatch(SECONDS)
 
-    assert len(schedule.requests) == len(open_requests) == REQUESTS
-    assert schedule.skipped == []
+    assert len(load.requests) == len(open_requests) == REQUESTS
+    assert load.skipped == []
     held.release.set()
     await asyncio.gather(*open_requests)
-    assert len(schedule.task_ids()) == REQUESTS * SCHEDULE.batch
+    assert len(load.accepted()) == REQUESTS * BATCH
 
 
 async def test_a_request_due_while_the_cap_is_open_is_skipped_and_counted() -> None:
     held = HeldAnswers()
-    capped = soak.Settings(rate=SCHEDULE.rate, batch=SCHEDULE.batch, max_in_flight=2)
-    schedule = soak.Schedule(start=time.perf_counter())
+    capped = FixedRateLoad(held.send, "held", rate=RATE, batch=BATCH, max_in_flight=2)
 
-    open_requests = await soak.dispatch_at_fixed_rate(
-        held.send_tasks, capped, SECONDS, "held", schedule
-    )
+    open_requests = await capped.dispatch(SECONDS)
 
-    assert len(schedule.requests) == 2
-    assert schedule.skipped == [k * capped.interval for k in range(2, REQUESTS)]
+    assert len(capped.requests) == 2
+    assert capped.skipped == [k * capped.interval for k in range(2, REQUESTS)]
     held.release.set()
     await asyncio.gather(*open_requests)
 
