@@ -89,8 +89,9 @@ class ResultStream(abc.ABC):
 
     @abc.abstractmethod
     async def close(self) -> None:
-        """End the stream. Never raises: harmless twice, or after the stream broke; the
-        service stays usable for new streams."""
+        """End the stream: a later send or receive raises StreamBroken. Never raises
+        itself: harmless twice, or after the stream broke; the service stays usable for
+        new streams."""
 
 
 class TaskService(abc.ABC):

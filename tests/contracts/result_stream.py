@@ -161,6 +161,19 @@ class ResultStreamContract:
         assert await acks(again, 1) == [(known, AckStatus.ACCEPTED)]
         await again.close()
 
+    async def test_a_closed_stream_raises_stream_broken_on_receive_and_send(
+        self, service: TaskService, task_id: TaskId
+    ) -> None:
+        stream = await service.open_stream()
+        known = await task_id(AckStatus.ACCEPTED)
+
+        await stream.close()
+
+        with pytest.raises(StreamBroken):
+            await acks(stream, 1)
+        with pytest.raises(StreamBroken):
+            await stream.send([ProcessedResult(known, A)])
+
     async def test_opening_a_stream_to_an_unreachable_service_raises_stream_broken(
         self, unreachable_service: TaskService
     ) -> None:

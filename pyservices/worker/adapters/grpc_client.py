@@ -50,6 +50,12 @@ class GrpcResultStream(ResultStream):
         while not self._acks:
             try:
                 answer = await self._call.read()
+            except asyncio.CancelledError:
+                # grpc.aio answers a read on a call this side cancelled (closed) with
+                # CancelledError: the stream ended, unless it is this task being cancelled.
+                if _being_cancelled():
+                    raise
+                raise StreamBroken("receive failed: the stream was closed") from None
             except Exception as exc:
                 raise _broken("receive failed", exc) from exc
             if answer is grpc.aio.EOF:
@@ -61,6 +67,11 @@ class GrpcResultStream(ResultStream):
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._call.done_writing(), 1)
         self._call.cancel()
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _broken(what: str, exc: Exception) -> StreamBroken:

@@ -93,6 +93,8 @@ class FakeStream(ResultStream):
         self.closed = False
 
     async def send(self, results: Sequence[ProcessedResult]) -> None:
+        if self.broken is not None:
+            raise StreamBroken(f"send on a finished stream: {self.broken}")
         size = sum(len(result.binary_code) for result in results)
         if size > self._service.max_message_bytes:  # gRPC's RESOURCE_EXHAUSTED
             self.answers.put_nowait(ResultTooLarge(f"{size} bytes over the limit"))
@@ -122,6 +124,9 @@ class FakeStream(ResultStream):
 
     async def close(self) -> None:
         self.closed = True
+        if self.broken is None:
+            self.broken = StreamBroken("the stream was closed")
+            self.answers.put_nowait(self.broken)  # for a receive already waiting
 
 
 class FakeTaskService(TaskService):
