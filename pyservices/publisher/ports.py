@@ -56,15 +56,19 @@ class OutboxStore(abc.ABC):
 
 
 class OutboxWakeups(abc.ABC):
-    """Sets the relay's wakeup when rows are added; the fallback poll covers a miss."""
+    """Sets the relay's wakeup when rows are added; the fallback poll covers a miss
+    (contract: `tests/contracts/outbox_wakeups.py`)."""
 
     @abc.abstractmethod
     async def run(self, stop: asyncio.Event) -> None:
-        """Watch for new rows until `stop`, reconnecting after any outage."""
+        """Watch for new rows until `stop` (then return promptly), reconnecting after any
+        outage. Sets the wakeup for each row committed while it watches, and each time it
+        starts watching: rows committed while nobody watched were announced to nobody."""
 
     @abc.abstractmethod
     async def ping(self) -> bool:
-        """For /health: True while new rows would be seen at once."""
+        """For /health: True while new rows would be seen at once (not before `run`,
+        after it stopped, or while the database is down)."""
 
 
 class EventPublisher(abc.ABC):

@@ -6,10 +6,11 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -110,3 +111,26 @@ async def metric(base_url: str, name: str) -> float:
             if sample.name == name and not sample.labels:
                 return float(sample.value)
     return 0.0
+
+
+@contextlib.asynccontextmanager
+async def database_outage(database_url: str) -> AsyncIterator[None]:
+    """The test's database refuses new connections and its sessions are cut, until the
+    block ends: down for the relay, while the server goes on serving other tests."""
+    url = urlsplit(database_url)
+    name = url.path.lstrip("/")
+    # From another database: a session cannot close its own database to connections.
+    admin = await asyncpg.connect(url._replace(path="/postgres").geturl())
+    try:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        try:
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+                name,
+            )
+            await asyncio.sleep(0.1)  # the clients read the end of their sessions
+            yield
+        finally:
+            await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    finally:
+        await admin.close()

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -14,6 +11,7 @@ from pyservices.common.events import TASK_PROCESSED
 from pyservices.publisher.adapters.postgres import PostgresOutboxStore
 from pyservices.publisher.domain import OutboxEvent
 from tests.contracts.outbox_store import AddRows, Outage, OutboxStoreContract
+from tests.integration.publisher.relay_support import database_outage
 
 pytestmark = pytest.mark.integration
 
@@ -48,25 +46,4 @@ class TestPostgresOutboxStore(OutboxStoreContract):
 
     @pytest.fixture
     def outage(self, database_url: str) -> Outage:
-        @contextlib.asynccontextmanager
-        async def outage() -> AsyncIterator[None]:
-            # The database refuses new connections and its sessions are cut: to the
-            # store's pool it is down, while the rest of the server serves other tests.
-            url = urlsplit(database_url)
-            name = url.path.lstrip("/")
-            admin = await asyncpg.connect(url._replace(path="/postgres").geturl())
-            try:
-                await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-                await admin.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
-                    name,
-                )
-                await asyncio.sleep(0.1)  # the pool reads the end of its sessions
-                try:
-                    yield
-                finally:
-                    await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-            finally:
-                await admin.close()
-
-        return outage
+        return lambda: database_outage(database_url)

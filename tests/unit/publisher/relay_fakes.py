@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 
@@ -14,7 +15,7 @@ from pyservices.common.topology import (
     work_queue_for,
 )
 from pyservices.publisher.domain import Backlog, BrokerBlocked, ClaimLimits, OutboxEvent
-from pyservices.publisher.ports import ClaimedBatch, EventPublisher, OutboxStore
+from pyservices.publisher.ports import ClaimedBatch, EventPublisher, OutboxStore, OutboxWakeups
 
 
 def event(row_id: int, topic: str = "task.created", size: int | None = None) -> OutboxEvent:
@@ -179,3 +180,33 @@ class FakePublisher(EventPublisher):
         if self.blocked:
             raise BrokerBlocked("fake alarm")
         return self.connected
+
+
+class FakeWakeups(OutboxWakeups):
+    """A LISTEN that hears `notify()` while it runs; `reachable = False` is a database
+    outage (it stops listening, and listens again once the database is back)."""
+
+    def __init__(self, wakeup: asyncio.Event) -> None:
+        self.wakeup = wakeup
+        self.reachable = True
+        self.listening = False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            while not stop.is_set():
+                if self.reachable and not self.listening:
+                    self.listening = True
+                    self.wakeup.set()  # rows added while nobody listened
+                elif not self.reachable:
+                    self.listening = False
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.01)
+        finally:
+            self.listening = False
+
+    def notify(self) -> None:
+        if self.listening:
+            self.wakeup.set()
+
+    async def ping(self) -> bool:
+        return self.listening
