@@ -96,7 +96,6 @@ class PublisherProcess(lifecycle.Service):
             self._wakeup,
             limits=s.claim_limits,
             fallback_poll=s.outbox_fallback_poll_seconds,
-            delay_after_publish=s.relay_delay_after_publish_seconds,
             max_queued_tasks=s.max_queued_tasks,
             large_task_bytes=s.large_task_bytes,
         )

@@ -31,8 +31,6 @@ class PublisherSettings(CommonSettings, DatabaseSettings, BrokerSettings):
     # A broker that does not confirm within this time counts as a failed publish.
     publish_timeout_seconds: float = 10.0
     shutdown_grace_seconds: float = 10.0
-    # Test-only: widens the window between the broker's confirm and the row's delete.
-    relay_delay_after_publish_seconds: float = 0.0
 
     @property
     def claim_limits(self) -> ClaimLimits:

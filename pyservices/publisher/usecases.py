@@ -51,7 +51,6 @@ async def relay_batch(
     store: OutboxStore,
     publisher: EventPublisher,
     limits: ClaimLimits,
-    delay_after_publish: float = 0.0,
 ) -> BatchReport:
     """Publish the oldest unclaimed rows together and delete those the broker confirmed."""
     started = time.perf_counter()
@@ -70,8 +69,6 @@ async def relay_batch(
             if not isinstance(outcome, BaseException)
         ]
         failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
-        if delay_after_publish > 0:
-            await asyncio.sleep(delay_after_publish)
         if confirmed:
             await batch.remove([event.id for event in confirmed])
     metrics.OUTBOX_BATCH_SECONDS.observe(time.perf_counter() - started)
@@ -116,7 +113,6 @@ class OutboxRelay:
         *,
         limits: ClaimLimits,
         fallback_poll: float,
-        delay_after_publish: float = 0.0,
         max_queued_tasks: int = 0,
         large_task_bytes: int = LARGE_TASK_BYTES,
     ) -> None:
@@ -125,7 +121,6 @@ class OutboxRelay:
         self._wakeup = wakeup
         self._limits = limits
         self._fallback_poll = fallback_poll
-        self._delay_after_publish = delay_after_publish
         self._max_queued_tasks = max_queued_tasks
         self._large_task_bytes = large_task_bytes
         self.holding_back = False
@@ -163,9 +158,7 @@ class OutboxRelay:
                 log.warning("outbox_relay_paused_broker_blocked")
                 await _wait_any(stop, self._publisher.unblocked, seconds=None)
                 continue
-            report = await relay_batch(
-                self._store, self._publisher, await self._claim_limits(), self._delay_after_publish
-            )
+            report = await relay_batch(self._store, self._publisher, await self._claim_limits())
             published += report.published
             if report.failed:
                 raise PublishFailed(f"{report.failed} of {report.claimed} not confirmed")

@@ -42,12 +42,22 @@ class FaultStack:
     def ports(self) -> Ports:
         return self.processes.ports
 
-    async def start_all(self, env: dict[str, dict[str, str]] | None = None) -> None:
+    async def start_all(
+        self,
+        env: dict[str, dict[str, str]] | None = None,
+        modules: dict[str, str] | None = None,
+    ) -> None:
         for service in SERVICES:
-            await self.start(service, **(env or {}).get(service, {}))
+            module = (modules or {}).get(service)
+            await self.start(service, module=module, **(env or {}).get(service, {}))
 
-    async def start(self, service: str, instance: str | None = None, **env: str) -> str:
-        return await asyncio.to_thread(self.processes.start, service, instance, **env)
+    async def start(
+        self, service: str, instance: str | None = None, module: str | None = None, **env: str
+    ) -> str:
+        """`module`: run instead of the service's own (a test-only variant of it)."""
+        return await asyncio.to_thread(
+            self.processes.start, service, instance, module=module, **env
+        )
 
     async def kill(self, name: str) -> None:
         await asyncio.to_thread(self.processes.kill, name)

@@ -28,6 +28,7 @@ from tests.faults.probes import (
     until,
 )
 from tests.faults.trial import Trial, latency_figures
+from tests.support import slow_relay
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]
 
@@ -60,16 +61,16 @@ async def test_a_relay_killed_between_publish_and_delete_changes_nothing_in_the_
     fault_stack: FaultStack,
 ) -> None:
     stack = fault_stack
-    # A test-only pause between the broker's confirms and the delete makes the window
-    # wide enough to kill the relay inside it.
-    await stack.start_all({"publisher": {"RELAY_DELAY_AFTER_PUBLISH_SECONDS": "2"}})
+    # A relay whose publisher pauses after each confirm (a test-only entry point) makes
+    # the window between the broker's confirms and the delete wide enough to kill it in.
+    await stack.start_all(modules={"publisher": slow_relay.MODULE})
     async with stack.under_load("relay killed between publish and delete") as trial:
         await trial.load.wait_accepted(50)
         # A result just arrived: its event is published and its row not yet deleted.
         first = trial.feeds[0]
         await first.wait_for_frames(len(first.frames) + 1, 30)
         await stack.kill("publisher")
-        await stack.start("publisher", RELAY_DELAY_AFTER_PUBLISH_SECONDS="0")
+        await stack.start("publisher")
         trial.healed()
         await trial.load.wait_accepted(len(trial.load.accepted()) + 200)
 

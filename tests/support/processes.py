@@ -29,8 +29,11 @@ class ServiceProcesses:
     running: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     instance_ports: dict[str, Ports] = field(default_factory=dict)
 
-    def start(self, service: str, instance: str | None = None, **extra: str) -> str:
-        """Start one service (a second `instance` of it gets its own name) and wait for health."""
+    def start(
+        self, service: str, instance: str | None = None, module: str | None = None, **extra: str
+    ) -> str:
+        """Start one service (a second `instance` of it gets its own name) and wait for health;
+        `module`: run instead of `pyservices.<service>` (a test-only variant of it)."""
         name = instance or service
         ports = self.ports
         if instance is not None:  # a second copy needs its own listening ports
@@ -49,7 +52,7 @@ class ServiceProcesses:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_dir / f"{name}.log", "ab") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", f"pyservices.{service}"],
+                [sys.executable, "-m", module or f"pyservices.{service}"],
                 env=env,
                 cwd=REPO,
                 stdout=log,

@@ -4,9 +4,21 @@ import asyncio
 
 from prometheus_client import REGISTRY
 
-from pyservices.publisher.domain import ClaimLimits
+from pyservices.publisher.domain import ClaimLimits, OutboxEvent
 from pyservices.publisher.usecases import OutboxRelay, measure_backlog, relay_batch
 from tests.unit.publisher.relay_fakes import FakeOutbox, FakePublisher, event, limits
+
+
+class HeldPublisher(FakePublisher):
+    """Confirms each event, then returns from `publish` only once `release` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def publish(self, event: OutboxEvent) -> None:
+        await super().publish(event)
+        await self.release.wait()
 
 
 class TestRelayBatch:
@@ -54,15 +66,15 @@ class TestRelayBatch:
 
         assert report.claimed == 0
 
-    async def test_rows_stay_until_after_the_delay_that_follows_the_confirm(self) -> None:
-        store, broker = FakeOutbox([event(1)]), FakePublisher()
+    async def test_rows_stay_until_every_publish_of_the_batch_has_returned(self) -> None:
+        store, broker = FakeOutbox([event(1), event(2)]), HeldPublisher()
 
-        relaying = asyncio.create_task(
-            relay_batch(store, broker, limits=limits(10), delay_after_publish=0.2)
-        )
-        await asyncio.wait_for(broker.arrived.get(), 2)
+        relaying = asyncio.create_task(relay_batch(store, broker, limits=limits(10)))
+        for _ in range(2):
+            await asyncio.wait_for(broker.arrived.get(), 2)
 
-        assert 1 in store.rows  # confirmed, not yet deleted
+        assert sorted(store.rows) == [1, 2]  # confirmed, not yet deleted
+        broker.release.set()
         await relaying
         assert store.rows == {}
 
