@@ -53,11 +53,13 @@ class DeliverySource(abc.ABC):
         """For /health: True while connected to the queue."""
 
     async def stop(self) -> None:
-        """Take no more deliveries, for good; those taken can still be settled."""
+        """Take no more deliveries, for good (`resume` does not undo it); those taken
+        can still be settled."""
         await self.pause()
 
     async def close(self) -> None:
-        """Let go of the connection; what is unsettled goes back to the queue."""
+        """Let go of the connection, for good; what is unsettled goes back to the queue
+        (settling it afterwards changes nothing)."""
         await self.stop()
 
 

@@ -1,10 +1,10 @@
 """The worker's DeliverySource and Delivery ports' contract, run against every adapter.
 
-A subclass supplies the adapter (`source`, not yet started, on an empty queue), a way
-to put messages on its queue (`publish`), to count those waiting there (`queued`), to
-see what was dead-lettered (`dead_letters`), and to cut its broker connection for good
-(`disconnect`). Each test states one promise of the docstrings in
-`pyservices/worker/ports.py`.
+A subclass supplies the adapter (`source`, connected, not yet started, on an empty
+queue), a way to put messages on its queue (`publish`), to count those waiting there
+(`queued`), and to see what was dead-lettered (`dead_letters`). Each test states one
+promise of the docstrings in `pyservices/worker/ports.py`; `close` is how a test takes
+the connection away.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from pyservices.worker.ports import Delivery, DeliverySource
 Publish = Callable[..., Awaitable[None]]  # (*bodies: bytes)
 Queued = Callable[[], Awaitable[int]]
 DeadLetters = Callable[[], Awaitable[list[bytes]]]
-Disconnect = Callable[[], Awaitable[None]]
 T = TypeVar("T")
 SECONDS = 5.0  # a bound on every wait, so that a broken adapter fails, not hangs
 QUIET_SECONDS = 0.3  # how long "nothing arrives" is watched for
@@ -50,6 +49,10 @@ class Received:
 
         return await asyncio.wait_for(take(), SECONDS)
 
+    async def none_more(self) -> bool:
+        await asyncio.sleep(QUIET_SECONDS)
+        return self.deliveries.empty()
+
 
 class DeliverySourceContract:
     @pytest.fixture
@@ -67,10 +70,6 @@ class DeliverySourceContract:
     @pytest.fixture
     def dead_letters(self) -> DeadLetters:
         raise NotImplementedError("the bodies dead-lettered so far, in order")
-
-    @pytest.fixture
-    def disconnect(self) -> Disconnect:
-        raise NotImplementedError("cuts the source's broker connection for good")
 
     @pytest.fixture
     async def received(self, source: DeliverySource) -> AsyncIterator[Received]:
@@ -109,35 +108,35 @@ class DeliverySourceContract:
         await until_equal(dead_letters, [b"poison"])
         assert await queued() == 0
 
-    async def test_when_the_connection_goes_what_was_acked_is_gone_the_rest_comes_back(
+    async def test_on_close_what_was_acked_is_gone_and_what_was_not_is_queued_again(
         self,
+        source: DeliverySource,
         received: Received,
         publish: Publish,
         queued: Queued,
         dead_letters: DeadLetters,
-        disconnect: Disconnect,
     ) -> None:
         await publish(b"acked", b"unsettled")
         acked, _ = await received.take(2)
         await acked.ack()
 
-        await disconnect()
+        await source.close()
 
         await until_equal(queued, 1)
         assert await dead_letters() == []
 
-    async def test_settling_after_the_connection_is_gone_never_raises_and_changes_nothing(
+    async def test_settling_after_close_never_raises_and_changes_nothing(
         self,
+        source: DeliverySource,
         received: Received,
         publish: Publish,
         queued: Queued,
         dead_letters: DeadLetters,
-        disconnect: Disconnect,
     ) -> None:
         await publish(b"one", b"two")
         one, two = await received.take(2)
 
-        await disconnect()
+        await source.close()
         await one.ack()
         await two.reject()
 
@@ -146,11 +145,11 @@ class DeliverySourceContract:
 
     async def test_only_the_first_settlement_counts(
         self,
+        source: DeliverySource,
         received: Received,
         publish: Publish,
         queued: Queued,
         dead_letters: DeadLetters,
-        disconnect: Disconnect,
     ) -> None:
         await publish(b"acked", b"rejected")
         acked, rejected = await received.take(2)
@@ -163,10 +162,40 @@ class DeliverySourceContract:
         await rejected.ack()
 
         await until_equal(dead_letters, [b"rejected"])
-        await disconnect()
+        await source.close()
         await asyncio.sleep(QUIET_SECONDS)  # a lost settlement would show up as queued
         assert await queued() == 0
         assert await dead_letters() == [b"rejected"]
+
+    async def test_ping_is_true_while_connected_and_false_once_closed(
+        self, source: DeliverySource
+    ) -> None:
+        assert await source.ping()
+
+        await source.close()
+
+        assert not await source.ping()
+
+    async def test_after_stop_nothing_more_is_handed_over_even_on_resume(
+        self,
+        source: DeliverySource,
+        received: Received,
+        publish: Publish,
+        queued: Queued,
+        dead_letters: DeadLetters,
+    ) -> None:
+        await publish(b"taken")
+        [taken] = await received.take(1)
+
+        await source.stop()
+        await source.resume()
+        await publish(b"left")
+
+        assert not source.consuming
+        assert await received.none_more()
+        assert await queued() == 1
+        await taken.reject()  # what was taken can still be settled
+        await until_equal(dead_letters, [b"taken"])
 
     async def test_nothing_is_handed_over_while_paused_and_resume_hands_over_what_waited(
         self, source: DeliverySource, received: Received, publish: Publish, queued: Queued
@@ -175,8 +204,7 @@ class DeliverySourceContract:
         assert not source.consuming
 
         await publish(b"waited")
-        await asyncio.sleep(QUIET_SECONDS)
-        assert received.deliveries.empty()
+        assert await received.none_more()
         assert await queued() == 1
 
         await source.resume()
@@ -190,7 +218,6 @@ class DeliverySourceContract:
         publish: Publish,
         queued: Queued,
         dead_letters: DeadLetters,
-        disconnect: Disconnect,
     ) -> None:
         await publish(b"acked", b"rejected")
         acked, rejected = await received.take(2)
@@ -200,7 +227,7 @@ class DeliverySourceContract:
         await rejected.reject()
 
         await until_equal(dead_letters, [b"rejected"])
-        await disconnect()
+        await source.close()
         await asyncio.sleep(QUIET_SECONDS)
         assert await queued() == 0
 
@@ -217,5 +244,4 @@ class DeliverySourceContract:
 
         await publish(b"one", b"two")
         assert [d.body for d in await received.take(2)] == [b"one", b"two"]
-        await asyncio.sleep(QUIET_SECONDS)
-        assert received.deliveries.empty()  # one consumer: nothing handed over twice
+        assert await received.none_more()  # one consumer: nothing handed over twice

@@ -13,7 +13,6 @@ from pyservices.worker.ports import DeliverySource
 from tests.contracts.delivery_source import (
     DeadLetters,
     DeliverySourceContract,
-    Disconnect,
     Publish,
     Queued,
 )
@@ -72,7 +71,3 @@ class TestAmqpDeliverySource(DeliverySourceContract):
             return list(taken)
 
         return dead_letters
-
-    @pytest.fixture
-    def disconnect(self, consumer: TaskConsumer) -> Disconnect:
-        return consumer.close

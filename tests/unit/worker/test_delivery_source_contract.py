@@ -8,7 +8,6 @@ from pyservices.worker.ports import DeliverySource
 from tests.contracts.delivery_source import (
     DeadLetters,
     DeliverySourceContract,
-    Disconnect,
     Publish,
     Queued,
 )
@@ -44,10 +43,3 @@ class TestFakeDeliverySource(DeliverySourceContract):
             return list(fake.dead)
 
         return dead_letters
-
-    @pytest.fixture
-    def disconnect(self, fake: FakeDeliverySource) -> Disconnect:
-        async def disconnect() -> None:
-            fake.disconnect()
-
-        return disconnect

@@ -164,6 +164,7 @@ class FakeDeliverySource(DeliverySource):
         self.unsettled: list[FakeDelivery] = []
         self.dead: list[bytes] = []
         self.connected = True
+        self.stopped = False
         self._on_delivery: Callable[[Delivery], None] | None = None
 
     async def start(self, on_delivery: Callable[[Delivery], None]) -> None:
@@ -179,12 +180,21 @@ class FakeDeliverySource(DeliverySource):
         self.changes.append("pause")
 
     async def resume(self) -> None:
+        if self.stopped:
+            return
         self.paused = False
         self.changes.append("resume")
         self._hand_over()
 
     async def ping(self) -> bool:
         return self.connected
+
+    async def stop(self) -> None:
+        self.stopped = self.paused = True
+
+    async def close(self) -> None:
+        await self.stop()
+        self.disconnect()
 
     def publish(self, *bodies: bytes) -> None:
         self.queued.extend(bodies)
