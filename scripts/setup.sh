@@ -76,7 +76,10 @@ install_python_env() {
     exit 1
   fi
   log "installing the locked versions and the project into $VENV (builds the Rust kernel)"
-  # Exact: a package the lock no longer holds is removed (pip and uv itself stay).
+  # First the locked tools, maturin among them, since the project is built with the
+  # environment's own maturin (no build isolation); then the project, and the sync is
+  # exact: a package the lock no longer holds is removed (pip and uv itself stay).
+  UV_PROJECT_ENVIRONMENT="$VENV" "$uv" sync --quiet --locked --extra dev --no-install-project --inexact
   UV_PROJECT_ENVIRONMENT="$VENV" "$uv" sync --quiet --locked --extra dev
   echo "$want" > "$stamp"
 }
