@@ -103,4 +103,5 @@ class TaskService(abc.ABC):
 
     @abc.abstractmethod
     async def ping(self) -> bool:
-        """For /health: True while the service can be reached."""
+        """For /health: True while connected to the service (an open stream keeps the
+        connection), False while it cannot be reached."""

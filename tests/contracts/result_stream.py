@@ -179,3 +179,9 @@ class ResultStreamContract:
     ) -> None:
         with pytest.raises(StreamBroken):
             await asyncio.wait_for(unreachable_service.open_stream(), SECONDS)
+
+    async def test_ping_is_true_with_a_stream_open_and_false_out_of_reach(
+        self, service: TaskService, stream: ResultStream, unreachable_service: TaskService
+    ) -> None:
+        assert await service.ping()
+        assert not await unreachable_service.ping()

@@ -141,7 +141,7 @@ class FakeTaskService(TaskService):
         self.reachable = True  # what `ping` answers
 
     async def ping(self) -> bool:
-        return self.reachable
+        return self.reachable and not self.unavailable
 
     async def open_stream(self) -> ResultStream:
         if self.unavailable:
