@@ -3,8 +3,8 @@
 #   docker build -t binconv .
 #   docker run --rm binconv gateway        (or task_service, publisher, worker, websocket, migrate)
 # Build context: the repository root (see .dockerignore). Crates come from crates.io and
-# Python packages from PyPI at build time only; the running container needs no network
-# beyond PostgreSQL and RabbitMQ.
+# Python packages from PyPI (the versions and hashes in uv.lock) at build time only; the
+# running container needs no network beyond PostgreSQL and RabbitMQ.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 # The kernel's AVX-512 loop needs Rust >= 1.89 (stable avx512 target features).
