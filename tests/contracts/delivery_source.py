@@ -16,13 +16,12 @@ from typing import TypeVar
 import pytest
 
 from pyservices.worker.ports import Delivery, DeliverySource
+from tests.contracts.collected import QUIET_SECONDS, SECONDS, Collected
 
 Publish = Callable[..., Awaitable[None]]  # (*bodies: bytes)
 Queued = Callable[[], Awaitable[int]]
 DeadLetters = Callable[[], Awaitable[list[bytes]]]
 T = TypeVar("T")
-SECONDS = 5.0  # a bound on every wait, so that a broken adapter fails, not hangs
-QUIET_SECONDS = 0.3  # how long "nothing arrives" is watched for
 
 
 async def until_equal(probe: Callable[[], Awaitable[T]], expected: T) -> None:
@@ -34,24 +33,7 @@ async def until_equal(probe: Callable[[], Awaitable[T]], expected: T) -> None:
         await asyncio.sleep(0.02)
 
 
-class Received:
-    """What the source handed over, in order."""
-
-    def __init__(self) -> None:
-        self.deliveries: asyncio.Queue[Delivery] = asyncio.Queue()
-
-    def __call__(self, delivery: Delivery) -> None:
-        self.deliveries.put_nowait(delivery)
-
-    async def take(self, count: int) -> list[Delivery]:
-        async def take() -> list[Delivery]:
-            return [await self.deliveries.get() for _ in range(count)]
-
-        return await asyncio.wait_for(take(), SECONDS)
-
-    async def none_more(self) -> bool:
-        await asyncio.sleep(QUIET_SECONDS)
-        return self.deliveries.empty()
+Received = Collected[Delivery]  # what the source handed over, in order
 
 
 class DeliverySourceContract:

@@ -14,32 +14,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from pyservices.websocket.ports import ProcessedEvents
+from tests.contracts.collected import SECONDS, Collected
 
 Handle = Callable[[bytes], object]
 MakeEvents = Callable[[Handle], ProcessedEvents]
 Publish = Callable[..., Awaitable[None]]  # (*bodies: bytes)
-SECONDS = 5.0  # a bound on every wait, so that a broken adapter fails, not hangs
-QUIET_SECONDS = 0.3  # how long "nothing arrives" is watched for
 
 
-class Handled:
-    """The bodies handed to the handler, in order."""
-
-    def __init__(self) -> None:
-        self.bodies: asyncio.Queue[bytes] = asyncio.Queue()
-
-    def __call__(self, body: bytes) -> None:
-        self.bodies.put_nowait(body)
-
-    async def take(self, count: int) -> list[bytes]:
-        async def take() -> list[bytes]:
-            return [await self.bodies.get() for _ in range(count)]
-
-        return await asyncio.wait_for(take(), SECONDS)
-
-    async def none_more(self) -> bool:
-        await asyncio.sleep(QUIET_SECONDS)
-        return self.bodies.empty()
+Handled = Collected[bytes]  # the bodies handed to the handler, in order
 
 
 class ProcessedEventsContract:

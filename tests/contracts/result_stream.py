@@ -22,11 +22,11 @@ from pyservices.worker.domain import (
     StreamBroken,
 )
 from pyservices.worker.ports import ResultStream, TaskService
+from tests.contracts.collected import SECONDS
 
 A, HI = "01000001", "0110100001101001"
 TaskId = Callable[[AckStatus], Awaitable[str]]
 Outage = Callable[[], Awaitable[None]]
-SECONDS = 5.0  # a bound on every wait, so that a broken adapter fails, not hangs
 
 
 async def acks(stream: ResultStream, count: int) -> list[tuple[str, AckStatus]]:
