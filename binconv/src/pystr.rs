@@ -21,7 +21,9 @@ pub struct Unfilled<'py> {
 }
 
 impl<'py> Unfilled<'py> {
-    /// A `str` of `len` characters.
+    /// A `str` of `len` characters. Inlined: when called, its result was reloaded as one
+    /// 16-byte load of two 8-byte stores, which store forwarding cannot serve (+5 ns).
+    #[inline(always)]
     pub fn new(py: Python<'py>, len: usize) -> PyResult<Self> {
         let size = isize::try_from(len).map_err(|_| too_large())?;
         // SAFETY: the GIL is held (`py`); PyUnicode_New returns a new reference or NULL
