@@ -50,10 +50,9 @@ class PublisherProcess(lifecycle.Service):
         store: OutboxStore | None,
         publisher: EventPublisher | None,
         wakeups: OutboxWakeups,
-        wakeup: asyncio.Event,
     ) -> None:
         self.settings, self.store, self.publisher = settings, store, publisher
-        self.wakeups, self._wakeup = wakeups, wakeup
+        self.wakeups = wakeups
         self.grace, self.host = settings.shutdown_grace_seconds, settings.host
         self.ops_port = settings.metrics_port
         self._pool: asyncpg.Pool | None = None  # made here, so closed here
@@ -93,7 +92,7 @@ class PublisherProcess(lifecycle.Service):
         relay = OutboxRelay(
             self.store,
             self.publisher,
-            self._wakeup,
+            self.wakeups.wakeup,
             limits=s.claim_limits,
             fallback_poll=s.outbox_fallback_poll_seconds,
             max_queued_tasks=s.max_queued_tasks,
@@ -131,6 +130,5 @@ def build(
     publisher: EventPublisher | None = None,
     wakeups: OutboxWakeups | None = None,
 ) -> PublisherProcess:
-    wakeup = asyncio.Event()
-    wakeups = wakeups or OutboxListener(settings.database_url, wakeup)
-    return PublisherProcess(settings, store, publisher, wakeups, wakeup)
+    wakeups = wakeups or OutboxListener(settings.database_url)
+    return PublisherProcess(settings, store, publisher, wakeups)

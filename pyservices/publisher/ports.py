@@ -59,6 +59,11 @@ class OutboxWakeups(abc.ABC):
     """Sets the relay's wakeup when rows are added; the fallback poll covers a miss
     (contract: `tests/contracts/outbox_wakeups.py`)."""
 
+    def __init__(self, wakeup: asyncio.Event | None = None) -> None:
+        # The event the relay waits on between claims: owned here, so an injected
+        # adapter wakes the relay it is wired into.
+        self.wakeup = wakeup or asyncio.Event()
+
     @abc.abstractmethod
     async def run(self, stop: asyncio.Event) -> None:
         """Watch for new rows until `stop` (then return promptly), reconnecting after any

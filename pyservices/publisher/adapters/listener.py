@@ -23,9 +23,9 @@ KEEPALIVE_SECONDS = 15.0
 class OutboxListener(OutboxWakeups):
     """Sets `wakeup` on every NOTIFY of the `outbox` channel (one per inserting statement)."""
 
-    def __init__(self, database_url: str, wakeup: asyncio.Event) -> None:
+    def __init__(self, database_url: str, wakeup: asyncio.Event | None = None) -> None:
+        super().__init__(wakeup)
         self._database_url = database_url
-        self._wakeup = wakeup
         self._connection: Any = None
 
     @property
@@ -57,7 +57,7 @@ class OutboxListener(OutboxWakeups):
         await self._connection.add_listener(CHANNEL, self._notified)
         log.info("outbox_listener_up")
         # Rows committed while nobody listened got no notification we could see.
-        self._wakeup.set()
+        self.wakeup.set()
         while not stop.is_set() and not lost.is_set():
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(lost.wait())]
             done, _ = await asyncio.wait(
@@ -71,7 +71,7 @@ class OutboxListener(OutboxWakeups):
             raise ConnectionError("listening connection lost")
 
     def _notified(self, *_: object) -> None:
-        self._wakeup.set()
+        self.wakeup.set()
 
     async def _close(self) -> None:
         connection, self._connection = self._connection, None

@@ -186,8 +186,8 @@ class FakeWakeups(OutboxWakeups):
     """A LISTEN that hears `notify()` while it runs; `reachable = False` is a database
     outage (it stops listening, and listens again once the database is back)."""
 
-    def __init__(self, wakeup: asyncio.Event) -> None:
-        self.wakeup = wakeup
+    def __init__(self, wakeup: asyncio.Event | None = None) -> None:
+        super().__init__(wakeup)
         self.reachable = True
         self.listening = False
 

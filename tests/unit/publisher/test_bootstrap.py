@@ -8,25 +8,16 @@ from devstack.infra import free_port
 from pyservices.common import lifecycle
 from pyservices.common.ops import run_checks
 from pyservices.publisher.bootstrap import PublisherProcess, build
-from pyservices.publisher.ports import OutboxWakeups
 from pyservices.publisher.settings import PublisherSettings
-from tests.unit.publisher.relay_fakes import FakeOutbox, FakePublisher, event
-
-
-class FakeWakeups(OutboxWakeups):
-    def __init__(self) -> None:
-        self.listening = True
-
-    async def run(self, stop: asyncio.Event) -> None:
-        await stop.wait()
-
-    async def ping(self) -> bool:
-        return self.listening
+from tests.unit.publisher.relay_fakes import FakeOutbox, FakePublisher, FakeWakeups, event
 
 
 def wired() -> tuple[PublisherProcess, FakeOutbox, FakePublisher, FakeWakeups]:
     store, publisher, wakeups = FakeOutbox([event(1), event(2)]), FakePublisher(), FakeWakeups()
-    settings = PublisherSettings(metrics_port=free_port(), shutdown_grace_seconds=1)
+    # A fallback poll longer than any test: only the injected wakeups can wake the relay.
+    settings = PublisherSettings(
+        metrics_port=free_port(), shutdown_grace_seconds=1, outbox_fallback_poll_seconds=60
+    )
     relay = build(settings, store=store, publisher=publisher, wakeups=wakeups)
     return relay, store, publisher, wakeups
 
@@ -57,10 +48,36 @@ async def test_health_names_each_failing_port_and_a_blocked_broker() -> None:
         {"database": "ok", "broker": "down: BrokerBlocked"},
     )
     publisher.unblock()
-    wakeups.listening = False
+    wakeups.reachable = False
+    await until_pinged(wakeups, False)
     assert (await run_checks(relay.checks))[1] == {"database": "down", "broker": "ok"}
-    wakeups.listening, store.reachable = True, False
+    wakeups.reachable, store.reachable = True, False
+    await until_pinged(wakeups, True)
     assert (await run_checks(relay.checks))[1] == {"database": "down", "broker": "ok"}
 
     stop.set()
     await asyncio.wait_for(running, 5)
+
+
+async def test_a_row_announced_by_the_injected_wakeups_is_relayed_at_once() -> None:
+    relay, store, publisher, wakeups = wired()
+    stop = asyncio.Event()
+    running = asyncio.create_task(lifecycle.serve(relay, stop))
+    for _ in range(2):
+        await asyncio.wait_for(publisher.arrived.get(), 5)
+
+    await until_pinged(wakeups, True)
+    store.add(event(3))
+    wakeups.notify()
+    assert (await asyncio.wait_for(publisher.arrived.get(), 5)).id == 3
+
+    stop.set()
+    await asyncio.wait_for(running, 5)
+
+
+async def until_pinged(wakeups: FakeWakeups, answer: bool) -> None:
+    for _ in range(500):
+        if await wakeups.ping() is answer:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"wakeups.ping() never answered {answer}")
