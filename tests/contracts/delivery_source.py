@@ -1,27 +1,36 @@
 """The worker's DeliverySource and Delivery ports' contract, run against every adapter.
 
 A subclass supplies the adapter (`source`, connected, not yet started, on an empty
-queue), a way to put messages on its queue (`publish`), to count those waiting there
-(`queued`), and to see what was dead-lettered (`dead_letters`). Each test states one
-promise of the docstrings in `pyservices/worker/ports.py`; `close` is how a test takes
-the connection away.
+queue) and the test's own side of that queue (`queue`: publish, count what waits, see
+what was dead-lettered). Each test states one promise of the docstrings in
+`pyservices/worker/ports.py`; `close` is how a test takes the connection away.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import pytest
 
 from pyservices.worker.ports import Delivery, DeliverySource
 from tests.contracts.collected import QUIET_SECONDS, SECONDS, Collected
 
-Publish = Callable[..., Awaitable[None]]  # (*bodies: bytes)
-Queued = Callable[[], Awaitable[int]]
-DeadLetters = Callable[[], Awaitable[list[bytes]]]
 T = TypeVar("T")
+
+
+class QueueSide(Protocol):
+    """The test's own side of the source's queue."""
+
+    async def publish(self, *bodies: bytes) -> None:
+        """Queue each body, in order (queued once this returns)."""
+
+    async def queued(self) -> int:
+        """How many messages wait in the queue, handed to no one."""
+
+    async def dead_letters(self) -> list[bytes]:
+        """The bodies dead-lettered so far, in order."""
 
 
 async def until_equal(probe: Callable[[], Awaitable[T]], expected: T) -> None:
@@ -42,16 +51,8 @@ class DeliverySourceContract:
         raise NotImplementedError("the adapter under test, not started, on an empty queue")
 
     @pytest.fixture
-    def publish(self) -> Publish:
-        raise NotImplementedError("puts each body on the source's queue, in order")
-
-    @pytest.fixture
-    def queued(self) -> Queued:
-        raise NotImplementedError("how many messages wait in the queue, handed to no one")
-
-    @pytest.fixture
-    def dead_letters(self) -> DeadLetters:
-        raise NotImplementedError("the bodies dead-lettered so far, in order")
+    def queue(self) -> QueueSide:
+        raise NotImplementedError("the test's side of the source's queue")
 
     @pytest.fixture
     async def received(self, source: DeliverySource) -> AsyncIterator[Received]:
@@ -69,71 +70,56 @@ class DeliverySourceContract:
         assert source.consuming
 
     async def test_once_started_hands_over_each_body_in_the_order_queued(
-        self, source: DeliverySource, received: Received, publish: Publish, queued: Queued
+        self, source: DeliverySource, received: Received, queue: QueueSide
     ) -> None:
         bodies = [b"first", b"", "é🚀".encode(), b"\x00" * 100_000]
 
-        await publish(*bodies)
+        await queue.publish(*bodies)
 
         assert [d.body for d in await received.take(4)] == bodies
         assert source.consuming
-        assert await queued() == 0
+        assert await queue.queued() == 0
 
     async def test_a_rejected_delivery_is_dead_lettered_not_queued_again(
-        self, received: Received, publish: Publish, queued: Queued, dead_letters: DeadLetters
+        self, received: Received, queue: QueueSide
     ) -> None:
-        await publish(b"poison")
+        await queue.publish(b"poison")
         [delivery] = await received.take(1)
 
         await delivery.reject()
 
-        await until_equal(dead_letters, [b"poison"])
-        assert await queued() == 0
+        await until_equal(queue.dead_letters, [b"poison"])
+        assert await queue.queued() == 0
 
     async def test_on_close_what_was_acked_is_gone_and_what_was_not_is_queued_again(
-        self,
-        source: DeliverySource,
-        received: Received,
-        publish: Publish,
-        queued: Queued,
-        dead_letters: DeadLetters,
+        self, source: DeliverySource, received: Received, queue: QueueSide
     ) -> None:
-        await publish(b"acked", b"unsettled")
+        await queue.publish(b"acked", b"unsettled")
         acked, _ = await received.take(2)
         await acked.ack()
 
         await source.close()
 
-        await until_equal(queued, 1)
-        assert await dead_letters() == []
+        await until_equal(queue.queued, 1)
+        assert await queue.dead_letters() == []
 
     async def test_settling_after_close_never_raises_and_changes_nothing(
-        self,
-        source: DeliverySource,
-        received: Received,
-        publish: Publish,
-        queued: Queued,
-        dead_letters: DeadLetters,
+        self, source: DeliverySource, received: Received, queue: QueueSide
     ) -> None:
-        await publish(b"one", b"two")
+        await queue.publish(b"one", b"two")
         one, two = await received.take(2)
 
         await source.close()
         await one.ack()
         await two.reject()
 
-        await until_equal(queued, 2)  # both are queued again: the broker redelivers them
-        assert await dead_letters() == []
+        await until_equal(queue.queued, 2)  # both are queued again: the broker redelivers them
+        assert await queue.dead_letters() == []
 
     async def test_only_the_first_settlement_counts(
-        self,
-        source: DeliverySource,
-        received: Received,
-        publish: Publish,
-        queued: Queued,
-        dead_letters: DeadLetters,
+        self, source: DeliverySource, received: Received, queue: QueueSide
     ) -> None:
-        await publish(b"acked", b"rejected")
+        await queue.publish(b"acked", b"rejected")
         acked, rejected = await received.take(2)
 
         await acked.ack()
@@ -143,11 +129,11 @@ class DeliverySourceContract:
         await rejected.reject()
         await rejected.ack()
 
-        await until_equal(dead_letters, [b"rejected"])
+        await until_equal(queue.dead_letters, [b"rejected"])
         await source.close()
         await asyncio.sleep(QUIET_SECONDS)  # a lost settlement would show up as queued
-        assert await queued() == 0
-        assert await dead_letters() == [b"rejected"]
+        assert await queue.queued() == 0
+        assert await queue.dead_letters() == [b"rejected"]
 
     async def test_ping_is_true_while_connected_and_false_once_closed(
         self, source: DeliverySource
@@ -159,62 +145,52 @@ class DeliverySourceContract:
         assert not await source.ping()
 
     async def test_after_stop_nothing_more_is_handed_over_even_on_resume(
-        self,
-        source: DeliverySource,
-        received: Received,
-        publish: Publish,
-        queued: Queued,
-        dead_letters: DeadLetters,
+        self, source: DeliverySource, received: Received, queue: QueueSide
     ) -> None:
-        await publish(b"taken")
+        await queue.publish(b"taken")
         [taken] = await received.take(1)
 
         await source.stop()
         await source.resume()
-        await publish(b"left")
+        await queue.publish(b"left")
 
         assert not source.consuming
         assert await received.none_more()
-        assert await queued() == 1
+        assert await queue.queued() == 1
         await taken.reject()  # what was taken can still be settled
-        await until_equal(dead_letters, [b"taken"])
+        await until_equal(queue.dead_letters, [b"taken"])
 
     async def test_nothing_is_handed_over_while_paused_and_resume_hands_over_what_waited(
-        self, source: DeliverySource, received: Received, publish: Publish, queued: Queued
+        self, source: DeliverySource, received: Received, queue: QueueSide
     ) -> None:
         await source.pause()
         assert not source.consuming
 
-        await publish(b"waited")
+        await queue.publish(b"waited")
         assert await received.none_more()
-        assert await queued() == 1
+        assert await queue.queued() == 1
 
         await source.resume()
         assert source.consuming
         assert [d.body for d in await received.take(1)] == [b"waited"]
 
     async def test_deliveries_received_before_a_pause_can_still_be_settled(
-        self,
-        source: DeliverySource,
-        received: Received,
-        publish: Publish,
-        queued: Queued,
-        dead_letters: DeadLetters,
+        self, source: DeliverySource, received: Received, queue: QueueSide
     ) -> None:
-        await publish(b"acked", b"rejected")
+        await queue.publish(b"acked", b"rejected")
         acked, rejected = await received.take(2)
 
         await source.pause()
         await acked.ack()
         await rejected.reject()
 
-        await until_equal(dead_letters, [b"rejected"])
+        await until_equal(queue.dead_letters, [b"rejected"])
         await source.close()
         await asyncio.sleep(QUIET_SECONDS)
-        assert await queued() == 0
+        assert await queue.queued() == 0
 
     async def test_pause_and_resume_are_harmless_when_repeated(
-        self, source: DeliverySource, received: Received, publish: Publish
+        self, source: DeliverySource, received: Received, queue: QueueSide
     ) -> None:
         await source.pause()
         await source.pause()
@@ -224,6 +200,6 @@ class DeliverySourceContract:
         await source.resume()
         assert source.consuming
 
-        await publish(b"one", b"two")
+        await queue.publish(b"one", b"two")
         assert [d.body for d in await received.take(2)] == [b"one", b"two"]
         assert await received.none_more()  # one consumer: nothing handed over twice

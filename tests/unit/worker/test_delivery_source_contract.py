@@ -5,13 +5,22 @@ from __future__ import annotations
 import pytest
 
 from pyservices.worker.ports import DeliverySource
-from tests.contracts.delivery_source import (
-    DeadLetters,
-    DeliverySourceContract,
-    Publish,
-    Queued,
-)
+from tests.contracts.delivery_source import DeliverySourceContract, QueueSide
 from tests.unit.worker.worker_fakes import FakeDeliverySource
+
+
+class FakeQueueSide:
+    def __init__(self, fake: FakeDeliverySource) -> None:
+        self._fake = fake
+
+    async def publish(self, *bodies: bytes) -> None:
+        self._fake.publish(*bodies)
+
+    async def queued(self) -> int:
+        return len(self._fake.queued)
+
+    async def dead_letters(self) -> list[bytes]:
+        return list(self._fake.dead)
 
 
 class TestFakeDeliverySource(DeliverySourceContract):
@@ -24,22 +33,5 @@ class TestFakeDeliverySource(DeliverySourceContract):
         return fake
 
     @pytest.fixture
-    def publish(self, fake: FakeDeliverySource) -> Publish:
-        async def publish(*bodies: bytes) -> None:
-            fake.publish(*bodies)
-
-        return publish
-
-    @pytest.fixture
-    def queued(self, fake: FakeDeliverySource) -> Queued:
-        async def queued() -> int:
-            return len(fake.queued)
-
-        return queued
-
-    @pytest.fixture
-    def dead_letters(self, fake: FakeDeliverySource) -> DeadLetters:
-        async def dead_letters() -> list[bytes]:
-            return list(fake.dead)
-
-        return dead_letters
+    def queue(self, fake: FakeDeliverySource) -> QueueSide:
+        return FakeQueueSide(fake)
