@@ -45,6 +45,12 @@ async def until_equal(probe: Callable[[], Awaitable[T]], expected: T) -> None:
 Received = Collected[Delivery]  # what the source handed over, in order
 
 
+async def handed_over(queue: QueueSide, received: Received, *bodies: bytes) -> list[Delivery]:
+    """Publish `bodies` and take the deliveries of them."""
+    await queue.publish(*bodies)
+    return await received.take(len(bodies))
+
+
 class DeliverySourceContract:
     @pytest.fixture
     async def source(self) -> DeliverySource:
@@ -83,8 +89,7 @@ class DeliverySourceContract:
     async def test_a_rejected_delivery_is_dead_lettered_not_queued_again(
         self, received: Received, queue: QueueSide
     ) -> None:
-        await queue.publish(b"poison")
-        [delivery] = await received.take(1)
+        [delivery] = await handed_over(queue, received, b"poison")
 
         await delivery.reject()
 
@@ -94,8 +99,7 @@ class DeliverySourceContract:
     async def test_on_close_what_was_acked_is_gone_and_what_was_not_is_queued_again(
         self, source: DeliverySource, received: Received, queue: QueueSide
     ) -> None:
-        await queue.publish(b"acked", b"unsettled")
-        acked, _ = await received.take(2)
+        acked, _ = await handed_over(queue, received, b"acked", b"unsettled")
         await acked.ack()
 
         await source.close()
@@ -106,8 +110,7 @@ class DeliverySourceContract:
     async def test_settling_after_close_never_raises_and_changes_nothing(
         self, source: DeliverySource, received: Received, queue: QueueSide
     ) -> None:
-        await queue.publish(b"one", b"two")
-        one, two = await received.take(2)
+        one, two = await handed_over(queue, received, b"one", b"two")
 
         await source.close()
         await one.ack()
@@ -119,8 +122,7 @@ class DeliverySourceContract:
     async def test_only_the_first_settlement_counts(
         self, source: DeliverySource, received: Received, queue: QueueSide
     ) -> None:
-        await queue.publish(b"acked", b"rejected")
-        acked, rejected = await received.take(2)
+        acked, rejected = await handed_over(queue, received, b"acked", b"rejected")
 
         await acked.ack()
         await acked.reject()
@@ -147,8 +149,7 @@ class DeliverySourceContract:
     async def test_after_stop_nothing_more_is_handed_over_even_on_resume(
         self, source: DeliverySource, received: Received, queue: QueueSide
     ) -> None:
-        await queue.publish(b"taken")
-        [taken] = await received.take(1)
+        [taken] = await handed_over(queue, received, b"taken")
 
         await source.stop()
         await source.resume()
@@ -177,8 +178,7 @@ class DeliverySourceContract:
     async def test_deliveries_received_before_a_pause_can_still_be_settled(
         self, source: DeliverySource, received: Received, queue: QueueSide
     ) -> None:
-        await queue.publish(b"acked", b"rejected")
-        acked, rejected = await received.take(2)
+        acked, rejected = await handed_over(queue, received, b"acked", b"rejected")
 
         await source.pause()
         await acked.ack()
