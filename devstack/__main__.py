@@ -16,7 +16,7 @@ from contextlib import ExitStack
 
 from honcho.manager import Manager
 
-from devstack.infra import REPO, LocalPostgres, LocalRabbitMQ
+from devstack.infra import REPO, LocalPostgres, LocalRabbitMQ, LocalServer, running
 from devstack.stack import (
     SERVICES,
     Ports,
@@ -36,21 +36,20 @@ def say(message: str) -> None:
 
 
 def start_infrastructure(stack: ExitStack) -> tuple[str, str]:
-    database_url = os.environ.get("DATABASE_URL")
-    if database_url is None:
-        postgres = LocalPostgres(STATE_DIR / "postgres", POSTGRES_PORT)
-        say(f"starting PostgreSQL on 127.0.0.1:{POSTGRES_PORT} (data in .stack/postgres)")
-        postgres.start()
-        stack.callback(postgres.stop)
-        database_url = postgres.url()
-    rabbitmq_url = os.environ.get("RABBITMQ_URL")
-    if rabbitmq_url is None:
-        rabbitmq = LocalRabbitMQ(STATE_DIR / "rabbitmq", RABBITMQ_PORT)
-        say(f"starting RabbitMQ on 127.0.0.1:{RABBITMQ_PORT} (data in .stack/rabbitmq)")
-        rabbitmq.start()
-        stack.callback(rabbitmq.stop)
-        rabbitmq_url = rabbitmq.url()
+    """PostgreSQL and RabbitMQ of our own, unless DATABASE_URL / RABBITMQ_URL name others."""
+    database_url = os.environ.get("DATABASE_URL") or _own(
+        stack, "PostgreSQL", LocalPostgres(STATE_DIR / "postgres", POSTGRES_PORT)
+    )
+    rabbitmq_url = os.environ.get("RABBITMQ_URL") or _own(
+        stack, "RabbitMQ", LocalRabbitMQ(STATE_DIR / "rabbitmq", RABBITMQ_PORT)
+    )
     return database_url, rabbitmq_url
+
+
+def _own(stack: ExitStack, name: str, server: LocalServer) -> str:
+    data = server.base_dir.relative_to(REPO)
+    say(f"starting {name} on 127.0.0.1:{server.port} (data in {data})")
+    return stack.enter_context(running(server)).url()
 
 
 def announce_when_healthy(ports: Ports) -> None:

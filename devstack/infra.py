@@ -17,8 +17,10 @@ import socket
 import stat
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,6 +29,30 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class LocalServer(Protocol):
+    base_dir: Path
+    port: int
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def url(self) -> str: ...
+
+
+Server = TypeVar("Server", bound=LocalServer)
+
+
+@contextlib.contextmanager
+def running(server: Server) -> Iterator[Server]:
+    """The server started, and stopped at the end of the block."""
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def wait_for_port(
@@ -221,20 +247,14 @@ class LocalRabbitMQ:
         )
         return done.stdout.decode()
 
+    def list_queues(self, vhost: str, *columns: str) -> list[dict[str, Any]]:
+        """Each queue of `vhost` with the `columns` rabbitmqctl list_queues knows."""
+        listed = self.ctl("list_queues", "-p", vhost, "--formatter", "json", *columns)
+        return list(json.loads(listed))
+
     def queue_depths(self, vhost: str) -> dict[str, tuple[int, int]]:
         """Each queue of `vhost`: (messages ready, messages unacknowledged)."""
-        listed = json.loads(
-            self.ctl(
-                "list_queues",
-                "-p",
-                vhost,
-                "--formatter",
-                "json",
-                "name",
-                "messages_ready",
-                "messages_unacknowledged",
-            )
-        )
+        listed = self.list_queues(vhost, "name", "messages_ready", "messages_unacknowledged")
         return {
             queue["name"]: (queue["messages_ready"], queue["messages_unacknowledged"])
             for queue in listed

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devstack.infra import REPO, LocalPostgres, LocalRabbitMQ, free_port
+from devstack.infra import REPO, LocalPostgres, LocalRabbitMQ, free_port, running
 from devstack.stack import Ports
 from pyservices.common.migrations import migrate
 from tests.support.client import GraphQLClient
@@ -37,18 +37,14 @@ def servers_dir() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def postgres_server(servers_dir: Path) -> Iterator[LocalPostgres]:
-    server = LocalPostgres(servers_dir / "postgres", free_port())
-    server.start()
-    yield server
-    server.stop()
+    with running(LocalPostgres(servers_dir / "postgres", free_port())) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
 def rabbitmq_server(servers_dir: Path) -> Iterator[LocalRabbitMQ]:
-    server = LocalRabbitMQ(servers_dir / "rabbitmq", free_port())
-    server.start()
-    yield server
-    server.stop()
+    with running(LocalRabbitMQ(servers_dir / "rabbitmq", free_port())) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from devstack.infra import REPO, LocalPostgres, LocalRabbitMQ, free_port
+from devstack.infra import REPO, LocalPostgres, LocalRabbitMQ, Server, free_port, running
 from devstack.stack import SERVICES, Ports, wait_healthy
 from pyservices.common.migrations import migrate
 from tests.faults.ledger import Pipeline, install_outbox_audit
@@ -119,15 +119,41 @@ async def fault_stack(
 
 @pytest.fixture
 def own_postgres(servers_dir: Path) -> Iterator[LocalPostgres]:
-    server = LocalPostgres(servers_dir / f"own-postgres-{next(_names)}", free_port())
-    server.start()
-    yield server
-    server.stop()
+    yield from _own(LocalPostgres, servers_dir / f"own-postgres-{next(_names)}")
 
 
 @pytest.fixture
 def own_rabbitmq(servers_dir: Path) -> Iterator[LocalRabbitMQ]:
-    server = LocalRabbitMQ(servers_dir / f"own-rabbitmq-{next(_names)}", free_port())
-    server.start()
-    yield server
-    server.stop()
+    yield from _own(LocalRabbitMQ, servers_dir / f"own-rabbitmq-{next(_names)}")
+
+
+def _own(kind: Callable[[Path, int], Server], directory: Path) -> Iterator[Server]:
+    """A server of the case's own: stopping it touches no other test."""
+    with running(kind(directory, free_port())) as server:
+        yield server
+
+
+@pytest.fixture
+async def running_on_own_rabbitmq(
+    own_rabbitmq: LocalRabbitMQ,  # first: its teardown comes after the services'
+    postgres_server: LocalPostgres,
+    make_fault_stack: MakeFaultStack,
+) -> FaultStack:
+    """The five services on a RabbitMQ the case may stop."""
+    return await _started(make_fault_stack(postgres_server, own_rabbitmq))
+
+
+@pytest.fixture
+async def running_on_own_postgres(
+    own_postgres: LocalPostgres,  # first: its teardown comes after the services'
+    rabbitmq_server: LocalRabbitMQ,
+    make_fault_stack: MakeFaultStack,
+) -> FaultStack:
+    """The five services on a PostgreSQL the case may stop."""
+    return await _started(make_fault_stack(own_postgres, rabbitmq_server))
+
+
+async def _started(making: Awaitable[FaultStack]) -> FaultStack:
+    stack = await making
+    await stack.start_all()
+    return stack

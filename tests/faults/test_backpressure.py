@@ -18,9 +18,9 @@ import asyncpg
 import httpx
 import pytest
 
-from devstack.infra import LocalPostgres, LocalRabbitMQ
+from devstack.infra import LocalRabbitMQ
 from pyservices.common.topology import PROCESS_QUEUE
-from tests.faults.conftest import FaultStack, MakeFaultStack
+from tests.faults.conftest import FaultStack
 from tests.faults.probes import metric, until
 from tests.faults.trial import Trial
 from tests.support.client import SEND_TASK
@@ -34,12 +34,9 @@ NORMAL_WATERMARK = "0.4"  # RabbitMQ's default
 
 
 async def test_a_broker_memory_alarm_holds_events_in_the_outbox_and_loses_nothing(
-    own_rabbitmq: LocalRabbitMQ,  # first: its teardown comes after the services'
-    postgres_server: LocalPostgres,
-    make_fault_stack: MakeFaultStack,
+    running_on_own_rabbitmq: FaultStack, own_rabbitmq: LocalRabbitMQ
 ) -> None:
-    stack = await make_fault_stack(postgres_server, own_rabbitmq)
-    await stack.start_all()
+    stack = running_on_own_rabbitmq
     async with stack.under_load("RabbitMQ memory alarm for 5 s") as trial:
         await trial.load.wait_accepted(100)
         try:
@@ -69,14 +66,13 @@ async def test_a_broker_memory_alarm_holds_events_in_the_outbox_and_loses_nothin
     during = _accepted_between(trial, alarm_on, alarm_off)
     assert during > 0, "no task was accepted during the alarm"
     assert held > 0, "the outbox held nothing at the end of the alarm"
-    assert trial.row is not None
-    trial.row.notes = (
+    notes = (
         f"the relay reported the block {blocked_after:.1f} s after the alarm (/health 503 "
         f"broker 'down: BrokerBlocked', binconv_relay_broker_blocked 1); {during} tasks "
         f"accepted while it lasted; the outbox held {held} rows at its end; "
         f"{failed:.0f} publishes failed"
     )
-    trial.row.save("13-broker-memory-alarm")
+    trial.save("13-broker-memory-alarm", notes)
 
 
 MAX_QUEUED_TASKS = 50
@@ -141,15 +137,14 @@ async def test_without_a_worker_sendtask_is_refused_instead_of_the_queue_and_out
     refusal = json.loads(trial.load.refusals()[0])[0]
     assert refusal["extensions"] == {"code": "UNAVAILABLE", "retryable": True}, refusal
     assert "the system is behind" in refusal["message"], refusal
-    assert trial.row is not None
-    trial.row.notes = (
-        f"{trial.row.refused} tasks refused, {refused_before} of them before the worker "
+    notes = (
+        f"{trial.settled.refused} tasks refused, {refused_before} of them before the worker "
         f"started (HTTP {probe.status_code}, {error['message']!r}); accepted again "
         f"{accepted_again:.1f} s after it was up; task.process held at most {max(queued)} "
         f"tasks (limit {MAX_QUEUED_TASKS}), the outbox at most {max(outbox)} rows (limit "
         f"{MAX_BACKLOG_EVENTS})"
     )
-    trial.row.save("14-backpressure-no-worker")
+    trial.save("14-backpressure-no-worker", notes)
 
 
 MAX_MESSAGES = 1000
@@ -194,12 +189,11 @@ async def test_two_aliased_sendtask_fields_over_the_maximum_are_refused_whole(
     assert stored == 0, f"{stored} tasks of the refused request were stored"
     assert [task["message"] for task in tasks] == normal
     assert await _count_tasks(stack, f"{marker} %") == len(normal)
-    assert trial.row is not None
-    trial.row.notes = (
+    notes = (
         f"2 x {PER_FIELD} messages in aliased sendTask fields: HTTP {refused.status_code}, "
         f"{error['message']!r}; nothing stored; a normal request then accepted and processed"
     )
-    trial.row.save("15-aliased-send-tasks")
+    trial.save("15-aliased-send-tasks", notes)
 
 
 # Helpers

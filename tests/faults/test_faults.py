@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable
 import aio_pika
 import pytest
 
-from devstack.infra import LocalPostgres, LocalRabbitMQ
+from devstack.infra import LocalPostgres, LocalRabbitMQ, LocalServer
 from pyservices.common.topology import DEAD_LETTER_QUEUE, PROCESS_QUEUE, declare_process_queue
-from tests.faults.conftest import FaultStack, MakeFaultStack
+from tests.faults.conftest import FaultStack
 from tests.faults.probes import (
     connect_and_never_read,
     metric,
@@ -52,9 +52,8 @@ async def test_a_worker_killed_holding_unacknowledged_messages_is_replaced(
         trial.healed()
         await trial.load.wait_accepted(len(trial.load.accepted()) + 200)
 
-    assert trial.row is not None
-    trial.row.notes = f"{held} deliveries unacknowledged at the kill"
-    trial.row.save("1-worker-kill")
+    notes = f"{held} deliveries unacknowledged at the kill"
+    trial.save("1-worker-kill", notes)
 
 
 async def test_a_relay_killed_between_publish_and_delete_changes_nothing_in_the_database(
@@ -74,11 +73,10 @@ async def test_a_relay_killed_between_publish_and_delete_changes_nothing_in_the_
         trial.healed()
         await trial.load.wait_accepted(len(trial.load.accepted()) + 200)
 
-    assert trial.row is not None
     # The republished events reached the clients again: the window was really hit.
-    assert trial.row.duplicates >= len(trial.feeds)
-    trial.row.notes = "republished events reached the clients twice; the database saw one each"
-    trial.row.save("2-relay-kill")
+    assert trial.settled.duplicates >= len(trial.feeds)
+    notes = "republished events reached the clients twice; the database saw one each"
+    trial.save("2-relay-kill", notes)
 
 
 async def test_two_relays_and_two_workers_share_the_work(fault_stack: FaultStack) -> None:
@@ -89,65 +87,46 @@ async def test_two_relays_and_two_workers_share_the_work(fault_stack: FaultStack
     async with stack.under_load("two relays and two workers", rate=200, batch=10) as trial:
         await trial.load.wait_accepted(2000, seconds=60)
 
-    assert trial.row is not None
     by_worker = [
         await metric(stack, name, "binconv_worker_tasks_processed_total")
         for name in ("worker", "worker-2")
     ]
     assert all(count > 0 for count in by_worker), by_worker
-    trial.row.notes = "tasks per worker: " + " / ".join(f"{count:.0f}" for count in by_worker)
-    trial.row.save("3-two-of-each")
+    notes = "tasks per worker: " + " / ".join(f"{count:.0f}" for count in by_worker)
+    trial.save("3-two-of-each", notes)
 
 
 async def test_a_broker_outage_delays_but_loses_nothing(
-    own_rabbitmq: LocalRabbitMQ,  # first: its teardown comes after the services'
-    postgres_server: LocalPostgres,
-    make_fault_stack: MakeFaultStack,
+    running_on_own_rabbitmq: FaultStack, own_rabbitmq: LocalRabbitMQ
 ) -> None:
-    stack = await make_fault_stack(postgres_server, own_rabbitmq)
-    await stack.start_all()
+    stack = running_on_own_rabbitmq
     async with stack.under_load("RabbitMQ stopped for 10 s") as trial:
-        accepted_during = await _outage(
-            stack,
-            trial,
-            stop=lambda: asyncio.to_thread(own_rabbitmq.stop),
-            start=lambda: asyncio.to_thread(own_rabbitmq.start),
-        )
+        accepted_during = await _server_outage(stack, trial, own_rabbitmq)
 
     # sendTask needs only PostgreSQL: clients see the outage only as a delay.
     assert accepted_during > 0
-    assert trial.row is not None
-    trial.row.notes = f"{accepted_during} tasks accepted during the outage"
-    trial.row.save("4-broker-outage")
+    notes = f"{accepted_during} tasks accepted during the outage"
+    trial.save("4-broker-outage", notes)
 
 
 async def test_a_database_outage_is_a_retryable_error_and_loses_nothing(
-    own_postgres: LocalPostgres,  # first: its teardown comes after the services'
-    rabbitmq_server: LocalRabbitMQ,
-    make_fault_stack: MakeFaultStack,
+    running_on_own_postgres: FaultStack, own_postgres: LocalPostgres
 ) -> None:
-    stack = await make_fault_stack(own_postgres, rabbitmq_server)
-    await stack.start_all()
+    stack = running_on_own_postgres
     async with stack.under_load("PostgreSQL stopped for 10 s") as trial:
-        await _outage(
-            stack,
-            trial,
-            stop=lambda: asyncio.to_thread(own_postgres.stop),
-            start=lambda: asyncio.to_thread(own_postgres.start),
-        )
+        await _server_outage(stack, trial, own_postgres)
 
     refusals = trial.load.refusals()
     assert refusals, "sendTask was never refused while the database was down"
     # Refused while the task service was up: the error names the database.
     assert any("database unavailable, retry" in refusal for refusal in refusals)
-    assert trial.row is not None
-    trial.row.notes = f"refused with: {json.loads(refusals[0])[0]['message']}"
-    if trial.row.duplicates:
-        trial.row.notes += (
+    notes = f"refused with: {json.loads(refusals[0])[0]['message']}"
+    if trial.settled.duplicates:
+        notes += (
             "; the duplicates are the relay's batch that was published but whose delete the "
             "outage cut off, so it went out again"
         )
-    trial.row.save("5-database-outage")
+    trial.save("5-database-outage", notes)
 
 
 async def test_a_task_service_crash_is_a_retryable_error_and_results_are_retried(
@@ -167,9 +146,8 @@ async def test_a_task_service_crash_is_a_retryable_error_and_results_are_retried
     refusals = trial.load.refusals()
     assert refusals, "sendTask was never refused while the task service was down"
     assert all("task service unavailable, retry" in refusal for refusal in refusals)
-    assert trial.row is not None
-    trial.row.notes = f"refused with: {json.loads(refusals[0])[0]['message']}"
-    trial.row.save("6-task-service-kill")
+    notes = f"refused with: {json.loads(refusals[0])[0]['message']}"
+    trial.save("6-task-service-kill", notes)
 
 
 POISON = [
@@ -215,9 +193,8 @@ async def test_poison_messages_are_dead_lettered_and_block_nothing(
     for message in dead_letters:
         [death] = message.headers["x-death"]
         assert (death["reason"], death["count"]) == ("rejected", 1), death
-    assert trial.row is not None
-    trial.row.notes = f"{len(POISON)} poison messages dead-lettered on their first delivery"
-    trial.row.save("7-poison")
+    notes = f"{len(POISON)} poison messages dead-lettered on their first delivery"
+    trial.save("7-poison", notes)
 
 
 async def test_a_message_that_keeps_failing_is_dead_lettered_after_the_delivery_limit(
@@ -273,7 +250,6 @@ async def test_a_client_that_never_reads_and_200_idle_ones_slow_no_one_down(
         rss_end = rss_mib(websocket.pid)
         stalled.close()
 
-    assert trial.row is not None
     # Only the non-reader was dropped; the others closed their own connections at the end
     # (each counted once the service has finished with it).
     expected = {
@@ -290,15 +266,25 @@ async def test_a_client_that_never_reads_and_200_idle_ones_slow_no_one_down(
     # for 203 clients cannot grow with the run.
     assert rss_end - rss_start < 64, (rss_start, rss_end)
     latency = latency_figures(trial.load, trial.feeds[0])
-    trial.row.notes = (
+    notes = (
         f"the non-reader was dropped as too slow (close code 4000); the others: p50 "
         f"{latency['p50_ms']} ms, p99 {latency['p99_ms']} ms; WebSocket service RSS "
         f"{rss_start:.0f} → {rss_end:.0f} MiB"
     )
-    trial.row.save("8-slow-clients")
+    trial.save("8-slow-clients", notes)
 
 
 # Helpers
+
+
+async def _server_outage(stack: FaultStack, trial: Trial, server: LocalServer) -> int:
+    """`_outage` of PostgreSQL or RabbitMQ: the server stopped, then started again."""
+    return await _outage(
+        stack,
+        trial,
+        stop=lambda: asyncio.to_thread(server.stop),
+        start=lambda: asyncio.to_thread(server.start),
+    )
 
 
 async def _outage(

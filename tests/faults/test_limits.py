@@ -54,15 +54,14 @@ async def test_three_maximum_requests_at_once_flow_through_beside_short_tasks(
         processed_in = time.perf_counter() - started
         peaks = peak_rss_mib(stack.processes.running)
 
-    assert trial.row is not None
     assert over_limit(peaks, memory_limits_mib()) == {}
     latency = latency_figures(trial.load, trial.feeds[0])
-    trial.row.notes = (
+    notes = (
         f"3 x {MAX_MESSAGES} x 64 KiB accepted in {accepted_in:.1f} s, every result pushed "
         f"in {processed_in:.1f} s; short tasks meanwhile p50 {latency['p50_ms']} ms, p99 "
         f"{latency['p99_ms']} ms; peak RSS MiB {_figures(peaks)}"
     )
-    trial.row.save("9-maximum-requests")
+    trial.save("9-maximum-requests", notes)
 
 
 async def test_a_queue_full_of_maximum_size_tasks_at_start_drains_by_itself(
@@ -86,10 +85,9 @@ async def test_a_queue_full_of_maximum_size_tasks_at_start_drains_by_itself(
         await _delivered(trial)
         peaks = peak_rss_mib(stack.processes.running)
 
-    assert trial.row is not None
     assert over_limit(peaks, memory_limits_mib()) == {}
-    trial.row.notes = f"peak RSS MiB {_figures(peaks)}"
-    trial.row.save("10-queue-of-maximum-tasks")
+    notes = f"peak RSS MiB {_figures(peaks)}"
+    trial.save("10-queue-of-maximum-tasks", notes)
 
 
 def _at_maximum(
@@ -139,14 +137,13 @@ async def test_a_slow_client_is_dropped_while_maximum_size_results_flow(
         peaks = peak_rss_mib(stack.processes.running)
         stalled.close()
 
-    assert trial.row is not None
     assert dropped == {'binconv_websocket_disconnects_total{reason="too slow"}': 1.0}
     assert over_limit(peaks, memory_limits_mib()) == {}
-    trial.row.notes = (
+    notes = (
         f"only the non-reader was dropped (close code 4000); WebSocket service peak RSS "
         f"{peaks['websocket']:.0f} MiB"
     )
-    trial.row.save("11-slow-client-maximum-results")
+    trial.save("11-slow-client-maximum-results", notes)
 
 
 TASKS_IDS = "query($l: Int) { tasks(limit: $l) { id } }"
@@ -173,16 +170,15 @@ async def test_a_page_of_maximum_size_tasks_is_bounded_or_refused_saying_how_to_
             page = (await _query(http, url, TASKS_CODES, fitting))["data"]["tasks"]
         peaks = peak_rss_mib(stack.processes.running)
 
-    assert trial.row is not None
     assert len(ids) == MAX_MESSAGES
     assert "ask for at most" in error["message"] and refused.get("data") is None
     assert 0 < fitting < MAX_MESSAGES and len(page) == fitting
     assert over_limit(peaks, memory_limits_mib()) == {}
-    trial.row.notes = (
+    notes = (
         f"ids of 1,000: answered; codes of 1,000: refused, {error['message']!r}; "
         f"codes of {fitting}: answered; peak RSS MiB {_figures(peaks)}"
     )
-    trial.row.save("12-page-of-maximum-tasks")
+    trial.save("12-page-of-maximum-tasks", notes)
 
 
 async def _query(http: httpx.AsyncClient, url: str, query: str, limit: int) -> dict[str, Any]:

@@ -39,6 +39,17 @@ class Trial:
     def healed(self) -> None:
         self.healed_at = time.perf_counter()
 
+    @property
+    def settled(self) -> Row:
+        """The ledger's row, once the load has stopped."""
+        assert self.row is not None, "the ledger settles when the load stops"
+        return self.row
+
+    def save(self, slug: str, notes: str) -> None:
+        """The case's row of the reliability table, with what the case saw."""
+        self.settled.notes = notes
+        self.settled.save(slug)
+
 
 @contextlib.asynccontextmanager
 async def under_load(
