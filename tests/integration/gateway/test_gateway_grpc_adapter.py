@@ -16,7 +16,7 @@ from pyservices.gateway.domain import (
     TaskFields,
     TaskServiceUnavailable,
 )
-from tests.integration.gateway.gateway_fake_task_server import FakeTaskServicer, start_server
+from tests.support.fake_task_server import FakeTaskServicer, serve
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +31,7 @@ async def servicer() -> AsyncIterator[FakeTaskServicer]:
 
 @pytest.fixture
 async def address(servicer: FakeTaskServicer) -> AsyncIterator[str]:
-    server, port = await start_server(servicer)
+    server, port = await serve(servicer)
     yield f"127.0.0.1:{port}"
     await server.stop(grace=None)
 

@@ -6,9 +6,8 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import aio_pika
 import grpc
@@ -17,7 +16,6 @@ import pytest
 
 from devstack.infra import LocalRabbitMQ, free_port
 from pyservices.common.events import TaskCreated
-from pyservices.common.proto import task_pb2, task_pb2_grpc
 from pyservices.common.topology import (
     DEAD_LETTER_QUEUE,
     LARGE_PROCESS_QUEUE,
@@ -27,6 +25,7 @@ from pyservices.common.topology import (
 )
 from pyservices.worker.main import run
 from pyservices.worker.settings import WorkerSettings
+from tests.support.fake_task_server import FakeTaskServicer, serve
 
 pytestmark = pytest.mark.integration
 
@@ -37,63 +36,19 @@ def binary(message: str) -> str:
     return "".join(f"{byte:08b}" for byte in message.encode())
 
 
-class FakeTaskService(task_pb2_grpc.TaskServiceServicer):
-    """Knows some task ids; records accepted results; may break its first stream."""
-
-    def __init__(self, known: set[str], break_first_after: int | None = None) -> None:
-        self.known = known
-        self.break_first_after = break_first_after
-        self.recorded: dict[str, str] = {}
-        self.streams = 0
-        self.all_recorded = asyncio.Event()
-
-    async def SendProcessedTask(
-        self, request_iterator: AsyncIterable[task_pb2.ProcessedTaskBatch], context: Any
-    ) -> AsyncIterator[task_pb2.ProcessedTaskAckBatch]:
-        self.streams += 1
-        first, received = self.streams == 1, 0
-        async for batch in request_iterator:
-            acks = []
-            for item in batch.tasks:
-                received += 1
-                if (
-                    first
-                    and self.break_first_after is not None
-                    and (received > self.break_first_after)
-                ):
-                    await context.abort(grpc.StatusCode.UNAVAILABLE, "restarting")
-                if item.id not in self.known:
-                    acks.append(
-                        task_pb2.ProcessedTaskAck(
-                            id=item.id, status=task_pb2.ProcessedTaskAck.NOT_FOUND
-                        )
-                    )
-                    continue
-                self.recorded[item.id] = item.binary_code
-                acks.append(
-                    task_pb2.ProcessedTaskAck(id=item.id, status=task_pb2.ProcessedTaskAck.ACCEPTED)
-                )
-            if set(self.recorded) == self.known:
-                self.all_recorded.set()
-            yield task_pb2.ProcessedTaskAckBatch(acks=acks)
-
-
-Serve = Callable[[FakeTaskService], Awaitable[str]]
+Serve = Callable[[FakeTaskServicer], Awaitable[str]]
 
 
 @pytest.fixture
 async def task_service() -> AsyncIterator[Serve]:
     servers: list[grpc.aio.Server] = []
 
-    async def serve(servicer: FakeTaskService) -> str:
-        server = grpc.aio.server()
-        task_pb2_grpc.add_TaskServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
-        port = server.add_insecure_port("127.0.0.1:0")
-        await server.start()
+    async def serve_on_a_free_port(servicer: FakeTaskServicer) -> str:
+        server, port = await serve(servicer)
         servers.append(server)
         return f"127.0.0.1:{port}"
 
-    yield serve
+    yield serve_on_a_free_port
     for server in servers:
         await server.stop(None)
 
@@ -158,7 +113,7 @@ async def test_converts_tasks_and_dead_letters_unknown_ids_and_garbage(
     rabbitmq_url: str, broker: aio_pika.abc.AbstractChannel, task_service: Serve
 ) -> None:
     wanted = tasks(200)
-    service = FakeTaskService(set(wanted))
+    service = FakeTaskServicer(set(wanted))
     stop = asyncio.Event()
     worker = await start_worker(rabbitmq_url, await task_service(service), stop)
 
@@ -174,7 +129,7 @@ async def test_converts_tasks_and_dead_letters_unknown_ids_and_garbage(
     stop.set()
     await asyncio.wait_for(worker, 15)
     assert await ready_messages(broker, PROCESS_QUEUE) == 0  # unacked ones would be back
-    assert service.streams == len(WORK_QUEUES)  # one long-lived stream per lane
+    assert service.result_streams == len(WORK_QUEUES)  # one long-lived stream per lane
 
 
 async def test_tasks_of_the_large_lane_are_converted_beside_the_short_ones(
@@ -182,7 +137,7 @@ async def test_tasks_of_the_large_lane_are_converted_beside_the_short_ones(
 ) -> None:
     large = {str(uuid.uuid4()): "é" * 32_000 for _ in range(3)}
     short = tasks(5)
-    service = FakeTaskService(set(large) | set(short))
+    service = FakeTaskServicer(set(large) | set(short))
     stop = asyncio.Event()
     worker = await start_worker(rabbitmq_url, await task_service(service), stop)
 
@@ -200,7 +155,7 @@ async def test_resends_unanswered_results_after_the_stream_breaks(
     rabbitmq_url: str, broker: aio_pika.abc.AbstractChannel, task_service: Serve
 ) -> None:
     wanted = tasks(100)
-    service = FakeTaskService(set(wanted), break_first_after=10)
+    service = FakeTaskServicer(set(wanted), break_first_after=10)
     stop = asyncio.Event()
     worker = await start_worker(rabbitmq_url, await task_service(service), stop)
 
@@ -209,7 +164,7 @@ async def test_resends_unanswered_results_after_the_stream_breaks(
     await asyncio.wait_for(service.all_recorded.wait(), 10)
     stop.set()
     await asyncio.wait_for(worker, 15)
-    assert service.streams >= 2
+    assert service.result_streams >= 2
     assert service.recorded == {task_id: binary(m) for task_id, m in wanted.items()}
     assert await ready_messages(broker, PROCESS_QUEUE) == 0
     assert await ready_messages(broker, DEAD_LETTER_QUEUE) == 0
@@ -219,10 +174,10 @@ async def test_delivers_what_arrived_while_the_task_service_was_down(
     rabbitmq_url: str, broker: aio_pika.abc.AbstractChannel
 ) -> None:
     wanted = tasks(50)
-    service = FakeTaskService(set(wanted))
+    service = FakeTaskServicer(set(wanted))
     address = f"127.0.0.1:{free_port()}"
     stop = asyncio.Event()
-    server = await serve_at(address, service)
+    server = (await serve(service, address))[0]
     worker = await start_worker(rabbitmq_url, address, stop)
     try:
         await server.stop(None)  # the task service goes away
@@ -230,7 +185,7 @@ async def test_delivers_what_arrived_while_the_task_service_was_down(
         await asyncio.sleep(1.0)
         assert not service.recorded
 
-        server = await serve_at(address, service)  # and comes back
+        server = (await serve(service, address))[0]  # and comes back
 
         await asyncio.wait_for(service.all_recorded.wait(), 10)
     finally:
@@ -246,19 +201,11 @@ async def until_unhealthy(url: str) -> None:
             await asyncio.sleep(0.05)
 
 
-async def serve_at(address: str, servicer: FakeTaskService) -> grpc.aio.Server:
-    server = grpc.aio.server()
-    task_pb2_grpc.add_TaskServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
-    server.add_insecure_port(address)
-    await server.start()
-    return server
-
-
 async def test_stops_within_its_grace_period_while_the_broker_is_gone(
     rabbitmq_url: str, rabbitmq_server: LocalRabbitMQ, task_service: Serve
 ) -> None:
     stop, port = asyncio.Event(), free_port()
-    address = await task_service(FakeTaskService(set()))
+    address = await task_service(FakeTaskServicer(set()))
     worker = await start_worker(rabbitmq_url, address, stop, port)
     # Its virtual host deleted, the worker's connection closes and cannot come back.
     await asyncio.to_thread(rabbitmq_server.ctl, "delete_vhost", rabbitmq_url.rsplit("/", 1)[1])

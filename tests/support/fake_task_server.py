@@ -1,10 +1,12 @@
-"""A tiny in-process task service speaking protos/task.proto, for the gRPC adapter tests."""
+"""The one fake task service: in-process, speaking protos/task.proto over a real grpc.aio
+server, for the gateway's gRPC adapter and the worker's result stream."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import Any
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -13,11 +15,20 @@ from pyservices.common.proto import task_pb2, task_pb2_grpc
 
 
 class FakeTaskServicer(task_pb2_grpc.TaskServiceServicer):
-    def __init__(self) -> None:
+    """Stores what ReceiveTaskToProcess sends and serves it back; records the results
+    SendProcessedTask reports for the `known` ids, refusing others as NOT_FOUND, and may
+    break its first result stream after `break_first_after` results."""
+
+    def __init__(self, known: set[str] | None = None, break_first_after: int | None = None) -> None:
         self.tasks: list[task_pb2.Task] = []
-        self.streams = 0
+        self.streams = 0  # ReceiveTaskToProcess calls
         self.reads: list[task_pb2.GetTasksRequest | task_pb2.GetTaskByIDRequest] = []
         self.hang = asyncio.Event()  # set it to make every call hang
+        self.known = known or set()
+        self.break_first_after = break_first_after
+        self.recorded: dict[str, str] = {}  # id -> binary code
+        self.result_streams = 0
+        self.all_recorded = asyncio.Event()
 
     async def _maybe_hang(self) -> None:
         if self.hang.is_set():
@@ -71,6 +82,30 @@ class FakeTaskServicer(task_pb2_grpc.TaskServiceServicer):
         await context.abort(grpc.StatusCode.NOT_FOUND, f"no task {request.id}")
         raise AssertionError("abort raises")
 
+    async def SendProcessedTask(
+        self, request_iterator: AsyncIterable[task_pb2.ProcessedTaskBatch], context: Any
+    ) -> AsyncIterator[task_pb2.ProcessedTaskAckBatch]:
+        self.result_streams += 1
+        first, received = self.result_streams == 1, 0
+        async for batch in request_iterator:
+            acks = []
+            for item in batch.tasks:
+                received += 1
+                if (
+                    first
+                    and self.break_first_after is not None
+                    and received > self.break_first_after
+                ):
+                    await context.abort(grpc.StatusCode.UNAVAILABLE, "restarting")
+                status = task_pb2.ProcessedTaskAck.NOT_FOUND
+                if item.id in self.known:
+                    self.recorded[item.id] = item.binary_code
+                    status = task_pb2.ProcessedTaskAck.ACCEPTED
+                acks.append(task_pb2.ProcessedTaskAck(id=item.id, status=status))
+            if set(self.recorded) == self.known:
+                self.all_recorded.set()
+            yield task_pb2.ProcessedTaskAckBatch(acks=acks)
+
 
 def _fields_of(
     request: task_pb2.GetTasksRequest | task_pb2.GetTaskByIDRequest, task: task_pb2.Task
@@ -89,9 +124,12 @@ def _only(task: task_pb2.Task, fields: task_pb2.TaskFields) -> task_pb2.Task:
     return copy
 
 
-async def start_server(servicer: FakeTaskServicer) -> tuple[grpc.aio.Server, int]:
+async def serve(
+    servicer: FakeTaskServicer, address: str = "127.0.0.1:0"
+) -> tuple[grpc.aio.Server, int]:
+    """A started server of `servicer` at `address` (a free port by default), and its port."""
     server = grpc.aio.server()
     task_pb2_grpc.add_TaskServiceServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
+    port = server.add_insecure_port(address)
     await server.start()
     return server, port
