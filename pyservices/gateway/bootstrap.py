@@ -31,6 +31,7 @@ class GatewayProcess(lifecycle.Service):
     ) -> None:
         self.settings, self.task_service, self._channel = settings, task_service, channel
         self.grace, self.host = settings.shutdown_grace_seconds, settings.host
+        self.ops_port = settings.metrics_port
         self.app = create_app(
             task_service,
             self.checks,
@@ -45,6 +46,7 @@ class GatewayProcess(lifecycle.Service):
             cors_origins=settings.cors_origin_list,
             body_budget=BodyBudget(settings.request_bytes_in_flight, settings.large_request_bytes),
             large_request_wait_seconds=settings.large_request_wait_seconds,
+            serve_metrics=settings.metrics_port is None,
         )
         self._server: ops.EmbeddedServer | None = None
         self._serving: asyncio.Task[None] | None = None

@@ -5,6 +5,9 @@ from pyservices.common.settings import CommonSettings, TaskServiceAddress
 
 class GatewaySettings(CommonSettings, TaskServiceAddress):
     gateway_port: int = 8080
+    # When set, /metrics (and /health) are served on this port and /metrics no longer on
+    # the public one, so an Ingress routing GATEWAY_PORT cannot expose them.
+    metrics_port: int | None = None
     # How long open requests may finish after SIGTERM before they are cut.
     shutdown_grace_seconds: float = 10.0
     grpc_timeout_seconds: float = 10.0

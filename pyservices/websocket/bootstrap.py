@@ -26,12 +26,14 @@ class WebSocketProcess(lifecycle.Service):
     ) -> None:
         self.settings, self.registry, self.events = settings, registry, events
         self.grace, self.host = settings.shutdown_grace_seconds, settings.host
+        self.ops_port = settings.metrics_port
         self.app = create_app(
             registry,
             self.checks,
             allowed_origins=settings.allowed_origin_set,
             buffer_frames=settings.websocket_client_buffer,
             buffer_bytes=settings.websocket_client_buffer_bytes,
+            serve_metrics=settings.metrics_port is None,
         )
         self._server: ops.EmbeddedServer | None = None
         self._serving: asyncio.Task[None] | None = None

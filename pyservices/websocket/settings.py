@@ -9,6 +9,9 @@ MiB = 1024 * 1024
 
 class WebSocketSettings(CommonSettings, BrokerSettings):
     websocket_port: int = 8082
+    # When set, /metrics (and /health) are served on this port and /metrics no longer on
+    # the public one, so an Ingress routing WEBSOCKET_PORT cannot expose them.
+    metrics_port: int | None = None
     # How long open requests may finish after SIGTERM before they are cut.
     shutdown_grace_seconds: float = 5.0
     # Comma-separated exact origins; "*" allows any. A missing Origin header (a client

@@ -94,6 +94,7 @@ def create_app(
     cors_origins: list[str] | None = None,
     body_budget: BodyBudget | None = None,
     large_request_wait_seconds: float = 30.0,
+    serve_metrics: bool = True,
 ) -> FastAPI:
     context: Context = {"task_service": task_service}
 
@@ -111,7 +112,8 @@ def create_app(
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     app.include_router(graphql)
     app.router.routes.append(health_route(checks))
-    app.router.routes.append(metrics_route())
+    if serve_metrics:  # otherwise on the ops port only (METRICS_PORT)
+        app.router.routes.append(metrics_route())
     # Last, so that /query, /health and /metrics win over files of the same name.
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=max_body_bytes)

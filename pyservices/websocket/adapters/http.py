@@ -26,7 +26,10 @@ def create_app(
     allowed_origins: frozenset[str],
     buffer_frames: int,
     buffer_bytes: int,
+    serve_metrics: bool = True,
 ) -> Starlette:
+    # Without /metrics here it is served on the ops port only (METRICS_PORT).
+    metrics_routes = [Route("/metrics", metrics, methods=["GET"])] if serve_metrics else []
     return Starlette(
         routes=[
             WebSocketRoute(
@@ -39,6 +42,6 @@ def create_app(
                 ),
             ),
             health_route(checks),
-            Route("/metrics", metrics, methods=["GET"]),
+            *metrics_routes,
         ]
     )
