@@ -10,10 +10,19 @@ queue of the same kind that workers consume beside `task.process`: a queue is fi
 first out, and a request of 1,000 messages of 64 KiB takes the workers tens of seconds,
 so in one queue every short task sent meanwhile waited behind it (measured: p50 18.6 s
 for short tasks while three such requests were processed).
+
+Results go to the fanout `task.processed` (the original's contract), routed with a key
+naming their owner (`owner_routing_key`), which a fanout ignores. The direct exchange
+`task.processed.owner` is bound to that fanout, so it sees every result and routes each
+by that key: a WebSocket process with access control on binds its queue there, once per
+owner connected to it, and receives only those owners' results (docs/access-control.md,
+"Routing results by owner"). The relay declares the exchange-to-exchange binding; a
+consumer declares only the exchange it reads.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import aio_pika
@@ -24,6 +33,7 @@ WORK_QUEUES = (PROCESS_QUEUE, LARGE_PROCESS_QUEUE)
 # A task.created event (its JSON) over this many bytes is a large task.
 LARGE_TASK_BYTES = 16 * 1024
 PROCESSED_EXCHANGE = "task.processed"
+PROCESSED_BY_OWNER_EXCHANGE = "task.processed.owner"
 DEAD_LETTER_EXCHANGE = "task.process.dlx"
 DEAD_LETTER_QUEUE = "task.process.dead"
 DELIVERY_LIMIT = 5
@@ -62,3 +72,33 @@ async def declare_processed_exchange(
     return await channel.declare_exchange(
         PROCESSED_EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True
     )
+
+
+async def declare_processed_by_owner_exchange(
+    channel: aio_pika.abc.AbstractChannel,
+) -> aio_pika.abc.AbstractExchange:
+    return await channel.declare_exchange(
+        PROCESSED_BY_OWNER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
+    )
+
+
+async def declare_processed_routing(
+    channel: aio_pika.abc.AbstractChannel,
+) -> aio_pika.abc.AbstractExchange:
+    """Both result exchanges and the binding from the fanout to the direct one (the
+    relay's declaration); returns the fanout, where results are published."""
+    fanout = await declare_processed_exchange(channel)
+    by_owner = await declare_processed_by_owner_exchange(channel)
+    await by_owner.bind(fanout)
+    return fanout
+
+
+def owner_routing_key(owner: str | None) -> str:
+    """The routing key of a result owned by `owner`; "" for a task of open mode.
+
+    A digest, not the name: a `sub` can be longer than a routing key's 255 bytes, and
+    the broker's bindings (visible to its operators) need not show who is connected.
+    """
+    if not owner:
+        return ""
+    return hashlib.sha256(owner.encode()).hexdigest()

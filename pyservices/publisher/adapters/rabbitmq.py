@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import aio_pika
+import orjson
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 
 from pyservices.common.events import TASK_CREATED, TASK_PROCESSED
@@ -15,7 +16,8 @@ from pyservices.common.topology import (
     LARGE_TASK_BYTES,
     WORK_QUEUES,
     declare_process_queue,
-    declare_processed_exchange,
+    declare_processed_routing,
+    owner_routing_key,
     work_queue_for,
 )
 from pyservices.publisher import metrics
@@ -31,7 +33,8 @@ QUEUE_DEPTH_TTL_SECONDS = 1.0
 
 
 class AmqpEventPublisher(EventPublisher):
-    """`task.created` -> queue `task.process`; `task.processed` -> fanout `task.processed`.
+    """`task.created` -> queue `task.process`; `task.processed` -> fanout `task.processed`,
+    with its owner's routing key for the direct exchange bound behind it.
 
     Created events are mandatory: a message the broker cannot route (the queue was
     deleted) comes back as a failure and its row stays. Processed events are not: a
@@ -74,7 +77,7 @@ class AmqpEventPublisher(EventPublisher):
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         for queue in WORK_QUEUES:
             await declare_process_queue(channel, queue)
-        processed = await declare_processed_exchange(channel)
+        processed = await declare_processed_routing(channel)
         return cls(connection, channel, processed, publish_timeout, large_task_bytes)
 
     async def tasks_waiting(self) -> dict[str, int]:
@@ -112,7 +115,9 @@ class AmqpEventPublisher(EventPublisher):
                 message, routing_key=queue, mandatory=True
             )
         elif event.topic == TASK_PROCESSED:
-            publishing = self._processed.publish(message, routing_key="", mandatory=False)
+            publishing = self._processed.publish(
+                message, routing_key=owner_routing_key(_owner(event.payload)), mandatory=False
+            )
         else:
             raise ValueError(f"unknown outbox topic {event.topic!r}")
         await asyncio.wait_for(publishing, self._timeout)
@@ -158,3 +163,13 @@ class AmqpEventPublisher(EventPublisher):
 
     async def close(self) -> None:
         await bounded_step(self._connection.close(), "broker_connection_close")
+
+
+def _owner(payload: bytes) -> str | None:
+    """The `owner` of a task.processed body; None for open mode (or a body without one:
+    routed to no owner, so with access control on nobody sees it)."""
+    try:
+        owner = orjson.loads(payload).get("owner")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return owner if isinstance(owner, str) else None
