@@ -6,6 +6,7 @@ directory comes from MIGRATIONS_DIR). Two small helpers serve the orchestrators,
 the slim image has no curl: `probe URL` exits 0 only when the URL answers 200 (compose
 healthchecks), and `wait-migrated` blocks until no migration is pending (an init
 container, so a service never starts against a schema the migration Job has not made).
+`token --sub NAME` mints a local HS256 token from AUTH_JWT_SECRET, to try auth mode.
 """
 
 from __future__ import annotations
@@ -69,6 +70,25 @@ def wait_migrated(timeout: float) -> int:
         time.sleep(2)  # an external process's state: nothing to await but a poll
 
 
+def token(sub: str, expires_in: float) -> int:
+    """Print an HS256 token for `sub`, signed with AUTH_JWT_SECRET (with AUTH_ISSUER and
+    AUTH_AUDIENCE as its iss and aud when they are set)."""
+    from pyservices.common.auth import AuthSettings, mint
+
+    try:
+        settings = AuthSettings()
+    except ValueError as exc:
+        print(f"token: {exc}", file=sys.stderr)
+        return 2
+    if settings.auth_jwt_secret is None:
+        print("token: set AUTH_JWT_SECRET to the gateway's secret", file=sys.stderr)
+        return 2
+    secret = settings.auth_jwt_secret.get_secret_value()
+    issuer, audience = settings.auth_issuer, settings.auth_audience
+    print(mint(secret, sub, expires_in, issuer=issuer, audience=audience))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="binconv-service", description=__doc__.split("\n")[0])
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -80,6 +100,9 @@ def parser() -> argparse.ArgumentParser:
     probing = commands.add_parser("probe", help="exit 0 when URL answers HTTP 200")
     probing.add_argument("url")
     probing.add_argument("--timeout", type=float, default=3.0)
+    minting = commands.add_parser("token", help="print a local HS256 token (AUTH_JWT_SECRET)")
+    minting.add_argument("--sub", required=True, help="the caller's name, owner of its tasks")
+    minting.add_argument("--expires-in", type=float, default=3600.0, help="seconds (1 h)")
     return root
 
 
@@ -93,6 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return wait_migrated(args.timeout)
     elif args.command == "probe":
         return probe(args.url, args.timeout)
+    elif args.command == "token":
+        return token(args.sub, args.expires_in)
     return 0
 
 
