@@ -10,6 +10,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 from honcho.environ import parse_procfile
@@ -81,12 +82,14 @@ def procfile_commands() -> dict[str, str]:
     }
 
 
-def wait_healthy(url: str, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
+def wait_healthy(url: str, timeout: float, gone: Callable[[], str | None] = lambda: None) -> None:
+    """Until `url` (a /health) answers 200; fails at once when `gone()` says why the
+    service will never answer."""
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"{url}: the process exited with {process.returncode}")
+        if (why := gone()) is not None:
+            raise RuntimeError(f"{url}: {why}")
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
                 if response.status == 200:
@@ -97,3 +100,8 @@ def wait_healthy(url: str, timeout: float, process: subprocess.Popen[bytes] | No
             last = str(exc)
         time.sleep(0.05)
     raise TimeoutError(f"{url} not healthy after {timeout} s ({last})")
+
+
+def exited(process: subprocess.Popen[bytes]) -> Callable[[], str | None]:
+    """For `wait_healthy`: why a service process will never answer, once it has exited."""
+    return lambda: None if process.poll() is None else f"exited with {process.returncode}"

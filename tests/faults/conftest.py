@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from devstack.infra import REPO, LocalPostgres, LocalRabbitMQ, Server, free_port, running
-from devstack.stack import SERVICES, Ports, wait_healthy
+from devstack.stack import SERVICES, Ports, exited, wait_healthy
 from pyservices.common.migrations import migrate
 from tests.faults.ledger import Pipeline, install_outbox_audit
 from tests.faults.trial import Trial, under_load
@@ -74,7 +74,7 @@ class FaultStack:
         for name, process in list(self.processes.running.items()):
             service = name.split("-")[0]
             url = self.processes.instance_ports[name].health_url(service)
-            await asyncio.to_thread(wait_healthy, url, seconds, process)
+            await asyncio.to_thread(wait_healthy, url, seconds, exited(process))
 
 
 async def _pipeline(postgres: LocalPostgres, rabbitmq: LocalRabbitMQ) -> Pipeline:

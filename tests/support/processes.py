@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devstack.infra import REPO, LocalPostgres, LocalRabbitMQ, free_port
-from devstack.stack import SERVICES, Ports, service_environment, wait_healthy
+from devstack.stack import SERVICES, Ports, exited, service_environment, wait_healthy
 from pyservices.common.migrations import migrate
 
 
@@ -60,7 +60,7 @@ class ServiceProcesses:
             )
         self.running[name] = process
         self.instance_ports[name] = ports
-        wait_healthy(ports.health_url(service), 60, process)
+        wait_healthy(ports.health_url(service), 60, exited(process))
         return name
 
     def start_all(self) -> None:

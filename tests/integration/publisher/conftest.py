@@ -11,7 +11,8 @@ import pytest
 from devstack.infra import free_port
 from pyservices.publisher.main import run
 from pyservices.publisher.settings import PublisherSettings
-from tests.integration.publisher.relay_support import Relays, RunningRelay, wait_healthy
+from tests.integration.publisher.relay_support import Relays, RunningRelay
+from tests.support.health import until_healthy
 
 
 @pytest.fixture
@@ -39,7 +40,7 @@ async def relays(database_url: str, rabbitmq_url: str) -> AsyncIterator[Relays]:
         task = asyncio.create_task(run(PublisherSettings(**options), stop))  # type: ignore[arg-type]
         running.append(task)
         relay = RunningRelay(task, f"http://127.0.0.1:{port}")
-        await wait_healthy(f"{relay.base_url}/health", task)
+        await until_healthy(f"{relay.base_url}/health", service=task)
         return relay
 
     yield start

@@ -76,18 +76,6 @@ async def wait_until_empty(database_url: str, within: float = 5) -> None:
         await asyncio.sleep(0.05)
 
 
-async def wait_healthy(url: str, task: asyncio.Task[None], within: float = 20) -> None:
-    deadline = time.monotonic() + within
-    async with httpx.AsyncClient(timeout=1) as http:
-        while time.monotonic() < deadline:
-            assert not task.done(), task
-            with contextlib.suppress(httpx.HTTPError):
-                if (await http.get(url)).status_code == 200:
-                    return
-            await asyncio.sleep(0.05)
-    raise TimeoutError(url)
-
-
 async def take(queue: AbstractQueue, count: int, within: float) -> list[AbstractIncomingMessage]:
     got: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
 

@@ -10,28 +10,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
-import httpx
 
 from devstack.infra import free_port
 from pyservices.common.events import TaskProcessed
 from pyservices.common.topology import declare_processed_exchange
 from pyservices.websocket.main import run
 from pyservices.websocket.settings import WebSocketSettings
+from tests.support.health import until_healthy
 
 StartService = Callable[..., contextlib.AbstractAsyncContextManager[str]]
-
-
-async def wait_healthy(base: str, seconds: float = 20) -> None:
-    async with httpx.AsyncClient() as http:
-
-        async def poll() -> None:
-            while True:
-                with contextlib.suppress(httpx.TransportError):
-                    if (await http.get(f"{base}/health")).status_code == 200:
-                        return
-                await asyncio.sleep(0.05)  # readiness of another server: nothing to await
-
-        await asyncio.wait_for(poll(), seconds)
 
 
 def service_starter(rabbitmq_url: str) -> StartService:
@@ -44,7 +31,7 @@ def service_starter(rabbitmq_url: str) -> StartService:
         stop = asyncio.Event()
         service = asyncio.create_task(run(settings, stop))
         try:
-            await wait_healthy(f"http://127.0.0.1:{port}")
+            await until_healthy(f"http://127.0.0.1:{port}/health", service=service)
             yield f"ws://127.0.0.1:{port}/ws"
         finally:
             stop.set()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,6 +25,7 @@ from pyservices.common.topology import (
 from pyservices.worker.main import run
 from pyservices.worker.settings import WorkerSettings
 from tests.support.fake_task_server import FakeTaskServicer, serve
+from tests.support.health import until_healthy
 
 pytestmark = pytest.mark.integration
 
@@ -73,15 +73,8 @@ async def start_worker(
         retry_backoff_max_seconds=0.5,
     )
     worker = asyncio.create_task(run(settings, stop))
-    deadline = time.monotonic() + 20
-    async with httpx.AsyncClient(timeout=1) as http:
-        while time.monotonic() < deadline:
-            assert not worker.done(), worker
-            with contextlib.suppress(httpx.HTTPError):
-                if (await http.get(f"http://127.0.0.1:{port}/health")).status_code == 200:
-                    return worker
-            await asyncio.sleep(0.05)
-    raise TimeoutError("worker not healthy")
+    await until_healthy(f"http://127.0.0.1:{port}/health", service=worker)
+    return worker
 
 
 async def publish(
