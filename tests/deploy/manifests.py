@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import TypeAdapter
 from pydantic_settings import BaseSettings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -89,17 +90,23 @@ class ServiceContract:
     def setting(self, name: str, env: dict[str, str]) -> Any:
         field = self.settings.model_fields[name]
         raw = env.get(name.upper())
-        return field.default if raw is None else type(field.default)(raw)
+        return field.default if raw is None else TypeAdapter(field.annotation).validate_python(raw)
 
     def http_port(self, env: dict[str, str]) -> int:
-        """The port of /health and /metrics."""
+        """The port of /health (and of /metrics, unless `metrics_port` says otherwise)."""
         field = {"gateway": "gateway_port", "websocket": "websocket_port"}.get(
             self.module, "metrics_port"
         )
         return int(self.setting(field, env))
 
+    def metrics_port(self, env: dict[str, str]) -> int:
+        """The port of /metrics: the gateway and the WebSocket service move it off their
+        public port when METRICS_PORT is set."""
+        own = self.setting("metrics_port", env)
+        return self.http_port(env) if own is None else int(own)
+
     def ports(self, env: dict[str, str]) -> set[int]:
-        served = {self.http_port(env)}
+        served = {self.http_port(env), self.metrics_port(env)}
         if self.module == "task_service":
             served.add(int(self.setting("task_service_port", env)))
         return served

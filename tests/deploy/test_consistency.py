@@ -171,13 +171,15 @@ def test_kubernetes_ports_and_probes_are_where_the_service_answers(overlay: str)
         declared = {int(p["containerPort"]) for p in container.spec["ports"]}
         assert declared == served.ports(env), container.command
         ready = container.spec["readinessProbe"]["httpGet"]
-        assert container.named_port(ready["port"]) == served.http_port(env)
+        ready_port = served.http_port(env)
+        assert container.named_port(ready["port"]) == ready_port
         assert ready["path"] == "/health"  # readiness follows the dependencies
         alive = container.spec["livenessProbe"]["httpGet"]
-        assert container.named_port(alive["port"]) == served.http_port(env)
         assert alive["path"] in {"/metrics", "/health"}
+        alive_port = served.metrics_port(env) if alive["path"] == "/metrics" else ready_port
+        assert container.named_port(alive["port"]) == alive_port
         annotations = container.workload["spec"]["template"]["metadata"]["annotations"]
-        assert int(annotations["prometheus.io/port"]) == served.http_port(env)
+        assert int(annotations["prometheus.io/port"]) == served.metrics_port(env)
         assert annotations["prometheus.io/path"] == "/metrics"
         for key in ("requests", "limits"):
             assert {"cpu", "memory"} <= set(container.spec["resources"][key])
