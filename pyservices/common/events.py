@@ -4,6 +4,11 @@
 back to fetch the task. `task.processed` (fanout `task.processed`) carries the frame the
 WebSocket service pushes (`id`, `binaryCode`) plus the creation time, from which the
 end-to-end latency is measured. Keys are camelCase, as in the GraphQL API.
+
+Both carry `owner`: the `sub` of the caller that created the task in auth mode, null in
+open mode (an event written before owners existed has no key, read as null). The
+WebSocket service pushes a result only to its owner's connections; the frame it pushes
+stays `{id, binaryCode}`.
 """
 
 from __future__ import annotations
@@ -27,10 +32,16 @@ class TaskCreated:
     id: str
     message: str
     created_at: datetime
+    owner: str | None = None
 
     def to_json(self) -> bytes:
         return orjson.dumps(
-            {"id": self.id, "message": self.message, "createdAt": self.created_at.isoformat()}
+            {
+                "id": self.id,
+                "message": self.message,
+                "createdAt": self.created_at.isoformat(),
+                "owner": self.owner,
+            }
         )
 
     @classmethod
@@ -40,6 +51,7 @@ class TaskCreated:
             id=_str(data, "id"),
             message=_str(data, "message"),
             created_at=_time(data, "createdAt"),
+            owner=_owner(data),
         )
 
 
@@ -49,6 +61,7 @@ class TaskProcessed:
     binary_code: str
     created_at: datetime
     processed_at: datetime
+    owner: str | None = None
 
     def to_json(self) -> bytes:
         return orjson.dumps(
@@ -57,6 +70,7 @@ class TaskProcessed:
                 "binaryCode": self.binary_code,
                 "createdAt": self.created_at.isoformat(),
                 "processedAt": self.processed_at.isoformat(),
+                "owner": self.owner,
             }
         )
 
@@ -68,6 +82,7 @@ class TaskProcessed:
             binary_code=_str(data, "binaryCode"),
             created_at=_time(data, "createdAt"),
             processed_at=_time(data, "processedAt"),
+            owner=_owner(data),
         )
 
 
@@ -85,6 +100,13 @@ def _str(data: dict[str, Any], key: str) -> str:
     value = data.get(key)
     if not isinstance(value, str):
         raise MalformedEvent(f"{key!r} is missing or not a string")
+    return value
+
+
+def _owner(data: dict[str, Any]) -> str | None:
+    value = data.get("owner")
+    if value is not None and not isinstance(value, str):
+        raise MalformedEvent("'owner' is not a string or null")
     return value
 
 

@@ -68,6 +68,8 @@ ALL_FIELDS = TaskFields()
 class NewTask:
     id: uuid.UUID
     message: str
+    # The creator's token `sub` in auth mode; None in open mode.
+    owner: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,7 @@ class Task:
     created_at: datetime
     updated_at: datetime
     processed_at: datetime | None = None
+    owner: str | None = None
 
     @property
     def processed(self) -> bool:
@@ -107,12 +110,14 @@ class Ack:
     detail: str = ""
 
 
-def new_tasks(messages: Sequence[str], limits: MessageLimits) -> list[NewTask]:
+def new_tasks(
+    messages: Sequence[str], limits: MessageLimits, owner: str | None = None
+) -> list[NewTask]:
     """The tasks of one request, or InvalidRequest naming every broken rule."""
     violations = message_violations(messages, limits)
     if violations:
         raise InvalidRequest(summarize(violations))
-    return [NewTask(uuid.uuid4(), message) for message in messages]
+    return [NewTask(uuid.uuid4(), message, owner) for message in messages]
 
 
 def message_violations(messages: Sequence[str], limits: MessageLimits) -> list[str]:

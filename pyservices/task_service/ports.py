@@ -36,7 +36,11 @@ class SizedPage:
 
 class TaskRepository(abc.ABC):
     """The tasks and their outbox. Each method is one unit of work (one transaction),
-    and raises RepositoryUnavailable when the store cannot be reached."""
+    and raises RepositoryUnavailable when the store cannot be reached.
+
+    Owners: a task keeps the owner it was added with (None in open mode), and both its
+    events carry it. The reads take an `owner`: None reads every task (open mode), a
+    name reads only that owner's tasks, so another owner's task is absent."""
 
     @abc.abstractmethod
     async def ping(self) -> bool:
@@ -44,10 +48,10 @@ class TaskRepository(abc.ABC):
 
     @abc.abstractmethod
     async def add_tasks(self, tasks: Sequence[NewTask]) -> list[Task]:
-        """Store all tasks and one `task.created` event each (in the order given), all or
-        nothing. The tasks of one call share one created_at, which is also their
-        updated_at. An id already stored, or given twice, is a caller's bug: the call
-        raises (the store's own error) and stores nothing.
+        """Store all tasks, each with its owner, and one `task.created` event each (in
+        the order given), all or nothing. The tasks of one call share one created_at,
+        which is also their updated_at. An id already stored, or given twice, is a
+        caller's bug: the call raises (the store's own error) and stores nothing.
 
         Returns the stored tasks in the order given.
         """
@@ -67,7 +71,7 @@ class TaskRepository(abc.ABC):
 
     @abc.abstractmethod
     async def list_tasks(
-        self, limit: int, offset: int, fields: TaskFields, max_bytes: int
+        self, limit: int, offset: int, fields: TaskFields, max_bytes: int, owner: str | None = None
     ) -> SizedPage:
         """Newest first (created_at, then insertion order, descending: the tasks of one
         add_tasks call list in the reverse of the order given), with the size in UTF-8
@@ -76,5 +80,8 @@ class TaskRepository(abc.ABC):
         stays bounded by the budget, whatever the page."""
 
     @abc.abstractmethod
-    async def get_task(self, task_id: uuid.UUID, fields: TaskFields = ALL_FIELDS) -> Task | None:
-        """The task with only the large fields asked for, or None."""
+    async def get_task(
+        self, task_id: uuid.UUID, fields: TaskFields = ALL_FIELDS, owner: str | None = None
+    ) -> Task | None:
+        """The task with only the large fields asked for, or None (also for a task of
+        another owner, when `owner` is given)."""

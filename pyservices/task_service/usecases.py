@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterable, Sequence
+from collections.abc import AsyncIterable, Callable, Sequence
 
 from pyservices.common.admission import LargeRequestGate
 from pyservices.common.logging import get_logger
@@ -31,8 +31,10 @@ async def receive_tasks(
     limits: MessageLimits,
     max_backlog: int = 0,
     gate: LargeRequestGate | None = None,
+    owner: Callable[[], str | None] = lambda: None,
 ) -> list[Task]:
-    """Store the messages of one request as tasks, all or none; in the order sent.
+    """Store the messages of one request as tasks, all or none; in the order sent, owned
+    by `owner()` (asked once the messages are read: the stream carries it).
 
     Refused with Overloaded, storing nothing, while the outbox holds more than
     `max_backlog` events (0: no bound): work the system cannot absorb now. Once a
@@ -52,7 +54,7 @@ async def receive_tasks(
             if gate is not None and not waited and gate.is_large(size):
                 await turn.enter_async_context(gate.turn())
                 waited = True
-        stored = await tasks.add_tasks(domain.new_tasks(received, limits))
+        stored = await tasks.add_tasks(domain.new_tasks(received, limits, owner()))
     metrics.TASKS_CREATED.inc(len(stored))
     log.debug("tasks_received", count=len(stored))
     return stored
@@ -92,18 +94,24 @@ async def list_tasks(
     tasks: TaskRepository,
     limits: PageLimits,
     fields: TaskFields = ALL_FIELDS,
+    owner: str | None = None,
 ) -> list[Task]:
     """One page of tasks, newest first, with only the large fields asked for; refused
-    whole (never cut short) when those fields hold more than the page's byte budget."""
+    whole (never cut short) when those fields hold more than the page's byte budget.
+    With an owner, only that owner's tasks."""
     size, start = domain.page(limit, offset, limits)
-    found = await tasks.list_tasks(size, start, fields, limits.max_bytes)
+    found = await tasks.list_tasks(size, start, fields, limits.max_bytes, owner)
     domain.check_page_bytes(found.sizes, limits.max_bytes, fields)
     return found.tasks
 
 
-async def get_task(raw_id: str, tasks: TaskRepository, fields: TaskFields = ALL_FIELDS) -> Task:
+async def get_task(
+    raw_id: str, tasks: TaskRepository, fields: TaskFields = ALL_FIELDS, owner: str | None = None
+) -> Task:
+    """The task, or TaskNotFound; with an owner, another owner's task is not found, in
+    the same words as an unknown id."""
     task_id = domain.parse_task_id(raw_id)
-    task = await tasks.get_task(task_id, fields)
+    task = await tasks.get_task(task_id, fields, owner)
     if task is None:
         raise TaskNotFound(f"no task has id {task_id}")
     return task

@@ -26,8 +26,8 @@ IDS_ONLY = TaskFields(message=False, binary_code=False)
 BUDGET = 1 << 20
 
 
-def new(*messages: str) -> list[NewTask]:
-    return [NewTask(uuid.uuid4(), message) for message in messages]
+def new(*messages: str, owner: str | None = None) -> list[NewTask]:
+    return [NewTask(uuid.uuid4(), message, owner) for message in messages]
 
 
 async def listed(repository: TaskRepository, limit: int = 100, offset: int = 0) -> list[Task]:
@@ -289,6 +289,62 @@ class TaskRepositoryContract:
             False,
         )
         assert (code.message, code.binary_code) == ("", A)
+
+    # owners
+    async def test_owner_is_stored_and_carried_by_both_events(
+        self, repository: TaskRepository, outbox: Outbox
+    ) -> None:
+        [mine] = await repository.add_tasks(new("A", owner="alice"))
+        [open_] = await repository.add_tasks(new("A"))
+        await repository.record_processed([ProcessedResult(mine.id, A)])
+
+        assert (mine.owner, open_.owner) == ("alice", None)
+        done = await repository.get_task(mine.id)
+        assert done is not None and done.owner == "alice"
+        events = await outbox()
+        assert TaskCreated.from_json(events[0][2]).owner == "alice"
+        assert TaskCreated.from_json(events[1][2]).owner is None
+        assert TaskProcessed.from_json(events[2][2]) == TaskProcessed(
+            str(mine.id), A, mine.created_at, done.updated_at, "alice"
+        )
+
+    async def test_owner_one_call_may_store_tasks_of_several_owners(
+        self, repository: TaskRepository
+    ) -> None:
+        tasks = [*new("a", owner="alice"), *new("b", owner="bob"), *new("c")]
+
+        stored = await repository.add_tasks(tasks)
+
+        assert [t.owner for t in stored] == ["alice", "bob", None]
+        assert [(await repository.get_task(t.id)) for t in tasks] == stored
+
+    async def test_owner_lists_only_the_owners_tasks_newest_first_and_pages(
+        self, repository: TaskRepository
+    ) -> None:
+        alice = await repository.add_tasks(new("a1", "a2", "a3", owner="alice"))
+        bob = await repository.add_tasks(new("b1", owner="bob"))
+        await repository.add_tasks(new("open"))
+        more = await repository.add_tasks(new("a4", owner="alice"))
+
+        mine = (await repository.list_tasks(10, 0, ALL_FIELDS, BUDGET, "alice")).tasks
+        assert [t.id for t in mine] == [t.id for t in [*more, *reversed(alice)]]
+        second = (await repository.list_tasks(2, 2, ALL_FIELDS, BUDGET, "alice")).tasks
+        assert second == mine[2:]
+        theirs = (await repository.list_tasks(10, 0, ALL_FIELDS, BUDGET, "bob")).tasks
+        assert theirs == bob
+        assert (await repository.list_tasks(10, 0, ALL_FIELDS, BUDGET, "carol")).tasks == []
+        assert len(await listed(repository)) == 6  # open mode: every task
+
+    async def test_owner_another_owners_task_is_absent_like_an_unknown_id(
+        self, repository: TaskRepository
+    ) -> None:
+        [bobs] = await repository.add_tasks(new("b", owner="bob"))
+        [open_] = await repository.add_tasks(new("o"))
+
+        assert await repository.get_task(bobs.id, ALL_FIELDS, "alice") is None
+        assert await repository.get_task(open_.id, ALL_FIELDS, "alice") is None
+        assert await repository.get_task(bobs.id, ALL_FIELDS, "bob") == bobs
+        assert await repository.get_task(bobs.id) == bobs  # open mode: any task
 
     # ping
     async def test_ping_a_store_that_answers_is_true(self, repository: TaskRepository) -> None:

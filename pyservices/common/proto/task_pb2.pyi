@@ -37,8 +37,13 @@ class TaskMessages(_message.Message):
 
     MESSAGES_FIELD_NUMBER: _builtins.int
     OMIT_MESSAGES_IN_REPLY_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
     omit_messages_in_reply: _builtins.bool
     """Set on any chunk of the request (the gateway sets it on every one)."""
+    owner: _builtins.str
+    """Who owns the new tasks: the caller's token `sub`, set by the gateway in auth mode on
+    every chunk. Empty in open mode: the tasks have no owner.
+    """
     @_builtins.property
     def messages(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -46,10 +51,11 @@ class TaskMessages(_message.Message):
         *,
         messages: _abc.Iterable[_builtins.str] | None = ...,
         omit_messages_in_reply: _builtins.bool = ...,
+        owner: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["messages", b"messages", "omit_messages_in_reply", b"omit_messages_in_reply"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["messages", b"messages", "omit_messages_in_reply", b"omit_messages_in_reply", "owner", b"owner"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -255,14 +261,21 @@ Global___TaskFields: _TypeAlias = TaskFields  # noqa: Y015
 
 @_typing.final
 class GetTasksRequest(_message.Message):
+    """`owner` (both requests): set in auth mode to the caller's token `sub`, and then only
+    that owner's tasks are listed or found (another owner's id answers NOT_FOUND, exactly
+    as an unknown id). Empty in open mode: every task.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     LIMIT_FIELD_NUMBER: _builtins.int
     OFFSET_FIELD_NUMBER: _builtins.int
     FIELDS_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
     limit: _builtins.int
     """0 means the server's default page size"""
     offset: _builtins.int
+    owner: _builtins.str
     @_builtins.property
     def fields(self) -> Global___TaskFields:
         """absent: all fields"""
@@ -273,10 +286,11 @@ class GetTasksRequest(_message.Message):
         limit: _builtins.int = ...,
         offset: _builtins.int = ...,
         fields: Global___TaskFields | None = ...,
+        owner: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["fields", b"fields"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["fields", b"fields", "limit", b"limit", "offset", b"offset"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fields", b"fields", "limit", b"limit", "offset", b"offset", "owner", b"owner"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -288,7 +302,9 @@ class GetTaskByIDRequest(_message.Message):
 
     ID_FIELD_NUMBER: _builtins.int
     FIELDS_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
     id: _builtins.str
+    owner: _builtins.str
     @_builtins.property
     def fields(self) -> Global___TaskFields:
         """absent: all fields"""
@@ -298,10 +314,11 @@ class GetTaskByIDRequest(_message.Message):
         *,
         id: _builtins.str = ...,
         fields: Global___TaskFields | None = ...,
+        owner: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["fields", b"fields"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["fields", b"fields", "id", b"id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fields", b"fields", "id", b"id", "owner", b"owner"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -64,19 +64,25 @@ class TaskServicer(task_pb2_grpc.TaskServiceServicer):
     async def ReceiveTaskToProcess(
         self, request_iterator: AsyncIterable[task_pb2.TaskMessages], context: Any
     ) -> task_pb2.TaskList:
-        omit = False
+        omit, owner = False, ""
 
         async def messages() -> AsyncIterator[str]:
-            nonlocal omit
+            nonlocal omit, owner
             async for chunk in request_iterator:
                 omit = omit or chunk.omit_messages_in_reply
+                owner = owner or chunk.owner
                 for message in chunk.messages:
                     yield message
 
         stored = await _guarded(
             context,
             usecases.receive_tasks(
-                messages(), self._tasks, self._message_limits, self._max_backlog, self._gate
+                messages(),
+                self._tasks,
+                self._message_limits,
+                self._max_backlog,
+                self._gate,
+                owner=lambda: owner or None,
             ),
         )
         # Without the messages when the caller has them (see the proto): 64 MiB at most.
@@ -102,7 +108,12 @@ class TaskServicer(task_pb2_grpc.TaskServiceServicer):
         page = await _guarded(
             context,
             usecases.list_tasks(
-                request.limit, request.offset, self._tasks, self._page_limits, fields
+                request.limit,
+                request.offset,
+                self._tasks,
+                self._page_limits,
+                fields,
+                request.owner or None,
             ),
         )
         return task_pb2.TaskList(tasks=[task_message(task, fields) for task in page])
@@ -111,7 +122,8 @@ class TaskServicer(task_pb2_grpc.TaskServiceServicer):
         self, request: task_pb2.GetTaskByIDRequest, context: Any
     ) -> task_pb2.Task:
         fields = task_fields(request)
-        task = await _guarded(context, usecases.get_task(request.id, self._tasks, fields))
+        owner = request.owner or None  # empty: open mode, every task
+        task = await _guarded(context, usecases.get_task(request.id, self._tasks, fields, owner))
         return task_message(task, fields)
 
 

@@ -37,9 +37,11 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 # Two streams recording overlapping results may lock rows in opposite orders.
 RETRIES_ON_CONFLICT = 3
 
+# One owner for the whole statement ($3, NULL in open mode): a request is one caller's.
 INSERT_TASKS = """
-INSERT INTO tasks (id, message)
-SELECT id, message FROM unnest($1::uuid[], $2::text[]) WITH ORDINALITY AS r(id, message, n)
+INSERT INTO tasks (id, message, owner)
+SELECT id, message, $3::text
+FROM unnest($1::uuid[], $2::text[]) WITH ORDINALITY AS r(id, message, n)
 ORDER BY n
 RETURNING id, created_at, updated_at
 """
@@ -61,9 +63,9 @@ WITH input AS (
     SET binary_code = input.code, processed_at = now(), updated_at = now()
     FROM input
     WHERE t.id = input.id AND t.processed_at IS NULL
-    RETURNING t.id, t.binary_code, t.created_at, t.processed_at
+    RETURNING t.id, t.binary_code, t.created_at, t.processed_at, t.owner
 )
-SELECT input.id, updated.binary_code, updated.created_at, updated.processed_at
+SELECT input.id, updated.binary_code, updated.created_at, updated.processed_at, updated.owner
 FROM input LEFT JOIN updated ON updated.id = input.id
 WHERE updated.id IS NOT NULL OR EXISTS (SELECT 1 FROM tasks WHERE tasks.id = input.id)
 """
@@ -75,33 +77,39 @@ WHERE updated.id IS NOT NULL OR EXISTS (SELECT 1 FROM tasks WHERE tasks.id = inp
 # budget ($5): a page over it is refused, so it is never read, and memory stays bounded
 # by the budget whatever limit was asked for. A CASE that yields '' leaves the column
 # unread, so a list of ids reads no message and no code at all.
-LIST_TASKS = """
+#
+# An owner's page ($6) is its own statement, not "$6 IS NULL OR owner = $6": a prepared
+# statement's generic plan could not then use the owner's index.
+LIST_PAGE = """
 WITH page AS (
     SELECT id, created_at, seq,
            CASE WHEN $3 THEN octet_length(message) ELSE 0 END
            + CASE WHEN $4 THEN octet_length(binary_code) ELSE 0 END AS size
-    FROM tasks
+    FROM tasks {where}
     ORDER BY created_at DESC, seq DESC
     LIMIT $1 OFFSET $2
 ), sized AS (
     SELECT id, created_at, seq, size, sum(size) OVER () <= $5::bigint AS fits FROM page
 )
-SELECT t.id, t.created_at, t.updated_at, t.processed_at, sized.size,
+SELECT t.id, t.created_at, t.updated_at, t.processed_at, t.owner, sized.size,
        CASE WHEN $3 AND sized.fits THEN t.message ELSE '' END AS message,
        CASE WHEN $4 AND sized.fits THEN t.binary_code ELSE '' END AS binary_code
 FROM sized JOIN tasks AS t ON t.id = sized.id
 ORDER BY sized.created_at DESC, sized.seq DESC
 """
+LIST_TASKS = LIST_PAGE.format(where="")
+LIST_OWNER_TASKS = LIST_PAGE.format(where="WHERE owner = $6")
 # max - min + 1 is an upper bound of the rows (two probes of the primary key), not a
 # count(*) that would read every row of a large backlog on each request.
 BACKLOG = "SELECT coalesce(max(id) - min(id) + 1, 0) FROM outbox"
 # A backlog estimate serves the requests of this long.
 BACKLOG_TTL_SECONDS = 0.5
+# Another owner's task ($4) reads as no task at all; NULL (open mode) reads any task.
 GET_TASK = """
-SELECT id, created_at, updated_at, processed_at,
+SELECT id, created_at, updated_at, processed_at, owner,
        CASE WHEN $2 THEN message ELSE '' END AS message,
        CASE WHEN $3 THEN binary_code ELSE '' END AS binary_code
-FROM tasks WHERE id = $1
+FROM tasks WHERE id = $1 AND ($4::text IS NULL OR owner = $4)
 """
 
 
@@ -124,11 +132,11 @@ INSERT_CHUNK_BYTES = 4 * 1024 * 1024
 
 
 def chunks_by_size(tasks: Sequence[NewTask], limit: int) -> Iterator[Sequence[NewTask]]:
-    """Consecutive runs of tasks whose messages hold at most `limit` characters
-    (at least one task each)."""
+    """Consecutive runs of tasks of one owner whose messages hold at most `limit`
+    characters (at least one task each)."""
     start, size = 0, 0
     for index, task in enumerate(tasks):
-        if index > start and size + len(task.message) > limit:
+        if index > start and (size + len(task.message) > limit or task.owner != tasks[start].owner):
             yield tasks[start:index]
             start, size = index, 0
         size += len(task.message)
@@ -151,15 +159,18 @@ class PostgresTaskRepository(TaskRepository):
     async def add_tasks(self, tasks: Sequence[NewTask]) -> list[Task]:
         stored: list[Task] = []
         async with self._transaction() as conn:
-            # Statements of at most `insert_chunk_bytes` of messages each: one statement
-            # for a whole maximum request held its 64 MiB array, its JSON payloads and
-            # their wire encodings at once. Still one transaction: all or nothing.
+            # Statements of at most `insert_chunk_bytes` of messages each, of one owner:
+            # one statement for a whole maximum request held its 64 MiB array, its JSON
+            # payloads and their wire encodings at once. Still one transaction.
             for chunk in chunks_by_size(tasks, self._insert_chunk_bytes):
-                ids = [task.id for task in chunk]
-                rows = await conn.fetch(INSERT_TASKS, ids, [task.message for task in chunk])
+                ids, owner = [task.id for task in chunk], chunk[0].owner
+                messages = [task.message for task in chunk]
+                rows = await conn.fetch(INSERT_TASKS, ids, messages, owner)
                 stamps = {row["id"]: (row["created_at"], row["updated_at"]) for row in rows}
-                done = [Task(t.id, t.message, "", *stamps[t.id]) for t in chunk]
-                payloads = [TaskCreated(str(t.id), t.message, t.created_at).to_json() for t in done]
+                done = [Task(t.id, t.message, "", *stamps[t.id], owner=owner) for t in chunk]
+                payloads = [
+                    TaskCreated(str(t.id), t.message, t.created_at, owner).to_json() for t in done
+                ]
                 await conn.execute(INSERT_EVENTS, TASK_CREATED, ids, payloads)
                 stored.extend(done)
         return stored
@@ -198,15 +209,17 @@ class PostgresTaskRepository(TaskRepository):
         )
 
     async def list_tasks(
-        self, limit: int, offset: int, fields: TaskFields, max_bytes: int
+        self, limit: int, offset: int, fields: TaskFields, max_bytes: int, owner: str | None = None
     ) -> SizedPage:
         async with self._connection() as conn:
-            rows = await fetch_page(conn, limit, offset, fields, max_bytes)
+            rows = await fetch_page(conn, limit, offset, fields, max_bytes, owner)
         return SizedPage([_task(row) for row in rows], [row["size"] for row in rows])
 
-    async def get_task(self, task_id: uuid.UUID, fields: TaskFields = ALL_FIELDS) -> Task | None:
+    async def get_task(
+        self, task_id: uuid.UUID, fields: TaskFields = ALL_FIELDS, owner: str | None = None
+    ) -> Task | None:
         async with self._connection() as conn:
-            row = await conn.fetchrow(GET_TASK, task_id, fields.message, fields.binary_code)
+            row = await conn.fetchrow(GET_TASK, task_id, fields.message, fields.binary_code, owner)
         return None if row is None else _task(row)
 
     async def ping(self) -> bool:
@@ -228,17 +241,26 @@ class PostgresTaskRepository(TaskRepository):
 
 
 def _processed_event(row: Any) -> TaskProcessed:
-    return TaskProcessed(str(row["id"]), row["binary_code"], row["created_at"], row["processed_at"])
+    return TaskProcessed(
+        str(row["id"]), row["binary_code"], row["created_at"], row["processed_at"], row["owner"]
+    )
 
 
 async def fetch_page(
-    conn: asyncpg.Connection, limit: int, offset: int, fields: TaskFields, max_bytes: int
+    conn: asyncpg.Connection,
+    limit: int,
+    offset: int,
+    fields: TaskFields,
+    max_bytes: int,
+    owner: str | None = None,
 ) -> list[asyncpg.Record]:
-    """The rows of LIST_TASKS (on a connection of the caller's, so tests can watch what
-    one statement reads)."""
-    rows: list[asyncpg.Record] = await conn.fetch(
-        LIST_TASKS, limit, offset, fields.message, fields.binary_code, max_bytes
-    )
+    """The rows of LIST_TASKS, or of LIST_OWNER_TASKS with an owner (on a connection of
+    the caller's, so tests can watch what one statement reads)."""
+    args = (limit, offset, fields.message, fields.binary_code, max_bytes)
+    if owner is None:
+        rows: list[asyncpg.Record] = await conn.fetch(LIST_TASKS, *args)
+    else:
+        rows = await conn.fetch(LIST_OWNER_TASKS, *args, owner)
     return rows
 
 
@@ -250,4 +272,5 @@ def _task(row: Any) -> Task:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         processed_at=row["processed_at"],
+        owner=row["owner"],
     )

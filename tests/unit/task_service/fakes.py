@@ -45,10 +45,10 @@ class FakeTaskRepository(TaskRepository):
             # Like the primary key: an id stored twice fails the whole call.
             raise ValueError("a task with this id exists")
         now = self._now()
-        stored = [Task(t.id, t.message, "", now, now) for t in tasks]
+        stored = [Task(t.id, t.message, "", now, now, owner=t.owner) for t in tasks]
         for task in stored:
             self.tasks[task.id] = task
-            event = TaskCreated(str(task.id), task.message, task.created_at)
+            event = TaskCreated(str(task.id), task.message, task.created_at, task.owner)
             self.outbox.append((TASK_CREATED, task.id, event.to_json()))
         return stored
 
@@ -68,19 +68,24 @@ class FakeTaskRepository(TaskRepository):
             found.add(task.id)
             if task.processed:
                 continue
-            done = Task(task.id, task.message, result.binary_code, task.created_at, now, now)
+            done = dataclasses.replace(
+                task, binary_code=result.binary_code, updated_at=now, processed_at=now
+            )
             self.tasks[task.id] = done
             newly.add(task.id)
-            event = TaskProcessed(str(task.id), result.binary_code, task.created_at, now)
+            event = TaskProcessed(
+                str(task.id), result.binary_code, task.created_at, now, task.owner
+            )
             self.outbox.append((TASK_PROCESSED, task.id, event.to_json()))
         return Recorded(frozenset(found), frozenset(newly))
 
     async def list_tasks(
-        self, limit: int, offset: int, fields: TaskFields, max_bytes: int
+        self, limit: int, offset: int, fields: TaskFields, max_bytes: int, owner: str | None = None
     ) -> SizedPage:
         self._check()
         seq = {task_id: n for n, task_id in enumerate(self.tasks)}  # insertion order
-        newest = sorted(self.tasks.values(), key=lambda t: (t.created_at, seq[t.id]), reverse=True)
+        owned = [t for t in self.tasks.values() if owner is None or t.owner == owner]
+        newest = sorted(owned, key=lambda t: (t.created_at, seq[t.id]), reverse=True)
         page = newest[offset : offset + limit]
         sizes = [
             _size(task.message, fields.message) + _size(task.binary_code, fields.binary_code)
@@ -90,10 +95,14 @@ class FakeTaskRepository(TaskRepository):
         read = fields if sum(sizes) <= max_bytes else TaskFields(message=False, binary_code=False)
         return SizedPage([self._read(task, read) for task in page], sizes)
 
-    async def get_task(self, task_id: uuid.UUID, fields: TaskFields = ALL_FIELDS) -> Task | None:
+    async def get_task(
+        self, task_id: uuid.UUID, fields: TaskFields = ALL_FIELDS, owner: str | None = None
+    ) -> Task | None:
         self._check()
         task = self.tasks.get(task_id)
-        return None if task is None else self._read(task, fields)
+        if task is None or (owner is not None and task.owner != owner):
+            return None
+        return self._read(task, fields)
 
     def _read(self, task: Task, fields: TaskFields) -> Task:
         """The task with only the large fields asked for; counts the bytes read."""
