@@ -7,26 +7,34 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from pyservices.common import lifecycle, ops
+from pyservices.common import auth, lifecycle, ops
+from pyservices.common.auth import TokenVerifier
 from pyservices.common.backoff import until_connected
 from pyservices.common.lifecycle import Step
 from pyservices.websocket.adapters.http import create_app
 from pyservices.websocket.adapters.rabbitmq import ProcessedEventsConsumer
-from pyservices.websocket.domain import SHUTDOWN, ClientRegistry
+from pyservices.websocket.domain import SHUTDOWN, ClientRegistry, ConnectionLimits
 from pyservices.websocket.ports import ProcessedEvents
 from pyservices.websocket.settings import WebSocketSettings
-from pyservices.websocket.usecases import push_processed_task
+from pyservices.websocket.usecases import ClientConnections, push_processed_task
 
 
 class WebSocketProcess(lifecycle.Service):
     name = "websocket"
 
     def __init__(
-        self, settings: WebSocketSettings, registry: ClientRegistry, events: ProcessedEvents
+        self,
+        settings: WebSocketSettings,
+        registry: ClientRegistry,
+        events: ProcessedEvents,
+        verifier: TokenVerifier | None = None,
     ) -> None:
         self.settings, self.registry, self.events = settings, registry, events
         self.grace, self.host = settings.shutdown_grace_seconds, settings.host
         self.ops_port = settings.metrics_port
+        limits = ConnectionLimits(
+            settings.websocket_max_connections_per_caller, settings.websocket_max_connections
+        )
         self.app = create_app(
             registry,
             self.checks,
@@ -34,6 +42,8 @@ class WebSocketProcess(lifecycle.Service):
             buffer_frames=settings.websocket_client_buffer,
             buffer_bytes=settings.websocket_client_buffer_bytes,
             serve_metrics=settings.metrics_port is None,
+            connections=ClientConnections(registry, limits, events),
+            verifier=verifier,
         )
         self._server: ops.EmbeddedServer | None = None
         self._serving: asyncio.Task[None] | None = None
@@ -82,8 +92,14 @@ def build(
     *,
     events: ProcessedEvents | None = None,
     registry: ClientRegistry | None = None,
+    verifier: TokenVerifier | None = None,
 ) -> WebSocketProcess:
-    registry = registry or ClientRegistry()
+    """With access control on (AUTH_* set), each client gets only its owner's results,
+    routed to this process by owner."""
+    if registry is None:  # not `or`: an empty registry is falsy
+        registry = ClientRegistry(by_owner=settings.enabled)
+    if verifier is None:
+        verifier = auth.verifier(settings)
     if events is None:
         clients = registry
         events = ProcessedEventsConsumer(
@@ -94,5 +110,6 @@ def build(
             queue_max_length=settings.websocket_queue_max_length,
             queue_max_bytes=settings.websocket_queue_max_bytes,
             reconnect_interval=settings.broker_reconnect_seconds,
+            by_owner=registry.by_owner,
         )
-    return WebSocketProcess(settings, registry, events)
+    return WebSocketProcess(settings, registry, events, verifier)

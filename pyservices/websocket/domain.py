@@ -5,6 +5,9 @@ is full has stopped keeping up: it is removed and told to go ("too slow") rather
 allowed to hold up the broker consumer and, through it, every other client. That is
 the fault of the original, which broadcast from inside the consumer.
 
+With access control on, each client is registered under its owner and a result goes
+only to its owner's clients; `ConnectionLimits` caps connections per caller and in all.
+
 A buffer is bounded in bytes as well as in frames (`BufferBudget`): a result can be
 512 KiB (a 64 KiB message is eight binary digits a byte), so a count alone would let
 one slow client hold hundreds of megabytes.
@@ -23,6 +26,14 @@ from pyservices.websocket.ports import Subscriber
 
 TOO_SLOW = "too slow"
 SHUTDOWN = "shutdown"
+TOKEN_EXPIRED = "the token has expired"
+CALLER_FULL = "too many connections for this caller"
+SERVER_FULL = "too many connections: try again later"
+BROKER_UNAVAILABLE = "results cannot be routed now: try again later"
+# RFC 6455: 1008 policy violation (a refused Origin, a caller over its cap); 1013 try
+# again later (the process is full, or cannot subscribe now).
+POLICY_VIOLATION = 1008
+TRY_AGAIN_LATER = 1013
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +107,15 @@ class FanOut:
 
 
 class ClientRegistry:
-    def __init__(self) -> None:
+    """The connected clients, each under its owner (the caller's `sub`; None in open
+    mode). With `by_owner`, a frame reaches only its owner's clients; without, every
+    client, as in the original."""
+
+    def __init__(self, *, by_owner: bool = False) -> None:
+        self.by_owner = by_owner
         # A dict keeps insertion order, so clients are served in the order they came.
-        self._clients: dict[Subscriber, None] = {}
+        self._clients: dict[Subscriber, str | None] = {}
+        self._owners: dict[str | None, dict[Subscriber, None]] = {}
 
     def __len__(self) -> int:
         return len(self._clients)
@@ -107,16 +124,29 @@ class ClientRegistry:
     def clients(self) -> Collection[Subscriber]:
         return self._clients.keys()
 
-    def add(self, client: Subscriber) -> None:
-        self._clients[client] = None
+    def add(self, client: Subscriber, owner: str | None = None) -> None:
+        self._clients[client] = owner
+        self._owners.setdefault(owner, {})[client] = None
 
     def remove(self, client: Subscriber) -> None:
-        self._clients.pop(client, None)
+        if client not in self._clients:
+            return
+        owner = self._clients.pop(client)
+        of_owner = self._owners[owner]
+        del of_owner[client]
+        if not of_owner:
+            del self._owners[owner]
 
-    def broadcast(self, frame: Frame) -> FanOut:
+    def broadcast(self, frame: Frame, owner: str | None = None) -> FanOut:
+        """Offer `frame` to every client, or with `by_owner` to `owner`'s (none when
+        the frame has no owner: an open-mode task belongs to no caller)."""
+        if not self.by_owner:
+            targets = list(self._clients)
+        else:
+            targets = list(self._owners.get(owner, ())) if owner is not None else []
         delivered = 0
         dropped: list[Subscriber] = []
-        for client in list(self._clients):
+        for client in targets:
             if client.offer(frame):
                 delivered += 1
             else:
@@ -128,6 +158,46 @@ class ClientRegistry:
     def drop_all(self, reason: str) -> int:
         clients = list(self._clients)
         self._clients.clear()
+        self._owners.clear()
         for client in clients:
             client.drop(reason)
         return len(clients)
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a connection is not taken: its close code and reason."""
+
+    code: int
+    reason: str
+
+
+class ConnectionLimits:
+    """How many connections each caller holds, and all of them, against their caps."""
+
+    def __init__(self, per_caller: int, total: int) -> None:
+        self.per_caller = per_caller
+        self.total = total
+        self._held: dict[str, int] = {}
+        self._all = 0
+
+    def held(self, caller: str) -> int:
+        return self._held.get(caller, 0)
+
+    def admit(self, caller: str) -> Refusal | None:
+        """Count one more connection for `caller`, or say why not (counting nothing)."""
+        if self._all >= self.total:
+            return Refusal(TRY_AGAIN_LATER, SERVER_FULL)
+        if self.held(caller) >= self.per_caller:
+            return Refusal(POLICY_VIOLATION, f"{CALLER_FULL} (at most {self.per_caller})")
+        self._held[caller] = self.held(caller) + 1
+        self._all += 1
+        return None
+
+    def release(self, caller: str) -> None:
+        held = self.held(caller) - 1
+        if held > 0:
+            self._held[caller] = held
+        else:
+            self._held.pop(caller, None)
+        self._all -= 1

@@ -18,3 +18,10 @@ END_TO_END_SECONDS = Histogram(
 MALFORMED_EVENTS = Counter(
     "binconv_websocket_malformed_events_total", "Broker messages that were not a TaskProcessed"
 )
+OWNERS_FOLLOWED = Gauge(
+    "binconv_websocket_owners_followed",
+    "Owners whose results this process receives (access control on: one binding each)",
+)
+REFUSED = Counter(
+    "binconv_websocket_refused_total", "Connections refused at the handshake, by reason", ["reason"]
+)

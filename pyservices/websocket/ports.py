@@ -30,7 +30,11 @@ class ProcessedEvents(abc.ABC):
 
     From `start` until `stop`, each event's body is handed, in the order published, to
     the handler the adapter was made with. Every replica receives every event, and a
-    handler failing on one event does not stop the next."""
+    handler failing on one event does not stop the next.
+
+    An adapter routed by owner (access control on) receives instead only the events of
+    the owners it follows, each replica its own: `follow` and `unfollow` choose them.
+    Unrouted, both do nothing."""
 
     @abc.abstractmethod
     async def start(self) -> None:
@@ -39,6 +43,16 @@ class ProcessedEvents(abc.ABC):
     @abc.abstractmethod
     async def stop(self) -> None:
         """Take no more events and let go of the subscription; harmless twice."""
+
+    @abc.abstractmethod
+    async def follow(self, owner: str) -> None:
+        """Receive `owner`'s events too: each published after this returns is handed to
+        the handler. Before `start`, from `start` on; raises while the source cannot be
+        reached."""
+
+    @abc.abstractmethod
+    async def unfollow(self, owner: str) -> None:
+        """Stop receiving `owner`'s events (some in flight may still come); never raises."""
 
     @abc.abstractmethod
     async def ping(self) -> bool:

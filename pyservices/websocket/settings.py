@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from pyservices.common.auth import AuthSettings
 from pyservices.common.settings import BrokerSettings, CommonSettings
 
 MiB = 1024 * 1024
 
 
-class WebSocketSettings(CommonSettings, BrokerSettings):
+class WebSocketSettings(CommonSettings, BrokerSettings, AuthSettings):
     websocket_port: int = 8082
     # When set, /metrics (and /health) are served on this port and /metrics no longer on
     # the public one, so an Ingress routing WEBSOCKET_PORT cannot expose them.
@@ -42,6 +43,12 @@ class WebSocketSettings(CommonSettings, BrokerSettings):
     # pays for it per replica, and for a crashed one until the queue expires.
     websocket_queue_max_length: int = Field(default=100_000, gt=0)
     websocket_queue_max_bytes: int = Field(default=64 * MiB, gt=0)
+    # Connections one caller may hold at once (its token's sub; its address in open
+    # mode, where behind a proxy every client has the proxy's), and this process in
+    # all. Over either, the extra connection is closed (1008 / 1013) and the rest kept.
+    # Per process: with N replicas a caller may hold up to N times as many.
+    websocket_max_connections_per_caller: int = Field(default=256, gt=0)
+    websocket_max_connections: int = Field(default=10_000, gt=0)
 
     @property
     def allowed_origin_set(self) -> frozenset[str]:

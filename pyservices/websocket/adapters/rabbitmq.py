@@ -1,4 +1,7 @@
-"""Consumes the fanout exchange `task.processed` through a queue of this process's own.
+"""Consumes the fanout exchange `task.processed` through a queue of this process's own,
+or with access control on (`by_owner`), the direct exchange `task.processed.owner`
+through the same queue bound once per owner this process follows: a process receives
+only its connected owners' results (docs/access-control.md).
 
 Each WebSocket process has its own queue, so each gets every event (the original shared
 one named queue, and each client saw half the results). The queue is durable rather
@@ -23,19 +26,34 @@ queue under a fresh random name.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Callable
 from uuid import uuid4
 
 import aio_pika
-from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
+from aio_pika.abc import (
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
 
 from pyservices.common.lifecycle import SHUTDOWN_STEP_SECONDS, bounded_step
 from pyservices.common.logging import get_logger
-from pyservices.common.topology import PROCESSED_EXCHANGE, declare_processed_exchange
+from pyservices.common.topology import (
+    PROCESSED_EXCHANGE,
+    declare_processed_by_owner_exchange,
+    declare_processed_exchange,
+    owner_routing_key,
+)
 from pyservices.websocket.ports import ProcessedEvents
 
 log = get_logger(__name__)
+
+# A (un)binding is one round trip; bounded, so a client is not held by a broker that
+# does not answer.
+BINDING_SECONDS = 5.0
 
 
 class ProcessedEventsConsumer(ProcessedEvents):
@@ -49,8 +67,12 @@ class ProcessedEventsConsumer(ProcessedEvents):
         queue_max_length: int,
         queue_max_bytes: int,
         reconnect_interval: float = 1.0,
+        by_owner: bool = False,
     ) -> None:
         self._url = url
+        self._by_owner = by_owner
+        self._followed: set[str] = set()
+        self._exchange: AbstractExchange | None = None
         self._handle = handle
         self._prefetch = prefetch
         self._queue_name = f"{PROCESSED_EXCHANGE}.websocket.{socket.gethostname()}.{uuid4().hex}"
@@ -80,12 +102,19 @@ class ProcessedEventsConsumer(ProcessedEvents):
     async def _subscribe(self, connection: AbstractRobustConnection) -> None:
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=self._prefetch)
-        exchange = await declare_processed_exchange(channel)
+        if self._by_owner:
+            exchange = await declare_processed_by_owner_exchange(channel)
+        else:
+            exchange = await declare_processed_exchange(channel)
         queue = await channel.declare_queue(
             self._queue_name, durable=True, arguments=self._queue_arguments
         )
-        await queue.bind(exchange)
-        self._queue = queue
+        # Set before binding the owners followed so far: one followed meanwhile binds itself.
+        self._queue, self._exchange = queue, exchange
+        if not self._by_owner:
+            await queue.bind(exchange)
+        for owner in list(self._followed):
+            await queue.bind(exchange, routing_key=owner_routing_key(owner))
         self._consumer_tag = await queue.consume(self._on_message)
         log.info("consuming_processed_events", queue=queue.name)
 
@@ -96,6 +125,38 @@ class ProcessedEventsConsumer(ProcessedEvents):
         except Exception:  # never let one event stop the consumer
             log.exception("processed_event_failed", message_id=message.message_id)
         await message.ack()
+
+    async def follow(self, owner: str) -> None:
+        if not self._by_owner:
+            return
+        self._followed.add(owner)
+        queue, exchange = self._queue, self._exchange
+        if queue is None or exchange is None:
+            return  # bound by start
+        try:
+            # aio-pika's robust queue restores its bindings after a reconnect.
+            await asyncio.wait_for(
+                queue.bind(exchange, routing_key=owner_routing_key(owner)), BINDING_SECONDS
+            )
+        except BaseException:
+            self._followed.discard(owner)
+            raise
+
+    async def unfollow(self, owner: str) -> None:
+        if not self._by_owner:
+            return
+        self._followed.discard(owner)
+        queue, exchange = self._queue, self._exchange
+        if queue is None or exchange is None or not self.is_running():
+            return
+        try:
+            await asyncio.wait_for(
+                queue.unbind(exchange, routing_key=owner_routing_key(owner)), BINDING_SECONDS
+            )
+        except Exception:
+            # Left bound, the owner's results still come and reach no client; the
+            # binding goes with the queue.
+            log.warning("owner_unbind_failed", exc_info=True)
 
     async def ping(self) -> bool:
         return self.is_running()

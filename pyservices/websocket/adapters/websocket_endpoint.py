@@ -4,35 +4,53 @@ The consumer only ever calls `offer` (a put_nowait); the sender task does the wr
 so a client that stops reading blocks nothing but its own sender. When its buffer
 fills up (in frames or in bytes), the registry drops it and this handler closes the
 connection.
+
+With access control on, the handshake names the caller (`handshake`), whose results
+alone reach it; a connection outlives its token by no more than the verifier's cache
+(the token is checked again then, and an expired one closes the connection, 4401).
+Over a connection cap, the new connection is accepted and closed at once with a code
+and reason a browser can read (1008 for the caller's cap, 1013 for the process's).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from starlette.websockets import WebSocket
 
+from pyservices.common.auth import AuthFailed, AuthUnavailable, Caller, TokenVerifier
 from pyservices.common.logging import get_logger
+from pyservices.websocket.adapters.handshake import (
+    authenticate,
+    chosen_subprotocol,
+    offered_subprotocols,
+)
 from pyservices.websocket.domain import (
+    POLICY_VIOLATION,
     SHUTDOWN,
+    TOKEN_EXPIRED,
     TOO_SLOW,
     BufferBudget,
-    ClientRegistry,
     Frame,
 )
-from pyservices.websocket.metrics import CLIENTS, DISCONNECTS, FRAMES_PUSHED
+from pyservices.websocket.metrics import CLIENTS, DISCONNECTS, FRAMES_PUSHED, REFUSED
+from pyservices.websocket.usecases import ClientConnections
 
 log = get_logger(__name__)
 
 CLOSE_TIMEOUT_S = 2.0
 # RFC 6455 "policy violation" for a refused Origin; 4000 (application range) for a
-# client dropped for not keeping up, 1001 "going away" on shutdown.
-POLICY_VIOLATION = 1008
+# client dropped for not keeping up, 4401 for an expired token (HTTP's 401 in that
+# range), 1001 "going away" on shutdown.
 TOO_SLOW_CODE = 4000
+TOKEN_EXPIRED_CODE = 4401
 GOING_AWAY = 1001
+# After the provider's keys could not be fetched, when a token is checked again.
+RECHECK_SECONDS = 30.0
 
 
 class ClientConnection:
@@ -74,11 +92,12 @@ async def _read_until_disconnect(websocket: WebSocket) -> None:
 
 
 def websocket_endpoint(
-    registry: ClientRegistry,
+    connections: ClientConnections,
     allowed_origins: frozenset[str],
     *,
     buffer_frames: int,
     buffer_bytes: int,
+    verifier: TokenVerifier | None = None,
 ) -> Callable[[WebSocket], Awaitable[None]]:
     async def endpoint(websocket: WebSocket) -> None:
         origin = websocket.headers.get("origin")
@@ -87,26 +106,72 @@ def websocket_endpoint(
             DISCONNECTS.labels("origin refused").inc()
             await websocket.close(code=POLICY_VIOLATION)  # before accept(): an HTTP 403
             return
-        await websocket.accept()
+        caller: Caller | None = None
+        token = ""
+        if verifier is not None:
+            if (authenticated := await authenticate(websocket, verifier)) is None:
+                return
+            caller, token = authenticated
+        owner = caller.sub if caller is not None else None
+        # Open mode caps per client address.
+        key = owner if owner is not None else (websocket.client.host if websocket.client else "")
         client = ClientConnection(BufferBudget(buffer_frames, buffer_bytes))
-        registry.add(client)
-        CLIENTS.inc()
-        tasks: set[asyncio.Task[Any]] = {
-            asyncio.create_task(client.send_frames(websocket)),
-            asyncio.create_task(_read_until_disconnect(websocket)),
-            asyncio.create_task(client.dropped.wait()),
-        }
+        refusal = await connections.open(client, key, owner)
         try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            await websocket.accept(chosen_subprotocol(offered_subprotocols(websocket)))
+            if refusal is not None:
+                log.info("websocket_refused", code=refusal.code, reason=refusal.reason)
+                REFUSED.labels(refusal.reason.split(" (")[0]).inc()
+                with contextlib.suppress(Exception):
+                    await websocket.close(code=refusal.code, reason=refusal.reason)
+                return
+            await _serve(websocket, client, verifier, caller, token)
         finally:
-            registry.remove(client)
-            CLIENTS.dec()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        await _close(websocket, client, done)
+            if refusal is None:
+                await connections.close(client, key, owner)
 
     return endpoint
+
+
+async def _serve(
+    websocket: WebSocket,
+    client: ClientConnection,
+    verifier: TokenVerifier | None,
+    caller: Caller | None,
+    token: str,
+) -> None:
+    CLIENTS.inc()
+    tasks: set[asyncio.Task[Any]] = {
+        asyncio.create_task(client.send_frames(websocket)),
+        asyncio.create_task(_read_until_disconnect(websocket)),
+        asyncio.create_task(client.dropped.wait()),
+    }
+    if verifier is not None and caller is not None:
+        tasks.add(asyncio.create_task(_until_expired(client, verifier, caller, token)))
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        CLIENTS.dec()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    await _close(websocket, client, done)
+
+
+async def _until_expired(
+    client: ClientConnection, verifier: TokenVerifier, caller: Caller, token: str
+) -> None:
+    """Checks the token again whenever its cached check lapses; drops the client once
+    the token is no longer accepted."""
+    while True:
+        await asyncio.sleep(max(0.0, caller.expires_at - time.time()))
+        try:
+            caller = await verifier.verify(token)
+        except AuthFailed:
+            client.drop(TOKEN_EXPIRED)
+            return
+        except AuthUnavailable:
+            await asyncio.sleep(RECHECK_SECONDS)  # keep the client while the provider is away
 
 
 async def _close(
@@ -117,6 +182,9 @@ async def _close(
     elif client.drop_reason == SHUTDOWN:
         DISCONNECTS.labels(SHUTDOWN).inc()
         code, reason = GOING_AWAY, SHUTDOWN
+    elif client.drop_reason == TOKEN_EXPIRED:
+        DISCONNECTS.labels("token expired").inc()
+        code, reason = TOKEN_EXPIRED_CODE, TOKEN_EXPIRED
     else:
         failed = any(not t.cancelled() and t.exception() is not None for t in done)
         DISCONNECTS.labels("send failed" if failed else "client closed").inc()

@@ -1,5 +1,5 @@
-"""The AMQP consumer of `task.processed` held to the processed events' contract, on a
-real RabbitMQ vhost."""
+"""The AMQP consumer of `task.processed` held to the processed events' contracts, plain
+and routed by owner, on a real RabbitMQ vhost."""
 
 from __future__ import annotations
 
@@ -9,7 +9,11 @@ from urllib.parse import urlsplit, urlunsplit
 import aio_pika
 import pytest
 
-from pyservices.common.topology import declare_processed_exchange
+from pyservices.common.topology import (
+    declare_processed_exchange,
+    declare_processed_routing,
+    owner_routing_key,
+)
 from pyservices.websocket.adapters.rabbitmq import ProcessedEventsConsumer
 from pyservices.websocket.ports import ProcessedEvents
 from tests.contracts.processed_events import (
@@ -18,11 +22,15 @@ from tests.contracts.processed_events import (
     ProcessedEventsContract,
     Publish,
 )
+from tests.contracts.processed_events_by_owner import (
+    ProcessedEventsByOwnerContract,
+    PublishAs,
+)
 
 pytestmark = pytest.mark.integration
 
 
-def consumer(url: str, handle: Handle) -> ProcessedEventsConsumer:
+def consumer(url: str, handle: Handle, *, by_owner: bool = False) -> ProcessedEventsConsumer:
     return ProcessedEventsConsumer(
         url,
         handle,
@@ -30,6 +38,7 @@ def consumer(url: str, handle: Handle) -> ProcessedEventsConsumer:
         queue_max_length=1000,
         queue_max_bytes=16 * 1024 * 1024,
         reconnect_interval=0.2,
+        by_owner=by_owner,
     )
 
 
@@ -55,5 +64,25 @@ class TestAmqpProcessedEvents(ProcessedEventsContract):
         async def publish(*bodies: bytes) -> None:
             for body in bodies:  # confirmed one by one: routed once this returns
                 await exchange.publish(aio_pika.Message(body), routing_key="")
+
+        return publish
+
+
+class TestAmqpProcessedEventsByOwner(ProcessedEventsByOwnerContract):
+    @pytest.fixture
+    def make_events(self, rabbitmq_url: str) -> MakeEvents:
+        return lambda handle: consumer(rabbitmq_url, handle, by_owner=True)
+
+    @pytest.fixture
+    async def fanout(self, rabbitmq_url: str) -> AsyncIterator[aio_pika.abc.AbstractExchange]:
+        async with await aio_pika.connect(rabbitmq_url) as connection:
+            # As the relay declares it: the by-owner exchange bound behind the fanout.
+            yield await declare_processed_routing(await connection.channel())
+
+    @pytest.fixture
+    def publish_as(self, fanout: aio_pika.abc.AbstractExchange) -> PublishAs:
+        async def publish(owner: str | None, *bodies: bytes) -> None:
+            for body in bodies:
+                await fanout.publish(aio_pika.Message(body), routing_key=owner_routing_key(owner))
 
         return publish

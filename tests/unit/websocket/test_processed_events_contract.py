@@ -1,4 +1,4 @@
-"""The fake broker side held to the processed events' contract."""
+"""The fake broker side held to the processed events' contracts, plain and by owner."""
 
 from __future__ import annotations
 
@@ -10,6 +10,10 @@ from tests.contracts.processed_events import (
     MakeEvents,
     ProcessedEventsContract,
     Publish,
+)
+from tests.contracts.processed_events_by_owner import (
+    ProcessedEventsByOwnerContract,
+    PublishAs,
 )
 from tests.unit.websocket.websocket_fakes import FakeProcessedEvents, publish
 
@@ -34,6 +38,24 @@ class TestFakeProcessedEvents(ProcessedEventsContract):
     def publish(self, fanout: list[FakeProcessedEvents]) -> Publish:
         async def publish_all(*bodies: bytes) -> None:
             for body in bodies:
+                publish(fanout, body)
+
+        return publish_all
+
+
+class TestFakeProcessedEventsByOwner(ProcessedEventsByOwnerContract):
+    @pytest.fixture
+    def fanout(self) -> list[FakeProcessedEvents]:
+        return []
+
+    @pytest.fixture
+    def make_events(self, fanout: list[FakeProcessedEvents]) -> MakeEvents:
+        return lambda handle: FakeProcessedEvents(handle, fanout, by_owner=True)
+
+    @pytest.fixture
+    def publish_as(self, fanout: list[FakeProcessedEvents]) -> PublishAs:
+        async def publish_all(_owner: str | None, *bodies: bytes) -> None:
+            for body in bodies:  # the fake routes by the body's own "owner"
                 publish(fanout, body)
 
         return publish_all

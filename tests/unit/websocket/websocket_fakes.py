@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable
+
+import orjson
 
 from pyservices.websocket.domain import Frame
 from pyservices.websocket.ports import ProcessedEvents
@@ -34,7 +37,8 @@ class FakeClient:
 
 class FakeProcessedEvents(ProcessedEvents):
     """The broker side as a fanout in memory: every replica subscribed to `fanout` is
-    handed each body published to it (`publish`), from its start until its stop."""
+    handed each body published to it (`publish`), from its start until its stop; with
+    `by_owner`, only the bodies whose JSON `owner` it follows."""
 
     def __init__(
         self,
@@ -42,10 +46,36 @@ class FakeProcessedEvents(ProcessedEvents):
         fanout: list[FakeProcessedEvents] | None = None,
         *,
         reachable: bool = True,
+        by_owner: bool = False,
     ) -> None:
         self.handle = handle
         self.fanout = fanout if fanout is not None else []
         self.reachable = reachable
+        self.by_owner = by_owner
+        self.followed: set[str] = set()
+        self.follows: list[str] = []  # every follow and unfollow, in order: "+a", "-a"
+
+    async def follow(self, owner: str) -> None:
+        if not self.by_owner:
+            return
+        if not self.reachable:
+            raise ConnectionError("the broker cannot be reached")
+        await asyncio.sleep(0)  # a round trip: others run meanwhile
+        self.follows.append(f"+{owner}")
+        self.followed.add(owner)
+
+    async def unfollow(self, owner: str) -> None:
+        if self.by_owner:
+            await asyncio.sleep(0)
+            self.follows.append(f"-{owner}")
+            self.followed.discard(owner)
+
+    def receives(self, body: bytes) -> bool:
+        if not self.by_owner:
+            return True
+        with contextlib.suppress(orjson.JSONDecodeError, AttributeError):
+            return orjson.loads(body).get("owner") in self.followed
+        return False
 
     async def start(self) -> None:
         if not self.reachable:
@@ -63,4 +93,5 @@ class FakeProcessedEvents(ProcessedEvents):
 def publish(fanout: list[FakeProcessedEvents], body: bytes) -> None:
     for replica in list(fanout):
         with contextlib.suppress(Exception):  # one event's failure stops nothing
-            replica.handle(body)
+            if replica.receives(body):
+                replica.handle(body)
