@@ -90,7 +90,11 @@ class ServiceContract:
     def setting(self, name: str, env: dict[str, str]) -> Any:
         field = self.settings.model_fields[name]
         raw = env.get(name.upper())
-        return field.default if raw is None else TypeAdapter(field.annotation).validate_python(raw)
+        if raw is None:
+            return field.default
+        return TypeAdapter(Any if field.annotation is None else field.annotation).validate_python(
+            raw
+        )
 
     def http_port(self, env: dict[str, str]) -> int:
         """The port of /health (and of /metrics, unless `metrics_port` says otherwise)."""

@@ -36,16 +36,28 @@ def test_every_namespaced_object_lands_in_the_binconv_namespace(overlay: str) ->
 
 
 def test_operator_examples_are_the_objects_the_prod_overlay_reads_from() -> None:
-    """The prod overlay reads Secrets that CloudNativePG and the RabbitMQ operator write
-    for the example clusters: `<cluster>-app` and `<cluster>-default-user`."""
-    clusters = {
-        doc["kind"]: doc["metadata"]["name"]
+    """The prod overlay reads Secrets of the example clusters' objects: the owner's
+    `<cluster>-app` that CloudNativePG writes, the managed roles' password Secrets, and
+    the `<user>-user-credentials` the topology operator writes for each User (never the
+    RabbitMQ administrator's `<cluster>-default-user`)."""
+    objects = [
+        doc
         for path in sorted((DEPLOY / "k8s" / "operators").glob("*.yaml"))
         for doc in yaml.safe_load_all(path.read_text())
-    }
+        if doc
+    ]
+    clusters = {doc["kind"]: doc["metadata"]["name"] for doc in objects}
+    roles = [
+        role["passwordSecret"]["name"]
+        for doc in objects
+        if doc["kind"] == "Cluster"
+        for role in doc["spec"]["managed"]["roles"]
+    ]
+    users = [doc["metadata"]["name"] for doc in objects if doc["kind"] == "User"]
     expected_secrets = {
         f"{clusters['Cluster']}-app",
-        f"{clusters['RabbitmqCluster']}-default-user",
+        *roles,
+        *(f"{user}-user-credentials" for user in users),
     }
     read = {
         ref["secretKeyRef"]["name"]
