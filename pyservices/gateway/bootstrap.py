@@ -8,19 +8,15 @@ from typing import Any, cast
 
 import grpc
 
-from pyservices.common import lifecycle, ops
+from pyservices.common import auth, lifecycle, ops
 from pyservices.common.admission import BodyBudget
 from pyservices.common.lifecycle import Step
 from pyservices.gateway.adapters.graphql_app import SchemaLimits
 from pyservices.gateway.adapters.grpc_client import GrpcTaskService, open_channel
 from pyservices.gateway.adapters.http import create_app
+from pyservices.gateway.limits import TokenBuckets
 from pyservices.gateway.ports import TaskService
 from pyservices.gateway.settings import GatewaySettings
-
-# Longer than clients and load balancers keep an idle connection (httpx 5 s, most
-# balancers 60 s): with uvicorn's 5 s, a client's request on a connection the server
-# was just closing failed with a bare connection error.
-KEEP_ALIVE_SECONDS = 65
 
 
 class GatewayProcess(lifecycle.Service):
@@ -47,6 +43,13 @@ class GatewayProcess(lifecycle.Service):
             body_budget=BodyBudget(settings.request_bytes_in_flight, settings.large_request_bytes),
             large_request_wait_seconds=settings.large_request_wait_seconds,
             serve_metrics=settings.metrics_port is None,
+            verifier=auth.verifier(settings),
+            request_buckets=TokenBuckets(
+                settings.rate_limit_requests_per_second, settings.rate_limit_requests_burst
+            ),
+            task_buckets=TokenBuckets(
+                settings.rate_limit_tasks_per_second, settings.rate_limit_tasks_burst
+            ),
         )
         self._server: ops.EmbeddedServer | None = None
         self._serving: asyncio.Task[None] | None = None
@@ -56,7 +59,9 @@ class GatewayProcess(lifecycle.Service):
         return {"task_service": self.task_service.ping}
 
     def describe(self) -> Mapping[str, Any]:
-        return {"port": self.settings.gateway_port, "task_service": self.settings.task_service_addr}
+        s = self.settings
+        mode = "jwks" if s.auth_jwks_url else "hs256" if s.auth_jwt_secret else "open"
+        return {"port": s.gateway_port, "task_service": s.task_service_addr, "auth": mode}
 
     async def start(self, stop: asyncio.Event) -> asyncio.Task[None]:
         self._server = ops.embedded_server(
@@ -64,7 +69,7 @@ class GatewayProcess(lifecycle.Service):
             self.settings.host,
             self.settings.gateway_port,
             timeout_graceful_shutdown=self.grace,
-            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            timeout_keep_alive=self.settings.http_keep_alive_seconds,
         )
         self._serving = asyncio.create_task(self._server.serve())
         return self._serving

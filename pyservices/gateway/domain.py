@@ -65,6 +65,25 @@ class TaskNotFound(GatewayError):
     """No task has the id asked for."""
 
 
+class RateLimited(GatewayError):
+    """The caller sent more than its limit allows; it may retry after `retry_after`
+    seconds. Other callers are not affected."""
+
+    def __init__(self, what: str, retry_after: float) -> None:
+        super().__init__(f"too many {what}: over this caller's limit, retry later")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who sent a request: `owner` is the token's `sub` in auth mode (None in open
+    mode, where nothing is owned); `key` names the caller's rate-limit buckets (the
+    `sub`, or the client's address in open mode)."""
+
+    owner: str | None
+    key: str
+
+
 def check_encodable(messages: Sequence[str]) -> None:
     """Raise InvalidInput naming the first message that is not encodable as UTF-8."""
     for index, message in enumerate(messages):

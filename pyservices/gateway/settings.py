@@ -1,10 +1,25 @@
 from __future__ import annotations
 
+from pyservices.common.auth import AuthSettings
 from pyservices.common.settings import CommonSettings, TaskServiceAddress
 
 
-class GatewaySettings(CommonSettings, TaskServiceAddress):
+class GatewaySettings(CommonSettings, TaskServiceAddress, AuthSettings):
     gateway_port: int = 8080
+    # Seconds an idle HTTP connection is kept open. Longer than any client or proxy in
+    # front keeps one (httpx 5 s, most load balancers and Ingress controllers 60 s):
+    # with uvicorn's 5 s, a request sent on a connection the gateway was just closing
+    # failed with a bare connection error (a 502 behind a proxy).
+    http_keep_alive_seconds: int = 75
+    # Per caller (the token's sub; the client's address in open mode), in this process:
+    # requests to /query, and tasks sent (a sendTask of n messages costs n). A caller
+    # may burst to `*_burst` at once; 0 per second turns a limit off. Far above what one
+    # client of the benchmarks sends, so they measure the pipeline, not the limit.
+    rate_limit_requests_per_second: float = 500.0
+    rate_limit_requests_burst: float = 1000.0
+    rate_limit_tasks_per_second: float = 5000.0
+    # At least one maximum request (MAX_MESSAGES, 1,000): a full bucket takes it.
+    rate_limit_tasks_burst: float = 20000.0
     # When set, /metrics (and /health) are served on this port and /metrics no longer on
     # the public one, so an Ingress routing GATEWAY_PORT cannot expose them.
     metrics_port: int | None = None

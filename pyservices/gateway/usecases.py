@@ -6,37 +6,59 @@ from collections.abc import Sequence
 
 from pyservices.gateway.domain import (
     ALL_FIELDS,
+    Caller,
     InvalidInput,
+    RateLimited,
     Task,
     TaskFields,
     TaskNotFound,
     check_encodable,
 )
+from pyservices.gateway.limits import TokenBuckets
 from pyservices.gateway.ports import TaskService
 
+OPEN = Caller(owner=None, key="")  # open mode, no limit: what callers before auth were
 
-async def send_tasks(messages: Sequence[str], tasks: TaskService) -> list[Task]:
+
+async def send_tasks(
+    messages: Sequence[str],
+    tasks: TaskService,
+    caller: Caller = OPEN,
+    task_buckets: TokenBuckets | None = None,
+) -> list[Task]:
+    """Store the messages as the caller's tasks, each message one token of the caller's
+    tasks-per-second bucket (RateLimited when it holds too few)."""
     check_encodable(messages)
-    return await tasks.send_tasks(messages)
+    if task_buckets is not None:
+        wait = task_buckets.take(caller.key, len(messages))
+        if wait:
+            raise RateLimited("tasks", wait)
+    return await tasks.send_tasks(messages, owner=caller.owner)
 
 
 async def list_tasks(
-    limit: int | None, offset: int | None, tasks: TaskService, fields: TaskFields = ALL_FIELDS
+    limit: int | None,
+    offset: int | None,
+    tasks: TaskService,
+    fields: TaskFields = ALL_FIELDS,
+    caller: Caller = OPEN,
 ) -> list[Task]:
+    """A page of the caller's tasks (of every task in open mode)."""
     if limit == 0:
         # On the wire 0 means "the default page size"; a client asking for none gets none.
         return []
-    return await tasks.list_tasks(limit or 0, offset or 0, fields)
+    return await tasks.list_tasks(limit or 0, offset or 0, fields, owner=caller.owner)
 
 
 async def get_task(
-    task_id: str, tasks: TaskService, fields: TaskFields = ALL_FIELDS
+    task_id: str, tasks: TaskService, fields: TaskFields = ALL_FIELDS, caller: Caller = OPEN
 ) -> Task | None:
+    """The task, or None when no task of the caller's has this id."""
     try:
         task_id.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidInput("id: not a valid task id") from None
     try:
-        return await tasks.get_task(task_id, fields)
+        return await tasks.get_task(task_id, fields, owner=caller.owner)
     except TaskNotFound:
         return None

@@ -190,6 +190,35 @@ class TaskServiceContract:
         with pytest.raises(InvalidInput, match="'not-a-uuid' is not a UUID"):
             await service.get_task("not-a-uuid", ALL_FIELDS)
 
+    # owners
+    async def test_owner_lists_only_the_owners_tasks(self, service: TaskService) -> None:
+        alice = await service.send_tasks(["a1", "a2"], owner="alice")
+        bob = await service.send_tasks(["b1"], owner="bob")
+        unowned = await service.send_tasks(["o"])
+
+        mine = await service.list_tasks(10, 0, ALL_FIELDS, owner="alice")
+        theirs = await service.list_tasks(10, 0, IDS_ONLY, owner="bob")
+        everything = await service.list_tasks(10, 0, IDS_ONLY)
+
+        assert mine == alice[::-1]
+        assert [t.id for t in theirs] == [t.id for t in bob]
+        assert [t.id for t in everything] == [t.id for t in [*unowned, *bob, *alice[::-1]]]
+        assert await service.list_tasks(10, 0, IDS_ONLY, owner="carol") == []
+
+    async def test_owner_another_owners_task_is_not_found_like_an_unknown_id(
+        self, service: TaskService
+    ) -> None:
+        [bobs] = await service.send_tasks(["b"], owner="bob")
+
+        with pytest.raises(TaskNotFound) as foreign:
+            await service.get_task(bobs.id, ALL_FIELDS, owner="alice")
+        with pytest.raises(TaskNotFound) as unknown:
+            await service.get_task(ABSENT, ALL_FIELDS, owner="alice")
+
+        assert str(foreign.value) == str(unknown.value).replace(ABSENT, bobs.id)
+        assert await service.get_task(bobs.id, ALL_FIELDS, owner="bob") == bobs
+        assert await service.get_task(bobs.id, ALL_FIELDS) == bobs  # open mode
+
     # ping
     async def test_ping_a_task_service_that_answers_is_true(self, service: TaskService) -> None:
         assert await service.ping() is True

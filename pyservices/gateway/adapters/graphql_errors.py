@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import math
+
 from graphql import GraphQLError
 
-from pyservices.gateway.domain import GatewayError, InvalidInput, TaskServiceUnavailable
+from pyservices.gateway.domain import (
+    GatewayError,
+    InvalidInput,
+    RateLimited,
+    TaskServiceUnavailable,
+)
 
 BAD_USER_INPUT = "BAD_USER_INPUT"
 UNAVAILABLE = "UNAVAILABLE"
 NOT_FOUND = "NOT_FOUND"
+RATE_LIMITED = "RATE_LIMITED"
+UNAUTHENTICATED = "UNAUTHENTICATED"
+
+
+def retry_after_seconds(wait: float) -> int:
+    """Whole seconds, at least 1: what `retryAfter` and the Retry-After header say."""
+    return max(1, math.ceil(wait))
 
 
 class ApiError(Exception):
@@ -23,6 +37,10 @@ class ApiError(Exception):
 
 
 def to_api_error(error: GatewayError) -> ApiError:
+    if isinstance(error, RateLimited):
+        refusal = ApiError(str(error), RATE_LIMITED, retryable=True)
+        refusal.extensions["retryAfter"] = retry_after_seconds(error.retry_after)
+        return refusal
     if isinstance(error, TaskServiceUnavailable):
         return ApiError(str(error), UNAVAILABLE, retryable=True)
     if isinstance(error, InvalidInput):

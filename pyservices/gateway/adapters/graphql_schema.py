@@ -7,16 +7,17 @@ domain errors to GraphQL errors with an `extensions.code` a client can act on.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypedDict, TypeVar
+from typing import Any, NotRequired, TypedDict, TypeVar
 
 import strawberry
 from strawberry.types.nodes import SelectedField, Selection
 
 from pyservices.gateway import usecases
 from pyservices.gateway.adapters.graphql_errors import ApiError, to_api_error
-from pyservices.gateway.domain import GatewayError, TaskFields
+from pyservices.gateway.domain import Caller, GatewayError, RateLimited, TaskFields
 from pyservices.gateway.domain import Task as DomainTask
 from pyservices.gateway.domain import TaskStatus as DomainTaskStatus
+from pyservices.gateway.limits import TokenBuckets
 from pyservices.gateway.metrics import TASKS_ACCEPTED
 from pyservices.gateway.ports import TaskService
 
@@ -28,6 +29,10 @@ TaskStatus = strawberry.enum(DomainTaskStatus, name="TaskStatus")
 
 class Context(TypedDict):
     task_service: TaskService
+    caller: NotRequired[Caller]  # absent: open mode, no limit
+    task_buckets: NotRequired[TokenBuckets | None]
+    # Set by a resolver whose refusal is a rate limit: the HTTP answer is then a 429.
+    retry_after: NotRequired[int]
 
 
 @strawberry.type
@@ -55,11 +60,18 @@ def _service(info: strawberry.Info[Context, Any]) -> TaskService:
     return info.context["task_service"]
 
 
-async def _call(action: Callable[[], Awaitable[T]]) -> T:
+def _caller(info: strawberry.Info[Context, Any]) -> Caller:
+    return info.context.get("caller", usecases.OPEN)
+
+
+async def _call(info: strawberry.Info[Context, Any], action: Callable[[], Awaitable[T]]) -> T:
     try:
         return await action()
     except GatewayError as error:
-        raise to_api_error(error) from None
+        refusal = to_api_error(error)
+        if isinstance(error, RateLimited):
+            info.context["retry_after"] = int(str(refusal.extensions["retryAfter"]))
+        raise refusal from None
 
 
 def selected_fields(info: strawberry.Info[Context, Any]) -> TaskFields:
@@ -80,18 +92,23 @@ async def resolve_tasks(
     info: strawberry.Info[Context, Any], limit: int | None = None, offset: int | None = None
 ) -> list[Task]:
     fields = selected_fields(info)
-    found = await _call(lambda: usecases.list_tasks(limit, offset, _service(info), fields))
+    found = await _call(
+        info, lambda: usecases.list_tasks(limit, offset, _service(info), fields, _caller(info))
+    )
     return [Task.of(task) for task in found]
 
 
 async def resolve_task(info: strawberry.Info[Context, Any], id: str) -> Task | None:
     fields = selected_fields(info)
-    found = await _call(lambda: usecases.get_task(id, _service(info), fields))
+    found = await _call(info, lambda: usecases.get_task(id, _service(info), fields, _caller(info)))
     return None if found is None else Task.of(found)
 
 
 async def resolve_send_task(info: strawberry.Info[Context, Any], messages: list[str]) -> list[Task]:
-    stored = await _call(lambda: usecases.send_tasks(messages, _service(info)))
+    buckets = info.context.get("task_buckets")
+    stored = await _call(
+        info, lambda: usecases.send_tasks(messages, _service(info), _caller(info), buckets)
+    )
     TASKS_ACCEPTED.inc(len(stored))
     return [Task.of(task) for task in stored]
 

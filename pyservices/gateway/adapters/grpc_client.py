@@ -61,7 +61,7 @@ class GrpcTaskService(TaskService):
         self._stub = task_pb2_grpc.TaskServiceStub(channel)  # type: ignore[no-untyped-call]
         self._timeout = timeout_seconds
 
-    async def send_tasks(self, messages: Sequence[str]) -> list[Task]:
+    async def send_tasks(self, messages: Sequence[str], *, owner: str | None = None) -> list[Task]:
         def requests() -> Iterator[task_pb2.TaskMessages]:
             chunk: list[str] = []
             size = 0
@@ -69,11 +69,15 @@ class GrpcTaskService(TaskService):
                 if chunk and (
                     len(chunk) == CHUNK_MESSAGES or size + len(message) > CHUNK_CHARACTERS
                 ):
-                    yield task_pb2.TaskMessages(messages=chunk, omit_messages_in_reply=True)
+                    yield task_pb2.TaskMessages(
+                        messages=chunk, omit_messages_in_reply=True, owner=owner or ""
+                    )
                     chunk, size = [], 0
                 chunk.append(message)
                 size += len(message)
-            yield task_pb2.TaskMessages(messages=chunk, omit_messages_in_reply=True)
+            yield task_pb2.TaskMessages(
+                messages=chunk, omit_messages_in_reply=True, owner=owner or ""
+            )
 
         try:
             reply = await self._stub.ReceiveTaskToProcess(requests(), timeout=self._timeout)
@@ -87,16 +91,20 @@ class GrpcTaskService(TaskService):
         # in the order sent, and the gateway holds them already.
         return [_task(item, message) for item, message in zip(reply.tasks, messages, strict=True)]
 
-    async def list_tasks(self, limit: int, offset: int, fields: TaskFields) -> list[Task]:
-        request = task_pb2.GetTasksRequest(limit=limit, offset=offset, fields=_fields(fields))
+    async def list_tasks(
+        self, limit: int, offset: int, fields: TaskFields, *, owner: str | None = None
+    ) -> list[Task]:
+        request = task_pb2.GetTasksRequest(
+            limit=limit, offset=offset, fields=_fields(fields), owner=owner or ""
+        )
         try:
             reply = await self._stub.GetTasks(request, timeout=self._timeout)
         except grpc.aio.AioRpcError as error:
             raise _translate(error, REPLY_TOO_LARGE) from None
         return [_task(item) for item in reply.tasks]
 
-    async def get_task(self, task_id: str, fields: TaskFields) -> Task:
-        request = task_pb2.GetTaskByIDRequest(id=task_id, fields=_fields(fields))
+    async def get_task(self, task_id: str, fields: TaskFields, *, owner: str | None = None) -> Task:
+        request = task_pb2.GetTaskByIDRequest(id=task_id, fields=_fields(fields), owner=owner or "")
         try:
             reply = await self._stub.GetTaskByID(request, timeout=self._timeout)
         except grpc.aio.AioRpcError as error:

@@ -17,10 +17,13 @@ from strawberry.fastapi import GraphQLRouter
 from strawberry.types.unset import UNSET
 
 from pyservices.common.admission import BodyBudget
+from pyservices.common.auth import TokenVerifier
 from pyservices.common.ops import HealthCheck, health_route, metrics_route
+from pyservices.gateway.adapters.access import CallerAccess
 from pyservices.gateway.adapters.admission import LargeRequestAdmission
 from pyservices.gateway.adapters.graphql_app import SchemaLimits, build_schema
 from pyservices.gateway.adapters.graphql_schema import Context
+from pyservices.gateway.limits import TokenBuckets
 from pyservices.gateway.ports import TaskService
 from pyservices.webui import STATIC_DIR
 
@@ -76,13 +79,20 @@ class GatewayRouter(GraphQLRouter[Context, None]):
         self, request: Request | WebSocket, context: Any = UNSET, root_value: Any = UNSET
     ) -> Response | WebSocket:
         try:
-            return await super().run(request, context, root_value)
+            response = await super().run(request, context, root_value)
         except HTTPException as refusal:
             code = REFUSAL_CODES.get(refusal.status_code, "BAD_REQUEST")
             return JSONResponse(
                 {"errors": [{"message": refusal.reason, "extensions": {"code": code}}]},
                 status_code=refusal.status_code,
             )
+        retry_after = context.get("retry_after") if isinstance(context, dict) else None
+        if retry_after is not None and isinstance(response, Response):
+            # A resolver refused the caller's rate: the errors body says so, and the
+            # status too, for clients and proxies that read only that.
+            response.status_code = 429
+            response.headers["retry-after"] = str(retry_after)
+        return response
 
 
 def create_app(
@@ -95,10 +105,18 @@ def create_app(
     body_budget: BodyBudget | None = None,
     large_request_wait_seconds: float = 30.0,
     serve_metrics: bool = True,
+    verifier: TokenVerifier | None = None,
+    request_buckets: TokenBuckets | None = None,
+    task_buckets: TokenBuckets | None = None,
 ) -> FastAPI:
-    context: Context = {"task_service": task_service}
+    """Without a verifier the API is open (no owners, as the original); without
+    buckets, unlimited."""
 
-    async def get_context() -> Context:
+    async def get_context(request: Request) -> Context:
+        context: Context = {"task_service": task_service, "task_buckets": task_buckets}
+        caller = request.scope.get("state", {}).get("caller")
+        if caller is not None:
+            context["caller"] = caller
         return context
 
     graphql = GatewayRouter(
@@ -123,6 +141,13 @@ def create_app(
         budget=body_budget or BodyBudget(72 * 1024 * 1024, 8 * 1024 * 1024),
         wait_seconds=large_request_wait_seconds,
         max_body_bytes=max_body_bytes,
+    )
+    # Outside the admission: a caller without a token, or over its rate, holds no budget.
+    # Inside CORS, so that a browser can read the refusal.
+    app.add_middleware(
+        CallerAccess,
+        verifier=verifier,
+        request_buckets=request_buckets or TokenBuckets(rate=0, burst=0),
     )
     app.add_middleware(
         CORSMiddleware,

@@ -26,6 +26,7 @@ class FakeTaskService(TaskService):
         self, limits: MessageLimits = DEFAULT_LIMITS, pages: PageLimits = DEFAULT_PAGES
     ) -> None:
         self.tasks: list[Task] = []  # oldest first
+        self.owners: dict[str, str | None] = {}  # task id: owner
         self.calls: list[tuple[str, object]] = []
         self.fail_with: Exception | None = None
         self._limits = limits
@@ -39,7 +40,7 @@ class FakeTaskService(TaskService):
         self._maybe_fail()
         return True
 
-    async def send_tasks(self, messages: Sequence[str]) -> list[Task]:
+    async def send_tasks(self, messages: Sequence[str], *, owner: str | None = None) -> list[Task]:
         self.calls.append(("send_tasks", list(messages)))
         self._maybe_fail()
         try:
@@ -49,15 +50,19 @@ class FakeTaskService(TaskService):
         at = EPOCH + timedelta(seconds=len(self.tasks))  # one request, one time of creation
         stored = [Task(str(task.id), task.message, "", at, at, processed=False) for task in new]
         self.tasks.extend(stored)
+        self.owners.update((task.id, owner) for task in stored)
         return stored
 
-    async def list_tasks(self, limit: int, offset: int, fields: TaskFields) -> list[Task]:
+    async def list_tasks(
+        self, limit: int, offset: int, fields: TaskFields, *, owner: str | None = None
+    ) -> list[Task]:
         self.calls.append(("list_tasks", (limit, offset, fields)))
         self._maybe_fail()
         selected = rules.TaskFields(message=fields.message, binary_code=fields.binary_code)
         try:
             size, start = rules.page(limit, offset, self._pages)
-            page = list(reversed(self.tasks))[start : start + size]
+            owned = [t for t in self.tasks if owner is None or self.owners[t.id] == owner]
+            page = list(reversed(owned))[start : start + size]
             sizes = [
                 _size(task.message, fields.message) + _size(task.binary_code, fields.binary_code)
                 for task in page
@@ -67,7 +72,7 @@ class FakeTaskService(TaskService):
             raise InvalidInput(str(error)) from None
         return [_only(task, fields) for task in page]
 
-    async def get_task(self, task_id: str, fields: TaskFields) -> Task:
+    async def get_task(self, task_id: str, fields: TaskFields, *, owner: str | None = None) -> Task:
         self.calls.append(("get_task", (task_id, fields)))
         self._maybe_fail()
         try:
@@ -75,7 +80,7 @@ class FakeTaskService(TaskService):
         except rules.InvalidRequest as error:
             raise InvalidInput(str(error)) from None
         for task in self.tasks:
-            if task.id == wanted:
+            if task.id == wanted and (owner is None or self.owners[task.id] == owner):
                 return _only(task, fields)
         raise TaskNotFound(f"no task has id {wanted}")
 
