@@ -13,7 +13,7 @@ import aio_pika
 
 from devstack.infra import free_port
 from pyservices.common.events import TaskProcessed
-from pyservices.common.topology import declare_processed_exchange
+from pyservices.common.topology import declare_processed_routing, owner_routing_key
 from pyservices.websocket.main import run
 from pyservices.websocket.settings import WebSocketSettings
 from tests.support.health import until_healthy
@@ -44,13 +44,17 @@ class Publisher:
     def __init__(self, exchange: aio_pika.abc.AbstractExchange) -> None:
         self.exchange = exchange
 
-    async def publish(self, count: int, binary_code: str = "01000001") -> list[str]:
+    async def publish(
+        self, count: int, binary_code: str = "01000001", *, owner: str | None = None
+    ) -> list[str]:
+        """Results as the relay publishes them (of `owner`'s tasks, or of open mode's)."""
         ids = [str(uuid.uuid4()) for _ in range(count)]
         now = datetime.now(UTC)
         for task_id in ids:
-            body = TaskProcessed(task_id, binary_code, now, now).to_json()
+            body = TaskProcessed(task_id, binary_code, now, now, owner=owner).to_json()
             await self.exchange.publish(
-                aio_pika.Message(body, content_type="application/json"), routing_key=""
+                aio_pika.Message(body, content_type="application/json"),
+                routing_key=owner_routing_key(owner),
             )
         return ids
 
@@ -60,6 +64,6 @@ async def open_publisher(rabbitmq_url: str) -> AsyncIterator[Publisher]:
     connection = await aio_pika.connect_robust(rabbitmq_url, reconnect_interval=0.5)
     try:
         channel = await connection.channel()
-        yield Publisher(await declare_processed_exchange(channel))
+        yield Publisher(await declare_processed_routing(channel))
     finally:
         await connection.close()
