@@ -65,6 +65,7 @@ class WebSocketProcess(lifecycle.Service):
             self.settings.websocket_port,
             ws_per_message_deflate=False,
             timeout_graceful_shutdown=self.grace,
+            timeout_keep_alive=self.settings.http_keep_alive_seconds,
         )
         self._serving = asyncio.create_task(self._server.serve())
         # Clients connect while the broker is not there yet (/health answers 503); once

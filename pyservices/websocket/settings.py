@@ -13,6 +13,10 @@ class WebSocketSettings(CommonSettings, BrokerSettings, AuthSettings):
     # When set, /metrics (and /health) are served on this port and /metrics no longer on
     # the public one, so an Ingress routing WEBSOCKET_PORT cannot expose them.
     metrics_port: int | None = None
+    # Seconds an idle HTTP connection is kept open: longer than a proxy in front keeps
+    # one (ingress-nginx and most load balancers 60 s), as the gateway's; uvicorn's 5 s
+    # closes connections the proxy is about to reuse (a 502 behind it).
+    http_keep_alive_seconds: int = 75
     # How long open requests may finish after SIGTERM before they are cut.
     shutdown_grace_seconds: float = 5.0
     # Comma-separated exact origins; "*" allows any. A missing Origin header (a client
