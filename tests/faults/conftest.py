@@ -118,6 +118,12 @@ async def fault_stack(
 
 
 @pytest.fixture
+async def running_stack(fault_stack: FaultStack) -> FaultStack:
+    """The five services, as configured by default, on the session's shared servers."""
+    return await _started(fault_stack)
+
+
+@pytest.fixture
 def own_postgres(servers_dir: Path) -> Iterator[LocalPostgres]:
     yield from _own(LocalPostgres, servers_dir / f"own-postgres-{next(_names)}")
 
@@ -140,7 +146,7 @@ async def running_on_own_rabbitmq(
     make_fault_stack: MakeFaultStack,
 ) -> FaultStack:
     """The five services on a RabbitMQ the case may stop."""
-    return await _started(make_fault_stack(postgres_server, own_rabbitmq))
+    return await _started(await make_fault_stack(postgres_server, own_rabbitmq))
 
 
 @pytest.fixture
@@ -150,10 +156,9 @@ async def running_on_own_postgres(
     make_fault_stack: MakeFaultStack,
 ) -> FaultStack:
     """The five services on a PostgreSQL the case may stop."""
-    return await _started(make_fault_stack(own_postgres, rabbitmq_server))
+    return await _started(await make_fault_stack(own_postgres, rabbitmq_server))
 
 
-async def _started(making: Awaitable[FaultStack]) -> FaultStack:
-    stack = await making
+async def _started(stack: FaultStack) -> FaultStack:
     await stack.start_all()
     return stack

@@ -156,10 +156,9 @@ TWO_SEND_TASKS = (
 
 
 async def test_two_aliased_sendtask_fields_over_the_maximum_are_refused_whole(
-    fault_stack: FaultStack,
+    running_stack: FaultStack,
 ) -> None:
-    stack = fault_stack
-    await stack.start_all()
+    stack = running_stack
     marker = f"aliased-{uuid.uuid4()}"
     async with stack.under_load("two aliased sendTask fields of 600 messages") as trial:
         await trial.load.wait_accepted(50)

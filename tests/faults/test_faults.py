@@ -36,10 +36,9 @@ OUTAGE_SECONDS = 10.0
 
 
 async def test_a_worker_killed_holding_unacknowledged_messages_is_replaced(
-    fault_stack: FaultStack,
+    running_stack: FaultStack,
 ) -> None:
-    stack = fault_stack
-    await stack.start_all()
+    stack = running_stack
     async with stack.under_load("worker killed (SIGKILL) holding deliveries") as trial:
         await trial.load.wait_accepted(100)
         # Frozen, the worker stops settling while the broker fills its prefetch; the
@@ -79,9 +78,8 @@ async def test_a_relay_killed_between_publish_and_delete_changes_nothing_in_the_
     trial.save("2-relay-kill", notes)
 
 
-async def test_two_relays_and_two_workers_share_the_work(fault_stack: FaultStack) -> None:
-    stack = fault_stack
-    await stack.start_all()
+async def test_two_relays_and_two_workers_share_the_work(running_stack: FaultStack) -> None:
+    stack = running_stack
     await stack.start("publisher", instance="publisher-2")
     await stack.start("worker", instance="worker-2")
     async with stack.under_load("two relays and two workers", rate=200, batch=10) as trial:
@@ -99,9 +97,9 @@ async def test_two_relays_and_two_workers_share_the_work(fault_stack: FaultStack
 async def test_a_broker_outage_delays_but_loses_nothing(
     running_on_own_rabbitmq: FaultStack, own_rabbitmq: LocalRabbitMQ
 ) -> None:
-    stack = running_on_own_rabbitmq
-    async with stack.under_load("RabbitMQ stopped for 10 s") as trial:
-        accepted_during = await _server_outage(stack, trial, own_rabbitmq)
+    trial, accepted_during = await _server_outage(
+        running_on_own_rabbitmq, own_rabbitmq, "RabbitMQ stopped for 10 s"
+    )
 
     # sendTask needs only PostgreSQL: clients see the outage only as a delay.
     assert accepted_during > 0
@@ -112,9 +110,9 @@ async def test_a_broker_outage_delays_but_loses_nothing(
 async def test_a_database_outage_is_a_retryable_error_and_loses_nothing(
     running_on_own_postgres: FaultStack, own_postgres: LocalPostgres
 ) -> None:
-    stack = running_on_own_postgres
-    async with stack.under_load("PostgreSQL stopped for 10 s") as trial:
-        await _server_outage(stack, trial, own_postgres)
+    trial, _ = await _server_outage(
+        running_on_own_postgres, own_postgres, "PostgreSQL stopped for 10 s"
+    )
 
     refusals = trial.load.refusals()
     assert refusals, "sendTask was never refused while the database was down"
@@ -130,10 +128,9 @@ async def test_a_database_outage_is_a_retryable_error_and_loses_nothing(
 
 
 async def test_a_task_service_crash_is_a_retryable_error_and_results_are_retried(
-    fault_stack: FaultStack,
+    running_stack: FaultStack,
 ) -> None:
-    stack = fault_stack
-    await stack.start_all()
+    stack = running_stack
     async with stack.under_load("task service killed, back after 3 s") as trial:
         await _outage(
             stack,
@@ -164,10 +161,9 @@ POISON = [
 
 
 async def test_poison_messages_are_dead_lettered_and_block_nothing(
-    fault_stack: FaultStack,
+    running_stack: FaultStack,
 ) -> None:
-    stack = fault_stack
-    await stack.start_all()
+    stack = running_stack
     url = stack.processes.rabbitmq_url
     async with stack.under_load(
         "poison messages in task.process", dead_letters=len(POISON)
@@ -277,14 +273,17 @@ async def test_a_client_that_never_reads_and_200_idle_ones_slow_no_one_down(
 # Helpers
 
 
-async def _server_outage(stack: FaultStack, trial: Trial, server: LocalServer) -> int:
-    """`_outage` of PostgreSQL or RabbitMQ: the server stopped, then started again."""
-    return await _outage(
-        stack,
-        trial,
-        stop=lambda: asyncio.to_thread(server.stop),
-        start=lambda: asyncio.to_thread(server.start),
-    )
+async def _server_outage(stack: FaultStack, server: LocalServer, fault: str) -> tuple[Trial, int]:
+    """`_outage` of PostgreSQL or RabbitMQ under load: the server stopped, then started
+    again; returns the trial and how many tasks were accepted while it was down."""
+    async with stack.under_load(fault) as trial:
+        accepted_during = await _outage(
+            stack,
+            trial,
+            stop=lambda: asyncio.to_thread(server.stop),
+            start=lambda: asyncio.to_thread(server.start),
+        )
+    return trial, accepted_during
 
 
 async def _outage(

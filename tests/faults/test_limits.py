@@ -33,10 +33,9 @@ SETTLE_SECONDS = 240.0
 
 
 async def test_three_maximum_requests_at_once_flow_through_beside_short_tasks(
-    fault_stack: FaultStack,
+    running_stack: FaultStack,
 ) -> None:
-    stack = fault_stack
-    await stack.start_all()
+    stack = running_stack
     async with _at_maximum(stack, "three requests of 1,000 x 64 KiB at once", rate=20) as trial:
         await trial.load.wait_accepted(20)
         started = time.perf_counter()
@@ -100,6 +99,13 @@ def _at_maximum(
     )
 
 
+async def _store_maximum(stack: FaultStack, trial: Trial, label: str) -> None:
+    """One maximum request beside the load; its tasks join the ledger's."""
+    async with httpx.AsyncClient() as http:
+        stored = await send_maximum(http, stack.ports.graphql_url, maximum_messages(label))
+    trial.also_accepted.update(stored)
+
+
 async def _delivered(trial: Trial) -> None:
     """Until every listener has the result of every task the block stored itself."""
     tasks = set(trial.also_accepted)
@@ -121,17 +127,14 @@ def _figures(peaks: dict[str, float]) -> str:
 
 
 async def test_a_slow_client_is_dropped_while_maximum_size_results_flow(
-    fault_stack: FaultStack,
+    running_stack: FaultStack,
 ) -> None:
-    stack = fault_stack
-    await stack.start_all()
+    stack = running_stack
     async with _at_maximum(
         stack, "a client that never reads while 1,000 x 64 KiB results flow", rate=10
     ) as trial:
         stalled = await connect_and_never_read(stack.ports.websocket)
-        async with httpx.AsyncClient() as http:
-            url = stack.ports.graphql_url
-            trial.also_accepted.update(await send_maximum(http, url, maximum_messages("slow")))
+        await _store_maximum(stack, trial, "slow")
         await _delivered(trial)
         dropped = await metric_lines(stack, "websocket", "binconv_websocket_disconnects_total")
         peaks = peak_rss_mib(stack.processes.running)
@@ -151,17 +154,16 @@ TASKS_CODES = "query($l: Int) { tasks(limit: $l) { id binaryCode } }"
 
 
 async def test_a_page_of_maximum_size_tasks_is_bounded_or_refused_saying_how_to_page(
-    fault_stack: FaultStack,
+    running_stack: FaultStack,
 ) -> None:
-    stack = fault_stack
-    await stack.start_all()
+    stack = running_stack
     async with _at_maximum(
         stack, "tasks(limit: 1000) on a table of maximum-size tasks", rate=10
     ) as trial:
+        await _store_maximum(stack, trial, "page")
+        await _delivered(trial)
         async with httpx.AsyncClient(timeout=60) as http:
             url = stack.ports.graphql_url
-            trial.also_accepted.update(await send_maximum(http, url, maximum_messages("page")))
-            await _delivered(trial)
 
             ids = (await _query(http, url, TASKS_IDS, MAX_MESSAGES))["data"]["tasks"]
             refused = await _query(http, url, TASKS_CODES, MAX_MESSAGES)
