@@ -4,6 +4,8 @@
 #   runtime runc          crun fails on a kernel with hybrid cgroups (v1 + v2)
 #   cgroup_manager        there is no systemd to manage cgroups
 #   events_logger file    journald is absent too
+#   network_backend       netavark, whose aardvark-dns lets services reach each other by
+#                         name (Debian's podman falls back to CNI without a DNS plugin)
 #   default_ulimits       podman's defaults exceed the host's hard limits, so no
 #                         container could start
 # A machine whose podman already runs containers does not need it; BINCONV_PODMAN_CONF=keep
@@ -18,7 +20,10 @@ default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
 [engine]
 runtime = "runc"
 cgroup_manager = "cgroupfs"
-events_logger = "file"'
+events_logger = "file"
+
+[network]
+network_backend = "netavark"'
 
 [ "${BINCONV_PODMAN_CONF:-}" = "keep" ] && exit 0
 command -v podman >/dev/null || exit 0
@@ -31,4 +36,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 mkdir -p "$(dirname "$DROPIN")"
 printf '%s\n' "$WANT" > "$DROPIN"
+# CNI's default bridge holds netavark's default subnet (10.88.0.0/16) and its route would
+# swallow the containers' traffic to the outside.
+if ip link show cni-podman0 >/dev/null 2>&1; then
+  ip link delete cni-podman0
+fi
 echo "[containers-conf] wrote $DROPIN" >&2
