@@ -13,6 +13,7 @@ import orjson
 import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
+from websockets.typing import Subprotocol
 
 from binconv import reference
 from pyservices.common.auth import mint
@@ -60,7 +61,10 @@ class Caller:
 
     def connect(self, *, browser: bool = False) -> websockets.connect:
         if browser:  # a browser cannot set headers: the token as a subprotocol
-            return websockets.connect(self.url, subprotocols=[SUBPROTOCOL, f"bearer.{self.token}"])
+            return websockets.connect(
+                self.url,
+                subprotocols=[Subprotocol(SUBPROTOCOL), Subprotocol(f"bearer.{self.token}")],
+            )
         return websockets.connect(self.url, additional_headers=self.headers)
 
 
@@ -112,7 +116,8 @@ async def test_each_callers_websocket_shows_only_its_own_results(
         listening(alice_ws) as alice_feed,
         listening(bob_ws) as bob_feed,
     ):
-        alices, bobs = {}, {}
+        alices: dict[str, str] = {}
+        bobs: dict[str, str] = {}
         for n in range(5):
             alices |= await alice.send([f"alice {n}", f"à {n}"])
             bobs |= await bob.send([f"bob {n}"])
@@ -142,7 +147,7 @@ async def test_a_forged_or_expired_token_is_refused_with_401(stack: ServiceProce
             {"subprotocols": [SUBPROTOCOL, f"bearer.{token}"]},
         ):
             with pytest.raises(websockets.InvalidStatus) as refused:
-                await websockets.connect(url, **options)  # type: ignore[arg-type]
+                await websockets.connect(url, **options)
             assert refused.value.response.status_code == 401
             body: dict[str, Any] = orjson.loads(refused.value.response.body)
             assert body["errors"][0]["message"] == reason

@@ -13,6 +13,7 @@ import orjson
 import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
+from websockets.typing import Subprotocol
 
 from devstack.infra import LocalRabbitMQ
 from pyservices.common.auth import mint
@@ -107,7 +108,7 @@ async def test_a_missing_malformed_forged_or_expired_token_is_refused_with_401(
     start_service: StartService,
 ) -> None:
     forged = mint("another-secret-that-is-32-bytes-long", "alice")
-    unsigned = jwt.encode({"sub": "alice", "exp": time.time() + 60}, None, algorithm="none")
+    unsigned = jwt.encode({"sub": "alice", "exp": time.time() + 60}, "", algorithm="none")
     async with start_service(auth_jwt_secret=SECRET) as url:
         assert (await refused(url))[0] == 401
         assert (await refused(url, subprotocols=[SUBPROTOCOL]))[0] == 401
@@ -221,7 +222,7 @@ async def test_in_open_mode_a_client_offering_the_subprotocol_is_answered_with_i
 ) -> None:
     async with (
         start_service() as url,
-        websockets.connect(url, subprotocols=[SUBPROTOCOL]) as page,
+        websockets.connect(url, subprotocols=[Subprotocol(SUBPROTOCOL)]) as page,
     ):
         assert page.subprotocol == SUBPROTOCOL
         sent = await publisher.publish(2, owner="alice")
