@@ -113,12 +113,12 @@ async def test_each_service_runs_its_own_statements_as_its_role(
         repository = PostgresTaskRepository(tasks_pool, acquire_timeout=5)
         task_id = uuid.uuid4()
         assert await repository.ping()
-        await repository.add_tasks([NewTask(id=task_id, message="héllo")])
+        await repository.add_tasks([NewTask(id=task_id, message="héllo", owner="alice")])
         assert await repository.backlog() >= 1
         await repository.record_processed([ProcessedResult(task_id, "01101000")])
-        page = await repository.list_tasks(10, 0, TaskFields(), 1 << 20)
+        page = await repository.list_tasks(10, 0, TaskFields(), 1 << 20, owner="alice")
         assert [task.id for task in page.tasks] == [task_id]
-        found = await repository.get_task(task_id)
+        found = await repository.get_task(task_id, owner="alice")
         assert found is not None and found.binary_code == "01101000"
 
         outbox = PostgresOutboxStore(relay_pool)
