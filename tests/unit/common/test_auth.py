@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from pyservices import cli
 from pyservices.common.auth import (
     AuthFailed,
     AuthSettings,
+    AuthUnavailable,
     TokenVerifier,
     bearer_token,
     mint,
@@ -214,6 +216,21 @@ class TestJwks:
     async def test_the_wrong_audience_is_refused(self, keys: tuple[Any, Any, str]) -> None:
         token = jwt.encode(self.claims(), keys[0], algorithm="RS256", headers={"kid": "r1"})
         assert "audience" in await refused(self.jwks_verifier(keys[2], "other"), token)
+
+
+class TestJwksUnreachable:
+    async def test_keys_that_cannot_be_fetched_are_unavailable_not_a_refusal(self) -> None:
+        with socket.socket() as probe:  # a port nothing listens on
+            probe.bind(("127.0.0.1", 0))
+            url = f"http://127.0.0.1:{probe.getsockname()[1]}/jwks"
+        verifying = TokenVerifier(
+            AuthSettings(auth_jwks_url=url, auth_issuer="https://id", auth_audience="binconv")
+        )
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        token = jwt.encode(TestJwks.claims(), key, algorithm="RS256", headers={"kid": "r1"})
+
+        with pytest.raises(AuthUnavailable):
+            await verifying.verify(token)
 
 
 class TestBearerHeader:

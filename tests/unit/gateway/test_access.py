@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import AsyncIterator
 
 import httpx
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from pyservices.common.auth import AuthSettings, TokenVerifier, mint
 from pyservices.gateway.adapters.http import create_app
@@ -167,3 +171,22 @@ class TestRateLimits:
         async with client_of(service, None, TokenBuckets(rate=0.1, burst=1)) as client:
             assert (await call(client, LIST, {})).status_code == 200
             assert (await call(client, LIST, bearer("someone-else"))).status_code == 429
+
+
+async def test_an_identity_provider_out_of_reach_is_a_retryable_503(
+    service: FakeTaskService,
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}/jwks"
+    settings = AuthSettings(auth_jwks_url=url, auth_issuer="https://id", auth_audience="api")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    claims = {"sub": "alice", "iss": "https://id", "aud": "api", "exp": time.time() + 60}
+    token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})
+
+    async with client_of(service, TokenVerifier(settings)) as client:
+        response = await call(client, LIST, {"Authorization": f"Bearer {token}"})
+
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNAVAILABLE"
