@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,7 +89,6 @@ _REASONS: list[tuple[type[Exception], str]] = [
     (jwt.InvalidSignatureError, "the token's signature is invalid"),
     (jwt.InvalidAlgorithmError, "the token's signing algorithm is not accepted"),
     (jwt.MissingRequiredClaimError, "the token lacks a required claim (sub, exp)"),
-    (jwt.PyJWKClientConnectionError, ""),  # AuthUnavailable, below
     (jwt.PyJWKClientError, "the token is signed with a key the provider does not publish"),
     (jwt.DecodeError, "the token is malformed"),
 ]
@@ -104,7 +104,7 @@ def reason(error: Exception) -> str:
 class TokenVerifier:
     """Checks bearer tokens; one per process, shared by every request."""
 
-    def __init__(self, settings: AuthSettings, clock: Any = time.time) -> None:
+    def __init__(self, settings: AuthSettings, clock: Callable[[], float] = time.time) -> None:
         if not settings.enabled:
             raise ValueError("authentication is not configured")
         self._clock = clock
