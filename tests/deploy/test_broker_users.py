@@ -8,6 +8,7 @@ Permission objects), and which user a service runs as from the rendered prod ove
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -112,13 +113,16 @@ def created(task_id: str) -> OutboxEvent:
     return OutboxEvent(id=1, topic=TASK_CREATED, task_id=task_id, payload=payload)
 
 
-def processed(task_id: str) -> OutboxEvent:
-    payload = f'{{"id": "{task_id}", "binaryCode": "1", "owner": null}}'.encode()
+def processed(task_id: str, owner: str | None) -> OutboxEvent:
+    payload = json.dumps({"id": task_id, "binaryCode": "1", "owner": owner}).encode()
     return OutboxEvent(id=2, topic=TASK_PROCESSED, task_id=task_id, payload=payload)
 
 
 @pytest.mark.integration
-async def test_every_service_does_its_own_work_under_its_own_user(urls: Urls) -> None:
+@pytest.mark.parametrize("by_owner", [False, True], ids=["open mode", "access control"])
+async def test_every_service_does_its_own_work_under_its_own_user(
+    urls: Urls, by_owner: bool
+) -> None:
     results: asyncio.Queue[bytes] = asyncio.Queue()
     websocket = ProcessedEventsConsumer(
         urls["websocket"],
@@ -126,12 +130,16 @@ async def test_every_service_does_its_own_work_under_its_own_user(urls: Urls) ->
         16,
         queue_max_length=100,
         queue_max_bytes=1 << 20,
+        by_owner=by_owner,
     )
+    owner = "alice" if by_owner else None
     publisher = await AmqpEventPublisher.connect(urls["publisher"], 5)
     tasks: asyncio.Queue[Delivery] = asyncio.Queue()
     workers = [await TaskConsumer.connect(urls["worker"], 16, queue=q) for q in WORK_QUEUES]
     try:
         await websocket.start()
+        if owner is not None:
+            await websocket.follow(owner)  # a client of alice's connected
         for worker in workers:
             await worker.start(tasks.put_nowait)
         task_id = str(uuid.uuid4())
@@ -140,8 +148,10 @@ async def test_every_service_does_its_own_work_under_its_own_user(urls: Urls) ->
         assert task_id.encode() in delivery.body
         await delivery.reject()  # dead-lettered by the broker, whoever the user
         assert await publisher.tasks_waiting() == dict.fromkeys(WORK_QUEUES, 0)
-        await publisher.publish(processed(task_id))
+        await publisher.publish(processed(task_id, owner))
         assert task_id.encode() in await asyncio.wait_for(results.get(), WAIT_SECONDS)
+        if owner is not None:
+            await websocket.unfollow(owner)
     finally:
         await websocket.stop()  # deletes its own queue
         for worker in workers:
