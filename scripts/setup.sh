@@ -11,6 +11,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 APT_PACKAGES=(postgresql rabbitmq-server librust-pyo3-dev chromium fonts-dejavu-core fonts-noto-color-emoji)
+# just bench-peers: Dramatiq's result store
+APT_PACKAGES+=(redis-server)
 VENV=.venv
 # uv reads and writes uv.lock; one version everywhere, so the lock means the same to all.
 UV_VERSION=0.13.9
