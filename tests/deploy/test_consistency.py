@@ -135,7 +135,7 @@ def test_prometheus_scrapes_every_service_where_it_serves_metrics() -> None:
     expected = set()
     for service in SERVICES:
         name, spec = compose_service_for(service)
-        expected.add(f"{name}:{contract(service).http_port(spec.get('environment', {}))}")
+        expected.add(f"{name}:{contract(service).metrics_port(spec.get('environment', {}))}")
     assert targets == expected
 
 
