@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -12,13 +11,12 @@ import httpx
 import orjson
 import pytest
 import websockets
-from websockets.asyncio.client import ClientConnection
 from websockets.typing import Subprotocol
 
 from binconv import reference
 from pyservices.common.auth import mint
 from pyservices.websocket.adapters.handshake import SUBPROTOCOL
-from tests.support.client import GraphQLClient
+from tests.support.client import SEND_TASK, GraphQLClient, ResultFeed, feed_of
 from tests.support.processes import ServiceProcesses
 
 pytestmark = pytest.mark.e2e
@@ -50,10 +48,7 @@ class Caller:
     async def send(self, messages: list[str]) -> dict[str, str]:
         response = await self.graphql.http.post(
             self.graphql.url,
-            json={
-                "query": "mutation($m: [String!]!) { sendTask(messages: $m) { id message } }",
-                "variables": {"m": messages},
-            },
+            json={"query": SEND_TASK, "variables": {"m": messages}},
             headers=self.headers,
         )
         assert response.status_code == 200, response.text
@@ -68,36 +63,9 @@ class Caller:
         return websockets.connect(self.url, additional_headers=self.headers)
 
 
-class Feed:
-    """Every frame one connection receives, to await ids in."""
-
-    def __init__(self) -> None:
-        self.frames: dict[str, str] = {}
-        self.changed = asyncio.Condition()
-
-    async def wait_for(self, ids: set[str]) -> None:
-        async with asyncio.timeout(SECONDS), self.changed:
-            await self.changed.wait_for(lambda: ids <= self.frames.keys())
-
-
-@contextlib.asynccontextmanager
-async def listening(connection: ClientConnection) -> AsyncIterator[Feed]:
-    feed = Feed()
-
-    async def read() -> None:
-        async for raw in connection:
-            frame = orjson.loads(raw)
-            async with feed.changed:
-                feed.frames[frame["id"]] = frame["binaryCode"]
-                feed.changed.notify_all()
-
-    reader = asyncio.create_task(read())
-    try:
-        yield feed
-    finally:
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
-            await reader
+def codes(feed: ResultFeed) -> dict[str, str]:
+    """Each task's binary code as the connection received it."""
+    return {frame["id"]: frame["binaryCode"] for frame in feed.frames}
 
 
 @pytest.fixture
@@ -113,8 +81,8 @@ async def test_each_callers_websocket_shows_only_its_own_results(
     async with (
         alice.connect() as alice_ws,
         bob.connect(browser=True) as bob_ws,
-        listening(alice_ws) as alice_feed,
-        listening(bob_ws) as bob_feed,
+        feed_of(alice_ws) as alice_feed,
+        feed_of(bob_ws) as bob_feed,
     ):
         alices: dict[str, str] = {}
         bobs: dict[str, str] = {}
@@ -122,17 +90,17 @@ async def test_each_callers_websocket_shows_only_its_own_results(
             alices |= await alice.send([f"alice {n}", f"à {n}"])
             bobs |= await bob.send([f"bob {n}"])
 
-        await alice_feed.wait_for(set(alices))
-        await bob_feed.wait_for(set(bobs))
+        await alice_feed.wait_for(set(alices), SECONDS)
+        await bob_feed.wait_for(set(bobs), SECONDS)
         # Whatever reached a connection before its caller's last task reached it first.
         last_alice, last_bob = await alice.send(["last"]), await bob.send(["last"])
-        await alice_feed.wait_for(set(last_alice))
-        await bob_feed.wait_for(set(last_bob))
+        await alice_feed.wait_for(set(last_alice), SECONDS)
+        await bob_feed.wait_for(set(last_bob), SECONDS)
 
-        assert alice_feed.frames.keys() == alices.keys() | last_alice.keys()
-        assert bob_feed.frames.keys() == bobs.keys() | last_bob.keys()
-        assert all(alice_feed.frames[i] == reference.encode(m) for i, m in alices.items())
-        assert all(bob_feed.frames[i] == reference.encode(m) for i, m in bobs.items())
+        assert codes(alice_feed).keys() == alices.keys() | last_alice.keys()
+        assert codes(bob_feed).keys() == bobs.keys() | last_bob.keys()
+        assert all(codes(alice_feed)[i] == reference.encode(m) for i, m in alices.items())
+        assert all(codes(bob_feed)[i] == reference.encode(m) for i, m in bobs.items())
 
 
 async def test_a_forged_or_expired_token_is_refused_with_401(stack: ServiceProcesses) -> None:
@@ -173,12 +141,12 @@ async def test_the_per_caller_cap_closes_only_the_extra_connection(
             "too many connections for this caller (at most 2)",
         )
         async with (
-            listening(first) as first_feed,
-            listening(second) as second_feed,
-            listening(bob_ws) as bob_feed,
+            feed_of(first) as first_feed,
+            feed_of(second) as second_feed,
+            feed_of(bob_ws) as bob_feed,
         ):
             alices, bobs = await alice.send(["kept"]), await bob.send(["unaffected"])
 
-            await first_feed.wait_for(set(alices))
-            await second_feed.wait_for(set(alices))
-            await bob_feed.wait_for(set(bobs))
+            await first_feed.wait_for(set(alices), SECONDS)
+            await second_feed.wait_for(set(alices), SECONDS)
+            await bob_feed.wait_for(set(bobs), SECONDS)

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import orjson
 import websockets
+from websockets.asyncio.client import ClientConnection
 
 TASK_FIELDS = "id message binaryCode createdAt updatedAt"
 
@@ -99,17 +100,28 @@ class ResultFeed:
 
 @contextlib.asynccontextmanager
 async def result_feed(url: str, keep_codes: bool = True) -> AsyncIterator[ResultFeed]:
+    async with (
+        websockets.connect(url, max_size=None) as connection,
+        feed_of(connection, keep_codes) as feed,
+    ):
+        yield feed
+
+
+@contextlib.asynccontextmanager
+async def feed_of(
+    connection: ClientConnection, keep_codes: bool = True
+) -> AsyncIterator[ResultFeed]:
+    """The frames of a connection the test opened itself (with a token, say)."""
     feed = ResultFeed(keep_codes)
-    async with websockets.connect(url, max_size=None) as connection:
 
-        async def read() -> None:
-            async for raw in connection:
-                await feed._add(orjson.loads(raw))
+    async def read() -> None:
+        async for raw in connection:
+            await feed._add(orjson.loads(raw))
 
-        reader = asyncio.create_task(read())
-        try:
-            yield feed
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
-                await reader
+    reader = asyncio.create_task(read())
+    try:
+        yield feed
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
+            await reader
