@@ -16,6 +16,7 @@ from pyservices.gateway.domain import (
     TaskFields,
     TaskServiceUnavailable,
 )
+from tests.support.client import send_task_mutation
 from tests.support.fake_task_server import FakeTaskServicer, serve
 
 pytestmark = pytest.mark.integration
@@ -125,7 +126,7 @@ async def test_the_gateway_serves_graphql_through_the_grpc_adapter(
         sent = await http.post(
             "/query",
             json={
-                "query": "mutation($m: [String!]!) { sendTask(messages: $m) { id message } }",
+                "query": send_task_mutation("id message"),
                 "variables": {"m": ["hello", "world"]},
             },
         )

@@ -17,6 +17,7 @@ from pyservices.gateway.adapters.http import create_app
 from pyservices.gateway.settings import GatewaySettings
 from pyservices.task_service.main import run
 from pyservices.task_service.settings import TaskServiceSettings
+from tests.support.client import send_task_mutation
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +50,7 @@ async def test_a_thousand_messages_of_64_kib_fit_through_graphql(tasks: GrpcTask
         response = await http.post(
             "/query",
             json={
-                "query": "mutation($m: [String!]!) { sendTask(messages: $m) { id message } }",
+                "query": send_task_mutation("id message"),
                 "variables": {"m": messages},
             },
         )
@@ -64,7 +65,7 @@ async def test_a_thousand_messages_of_64_kib_fit_through_graphql(tasks: GrpcTask
 # limits: a page may carry 16 MiB of messages and codes (MAX_PAGE_BYTES).
 
 BIG = 65536  # bytes of the largest message; its binary code is eight times that
-SEND = "mutation($m: [String!]!) { sendTask(messages: $m) { id message binaryCode } }"
+SEND = send_task_mutation("id message binaryCode")
 
 
 @pytest.fixture

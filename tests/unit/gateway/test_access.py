@@ -14,10 +14,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pyservices.common.auth import AuthSettings, TokenVerifier, mint
 from pyservices.gateway.adapters.http import create_app
 from pyservices.gateway.limits import TokenBuckets
+from tests.support.client import send_task_mutation
 from tests.unit.gateway.gateway_fakes import FakeTaskService
 
 SECRET = "a-local-secret-of-at-least-32-bytes!"
-SEND = "mutation($m: [String!]!) { sendTask(messages: $m) { id } }"
+SEND = send_task_mutation("id")
 LIST = "{ tasks(limit: 100) { id message } }"
 GET = "query($id: String!) { task(id: $id) { id message } }"
 

@@ -11,9 +11,10 @@ import pytest
 from pyservices.common.admission import BodyBudget
 from pyservices.gateway.adapters import admission
 from pyservices.gateway.adapters.http import create_app
+from tests.support.client import send_task_mutation
 from tests.unit.gateway.gateway_fakes import FakeTaskService
 
-SEND = "mutation($m: [String!]!) { sendTask(messages: $m) { id } }"
+SEND = send_task_mutation("id")
 
 
 @pytest.fixture

@@ -9,9 +9,10 @@ import pytest
 
 from pyservices.gateway.adapters.graphql_app import SchemaLimits
 from pyservices.gateway.adapters.http import create_app
+from tests.support.client import send_task_mutation
 from tests.unit.gateway.gateway_fakes import FakeTaskService
 
-SEND = "mutation($m: [String!]!) { sendTask(messages: $m) { id message } }"
+SEND = send_task_mutation("id message")
 
 
 class Health:
