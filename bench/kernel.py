@@ -14,6 +14,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +22,9 @@ import numpy as np
 from pytest_benchmark.plugin import pytest_benchmark_generate_machine_info
 
 from bench import readme
-from bench.kernel_methods import (
-    BATCH,
-    BATCH_METHODS,
-    METHODS,
-    SIZES,
-    fill_limit,
-    sample,
-)
+from bench.kernel_methods import BATCH_METHODS, INPUTS, LIMIT, METHODS, KernelInput, fill_limit
 from bench.kernel_report import table, target_checks
-from bench.kernel_timing import Case, fresh_texts, measure
+from bench.kernel_timing import Case, measure
 
 __all__ = ["BATCH_METHODS", "METHODS", "fill_limit", "main", "run"]
 
@@ -39,16 +33,12 @@ RESULTS = ROOT / "bench" / "results" / "kernel.json"
 BUDGET_SECONDS = 0.6  # per method and input
 
 
-def _label(size: int) -> str:
-    return f"{size} B" if size < 1024 else f"{size >> 10} KiB" if size < 1 << 20 else "1 MiB"
-
-
 def _measure_row(cases: dict[str, Case], input_bytes: int) -> dict[str, dict[str, Any]]:
     """Each Python method alone, then Rust and memset in alternate rounds: a slow spell
     of a shared machine then hits both sides of the "of limit" ratio alike. The Python
     methods are not interleaved with them, because their large temporary strings change
     what the allocator hands out next (fresh pages, which fault, or reused ones)."""
-    paired = ("Rust", "limit")
+    paired = ("Rust", LIMIT)
     results = {}
     for name, case in cases.items():
         if name not in paired:
@@ -57,35 +47,17 @@ def _measure_row(cases: dict[str, Case], input_bytes: int) -> dict[str, dict[str
     return {name: results[name] for name in cases}
 
 
-def _row(kind: str, size: int) -> dict[str, Any]:
-    data = sample(kind, size)
-    out_chars = 8 * len(data)
-    cases: dict[str, Case] = {
-        name: (method, lambda k: fresh_texts(data, k)) for name, method in METHODS.items()
-    }
-    cases["limit"] = (fill_limit, lambda k: [out_chars] * k)
-    methods = _measure_row(cases, size)
-    name = "ASCII" if kind == "ascii" else "mixed"
-    return {"input": name, "size": size, "label": _label(size), "bytes": size, "methods": methods}
+def _row(given: KernelInput) -> dict[str, Any]:
+    def fresh(column: str) -> Callable[[int], list[Any]]:
+        return lambda k: [given.argument(column) for _ in range(k)]
 
-
-def _batch_row() -> dict[str, Any]:
-    count, size = BATCH
-    data = sample("mixed", size)
-
-    def batches(k: int) -> list[list[str]]:
-        return [fresh_texts(data, count) for _ in range(k)]
-
-    cases: dict[str, Case] = {name: (method, batches) for name, method in BATCH_METHODS.items()}
-    cases["limit"] = (lambda n: [fill_limit(n) for _ in range(count)], lambda k: [8 * size] * k)
-    methods = _measure_row(cases, count * size)
-    label = f"{count} x {size} B"
+    cases: dict[str, Case] = {column: (call, fresh(column)) for column, call in given.calls.items()}
     return {
-        "input": "batch",
-        "size": count * size,
-        "label": label,
-        "bytes": count * size,
-        "methods": methods,
+        "input": given.name,
+        "size": given.total_bytes,
+        "label": given.label,
+        "bytes": given.total_bytes,
+        "methods": _measure_row(cases, given.total_bytes),
     }
 
 
@@ -116,11 +88,9 @@ def _commit() -> str:
 def run() -> dict[str, Any]:
     started = time.perf_counter()
     rows = []
-    for kind in ("ascii", "mixed"):
-        for size in SIZES:
-            rows.append(_row(kind, size))
-            print(f"  measured {kind} {size} B", file=sys.stderr, flush=True)
-    rows.append(_batch_row())
+    for given in INPUTS:
+        rows.append(_row(given))
+        print(f"  measured {given.name} {given.label}", file=sys.stderr, flush=True)
     return {
         "command": "python -m bench.kernel",
         "datetime": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),

@@ -2,7 +2,8 @@
 
 CPython caches a str's UTF-8 form once an extension has asked for it, which would make
 every later call on the same object look faster; so each round times a loop over
-distinct str objects, decoded from bytes outside the timed region.
+distinct str objects, decoded from bytes outside the timed region
+(`KernelInput.argument`).
 """
 
 from __future__ import annotations
@@ -17,10 +18,6 @@ from pytest_benchmark.stats import Stats
 ROUND_SECONDS = 0.002  # aim for rounds at least this long (the clock's grain is ~50 ns)
 MAX_FRESH_BYTES = 32 << 20  # fresh inputs alive at once
 MAX_CALLS_PER_ROUND = 2000
-
-
-def fresh_texts(data: bytes, count: int) -> list[str]:
-    return [data.decode() for _ in range(count)]
 
 
 def time_calls(call: Callable[[Any], object], args: list[Any]) -> float:

@@ -1,23 +1,24 @@
-"""The kernel benchmark still runs: every method it compares gives the same code."""
+"""`python -m bench.kernel` (the README's table) still runs, on the inputs and calls it
+shares with the pytest-benchmark tests (test_kernel_benchmarks.py, which check that every
+call gives the right code)."""
 
 from __future__ import annotations
 
+import pytest
+
 from bench import kernel
-from bench.kernel_methods import sample
+from bench.kernel_methods import COLUMNS, INPUTS, KernelInput
 
 
-def test_every_benchmarked_method_agrees_on_a_small_input() -> None:
-    for kind in ("ascii", "mixed"):
-        text = sample(kind, 64).decode()
-        codes = {name: method(text) for name, method in kernel.METHODS.items()}
-        assert len(set(codes.values())) == 1, codes
+def test_a_row_has_every_column_measured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kernel, "BUDGET_SECONDS", 0.001)
+    row = kernel._row(KernelInput("mixed", 64))
+    assert (row["input"], row["label"], row["bytes"]) == ("mixed", "64 B", 64)
+    assert list(row["methods"]) == COLUMNS
+    assert all(stats["median"] > 0 and stats["rounds"] >= 3 for stats in row["methods"].values())
 
 
-def test_every_batch_method_agrees() -> None:
-    batch = [sample("mixed", 40).decode()] * 3
-    codes = {name: tuple(method(batch)) for name, method in kernel.BATCH_METHODS.items()}
-    assert len(set(codes.values())) == 1
-
-
-def test_the_limit_writes_the_output_size() -> None:
-    assert kernel.fill_limit(24) == "0" * 24
+def test_the_rows_are_the_tables_inputs_in_order() -> None:
+    labels = [f"{given.name} {given.label}" for given in INPUTS]
+    assert labels[0] == "ASCII 5 B" and labels[-1] == "batch 100 x 40 B"
+    assert len(set(labels)) == len(labels) == 11
