@@ -32,6 +32,26 @@ bench: bench-kernel bench-e2e
 bench-kernel:
     python -m bench.kernel
 
+# the kernel under pytest-benchmark: measure HEAD, save it in .benchmarks/, compare with the last saved run
+bench-compare commit="" *args:
+    #!/usr/bin/env bash
+    # `just bench-compare HEAD~1`: compare with the run saved at that commit instead (run this
+    # recipe there first). pytest options may follow: `just bench-compare "" --benchmark-compare-fail=median:20%`
+    # fails on a median 20% slower; `--benchmark-histogram=.benchmarks/kernel` draws SVGs.
+    set -euo pipefail
+    commit="${1:-}"
+    shift || true
+    against=--benchmark-compare
+    if [ -n "$commit" ]; then
+        saved="[0-9][0-9][0-9][0-9]_$(git rev-parse --verify "$commit^{commit}")"
+        if ! compgen -G ".benchmarks/*/${saved}_*.json" >/dev/null; then
+            echo "no run saved at $commit: check it out and run just bench-compare there" >&2
+            exit 2
+        fi
+        against="--benchmark-compare=$saved"
+    fi
+    python -m pytest tests/kernel/test_kernel_benchmarks.py --benchmark-only --benchmark-autosave "$against" "$@"
+
 # the pipeline end to end, against a running stack (`just up` in another terminal)
 bench-e2e *args:
     python -m bench.e2e "$@"
