@@ -24,7 +24,8 @@ def documents(kind: str) -> list[dict[str, Any]]:
 def configured_host() -> str:
     kustomization = yaml.safe_load((PROD / "kustomization.yaml").read_text())
     settings = next(g for g in kustomization["configMapGenerator"] if g["name"] == "prod-settings")
-    return next(v.split("=", 1)[1] for v in settings["literals"] if v.startswith("host="))
+    host: str = next(v.split("=", 1)[1] for v in settings["literals"] if v.startswith("host="))
+    return host
 
 
 def service_container(command: str) -> Container:

@@ -72,5 +72,7 @@ async def connect_and_never_read(port: int) -> asyncio.StreamWriter:
     )
     answer = await reader.readuntil(b"\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 101"), answer
-    writer.transport.pause_reading()
+    transport = writer.transport
+    assert isinstance(transport, asyncio.ReadTransport)
+    transport.pause_reading()
     return writer

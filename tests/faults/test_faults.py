@@ -187,7 +187,10 @@ async def test_poison_messages_are_dead_lettered_and_block_nothing(
     assert sorted(message.body for message in dead_letters) == sorted(POISON)
     # Rejected by the worker on their first delivery, not after a round of retries.
     for message in dead_letters:
-        [death] = message.headers["x-death"]
+        deaths = message.headers["x-death"]
+        assert isinstance(deaths, list)
+        [death] = deaths
+        assert isinstance(death, dict)
         assert (death["reason"], death["count"]) == ("rejected", 1), death
     notes = f"{len(POISON)} poison messages dead-lettered on their first delivery"
     trial.save("7-poison", notes)

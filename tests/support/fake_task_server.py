@@ -129,7 +129,7 @@ async def serve(
 ) -> tuple[grpc.aio.Server, int]:
     """A started server of `servicer` at `address` (a free port by default), and its port."""
     server = grpc.aio.server()
-    task_pb2_grpc.add_TaskServiceServicer_to_server(servicer, server)
+    task_pb2_grpc.add_TaskServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
     port = server.add_insecure_port(address)
     await server.start()
     return server, port

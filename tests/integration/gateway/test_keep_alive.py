@@ -10,11 +10,12 @@ socket, which must be answered.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
+from devstack.infra import free_port
 from pyservices.common import lifecycle
 from pyservices.gateway.bootstrap import build
 from pyservices.gateway.settings import GatewaySettings
@@ -28,14 +29,7 @@ REQUEST = (
 )
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-async def running_gateway(**settings: object) -> AsyncIterator[int]:
+async def running_gateway(**settings: Any) -> AsyncIterator[int]:
     port = free_port()
     gateway = build(GatewaySettings(gateway_port=port, **settings), task_service=FakeTaskService())
     stop = asyncio.Event()

@@ -12,6 +12,7 @@ import orjson
 import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
+from websockets.typing import Origin
 
 from devstack.infra import LocalRabbitMQ
 from pyservices.websocket.metrics import DISCONNECTS
@@ -168,11 +169,11 @@ async def test_a_disallowed_origin_is_refused(
 ) -> None:
     async with start_service(allowed_origins="http://page.example") as url:
         with pytest.raises(websockets.InvalidStatus) as refused:
-            await websockets.connect(url, origin="http://evil.example")
+            await websockets.connect(url, origin=Origin("http://evil.example"))
         assert refused.value.response.status_code == 403
 
         async with (
-            websockets.connect(url, origin="http://page.example") as browser,
+            websockets.connect(url, origin=Origin("http://page.example")) as browser,
             websockets.connect(url) as no_origin,
         ):
             [task_id] = await publisher.publish(1)

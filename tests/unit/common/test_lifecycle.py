@@ -47,9 +47,14 @@ class FakeService(lifecycle.Service):
     async def start(self, stop: asyncio.Event) -> asyncio.Task[None] | None:
         self.calls.append("start")
         self.started.set()
-        if self.failing is None:
+        failing = self.failing
+        if failing is None:
             return None
-        return asyncio.ensure_future(self.failing)
+
+        async def server() -> None:  # a server task that ends with the future's error
+            await failing
+
+        return asyncio.create_task(server())
 
     async def drain(self, grace: float) -> None:
         self.calls.append(f"drain {grace}")
