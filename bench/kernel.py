@@ -3,6 +3,8 @@ memory-write limit, over ASCII and mixed text of 5 B to 1 MiB and a batch of mes
 
     python -m bench.kernel            # run (~1 min), print, save JSON, render the docs
     python -m bench.kernel --render   # only render docs/benchmarks.md and README from the JSON
+    python -m bench.kernel --against run.json  # measure, compare with a pytest-benchmark run
+                                               # of tests/kernel/test_kernel_benchmarks.py
 """
 
 from __future__ import annotations
@@ -22,7 +24,15 @@ import numpy as np
 from pytest_benchmark.plugin import pytest_benchmark_generate_machine_info
 
 from bench import readme
-from bench.kernel_methods import BATCH_METHODS, INPUTS, LIMIT, METHODS, KernelInput, fill_limit
+from bench.kernel_methods import (
+    BATCH_METHODS,
+    COLUMNS,
+    INPUTS,
+    LIMIT,
+    METHODS,
+    KernelInput,
+    fill_limit,
+)
 from bench.kernel_report import table, target_checks
 from bench.kernel_timing import Case, measure
 
@@ -102,12 +112,53 @@ def run() -> dict[str, Any]:
     }
 
 
+def agreement(results: dict[str, Any], pytest_run: dict[str, Any]) -> str:
+    """Per input and column, pytest-benchmark's median over bench.kernel's: as measured,
+    and (in brackets) less pytest-benchmark's per-round overhead, which bench.kernel's loop
+    of calls spreads over hundreds of calls."""
+    medians: dict[tuple[str, str, str], float] = {}
+    overhead = 0.0
+    for bench in pytest_run["benchmarks"]:
+        median_ns = bench["stats"]["median"] * 1e9
+        info = bench["extra_info"]
+        if "column" in info:
+            medians[(info["input"], info["label"], info["column"])] = median_ns
+        elif bench["name"] == "test_the_per_round_overhead":
+            overhead = median_ns
+    lines = [
+        f"pytest-benchmark ÷ bench.kernel, median; (in brackets) less {overhead:.0f} ns "
+        "of per-round overhead",
+        "",
+        "| input | size | " + " | ".join(COLUMNS) + " |",
+        "|" + "---|" * (2 + len(COLUMNS)),
+    ]
+    for row in results["rows"]:
+        cells = [row["input"], row["label"]]
+        for column in COLUMNS:
+            ours = row["methods"][column]["median"]
+            theirs = medians.get((row["input"], row["label"], column))
+            cells.append(
+                "—" if theirs is None else f"{theirs / ours:.2f} ({(theirs - overhead) / ours:.2f})"
+            )
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
         "--render", action="store_true", help="only render the docs from the saved JSON"
     )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        metavar="JSON",
+        help="measure without saving, and compare with this pytest-benchmark run",
+    )
     args = parser.parse_args(argv)
+    if args.against:
+        print(agreement(run(), json.loads(args.against.read_text())))
+        return 0
     if args.render:
         results = json.loads(RESULTS.read_text())
     else:

@@ -22,3 +22,21 @@ def test_the_rows_are_the_tables_inputs_in_order() -> None:
     labels = [f"{given.name} {given.label}" for given in INPUTS]
     assert labels[0] == "ASCII 5 B" and labels[-1] == "batch 100 x 40 B"
     assert len(set(labels)) == len(labels) == 11
+
+
+def test_agreement_divides_pytest_benchmarks_median_by_bench_kernels() -> None:
+    methods = {column: {"median": 50} for column in COLUMNS}
+    results = {"rows": [{"input": "ASCII", "label": "5 B", "methods": methods}]}
+    pytest_run = {
+        "benchmarks": [
+            {
+                "name": "test_kernel[ASCII-5B-rust]",
+                "extra_info": {"input": "ASCII", "label": "5 B", "column": "Rust"},
+                "stats": {"median": 150e-9},
+            },
+            {"name": "test_the_per_round_overhead", "extra_info": {}, "stats": {"median": 90e-9}},
+        ]
+    }
+    text = kernel.agreement(results, pytest_run)
+    assert "less 90 ns" in text
+    assert "| ASCII | 5 B | — | — | — | 3.00 (1.20) | — |" in text
