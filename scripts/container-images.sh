@@ -11,6 +11,7 @@
 # copies in, the toolchain's version), so a second run builds nothing and a changed
 # recipe rebuilds only its image. Prints the overrides on stdout, one VAR=image a line:
 #   eval "$(scripts/container-images.sh)"   # PYTHON_IMAGE, RUST_IMAGE, POSTGRES_IMAGE, ...
+# Grafana has no Debian package and so no stand-in.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -64,6 +65,19 @@ rabbitmq_image() {
     --customize-hook="upload $STANDINS/rabbitmq-entrypoint.sh /usr/local/bin/docker-entrypoint.sh" \
     --customize-hook='chmod 755 "$1"/usr/local/bin/docker-entrypoint.sh' \
     --customize-hook='chroot "$1" rabbitmq-plugins --offline enable rabbitmq_management >/dev/null'
+}
+
+prometheus_image() {
+  # prom/prometheus: the binary as entry point, the data in /prometheus, user nobody
+  IMPORT_CHANGES=(
+    --change 'ENTRYPOINT ["/usr/bin/prometheus"]'
+    --change 'CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]'
+    --change 'USER nobody'
+    --change 'WORKDIR /prometheus'
+    --change 'EXPOSE 9090'
+  )
+  debootstrap_to_image "$1" prometheus \
+    --customize-hook='mkdir -p "$1"/prometheus && chroot "$1" chown nobody:nogroup /prometheus'
 }
 
 rust_image() {
@@ -131,3 +145,4 @@ ensure python PYTHON_IMAGE
 ensure rust RUST_IMAGE
 ensure postgres POSTGRES_IMAGE
 ensure rabbitmq RABBITMQ_IMAGE
+ensure prometheus PROMETHEUS_IMAGE

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a Debian-like machine, idempotently:
-#   1. system packages (PostgreSQL, RabbitMQ, PyO3 from Debian's Rust registry, Chromium)
+#   1. system packages (PostgreSQL, RabbitMQ, PyO3 from Debian's Rust registry, Chromium,
+#      podman and mmdebstrap for tests/containers) and, as root, the podman settings that
+#      test needs (scripts/containers-conf.sh says why)
 #   2. cargo source replacement to Debian's registry when that registry holds the crates
 #      (chosen here, written to the untracked .cargo/config.toml, never forced on users
 #      who reach crates.io: set BINCONV_CRATES=crates-io to skip it)
@@ -11,6 +13,10 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 APT_PACKAGES=(postgresql rabbitmq-server librust-pyo3-dev chromium fonts-dejavu-core fonts-noto-color-emoji)
+# tests/containers: podman runs the compose file (runc: crun fails on hybrid cgroups;
+# netavark + aardvark-dns: services find each other by name), mmdebstrap makes the base
+# images from Debian's packages where no registry is reachable
+APT_PACKAGES+=(podman runc netavark aardvark-dns iptables mmdebstrap)
 # just bench-peers: Dramatiq's result store
 APT_PACKAGES+=(redis-server)
 VENV=.venv
@@ -87,6 +93,7 @@ install_python_env() {
 }
 
 install_system_packages
+[ "$(id -u)" -ne 0 ] || bash scripts/containers-conf.sh
 configure_cargo_source
 install_python_env
 

