@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -13,10 +15,11 @@ from pyservices.common.admission import LargeRequestGate
 from pyservices.common.lifecycle import Step
 from pyservices.common.logging import get_logger
 from pyservices.common.ops import HealthCheck
+from pyservices.task_service import usecases
 from pyservices.task_service.adapters.grpc_server import build_server
 from pyservices.task_service.adapters.grpc_servicer import TaskServicer
 from pyservices.task_service.adapters.postgres import PostgresTaskRepository
-from pyservices.task_service.ports import TaskRepository
+from pyservices.task_service.ports import RepositoryUnavailable, TaskRepository
 from pyservices.task_service.settings import TaskServiceSettings
 
 log = get_logger(__name__)
@@ -36,6 +39,7 @@ class TaskServiceProcess(lifecycle.Service):
         self.ops_port = settings.metrics_port
         self.address = f"{settings.host}:{settings.task_service_port}"
         self._server: Any = None
+        self._retention: asyncio.Task[None] | None = None
 
     @property
     def checks(self) -> Mapping[str, HealthCheck]:
@@ -61,6 +65,25 @@ class TaskServiceProcess(lifecycle.Service):
         self._server.add_insecure_port(self.address)
         await self._server.start()
         await self._warm_up(s.database_pool_min)
+        if s.task_retention_days > 0:
+            self._retention = asyncio.create_task(self._retain())
+
+    async def _retain(self) -> None:
+        """Retention on a timer, for as long as the service runs; an outage or a failed
+        run is logged and retried at the next turn. Replicas may all run it: a batch
+        skips the rows another holds."""
+        s = self.settings
+        retention = timedelta(days=s.task_retention_days)
+        while True:
+            try:
+                await usecases.remove_expired_tasks(
+                    self.repository, retention, s.task_retention_batch
+                )
+            except RepositoryUnavailable:
+                log.warning("retention_skipped_database_unavailable")
+            except Exception:
+                log.exception("retention_failed")
+            await asyncio.sleep(s.task_retention_interval_seconds)
 
     async def _warm_up(self, connections: int) -> None:
         """Open a few connections now so the first requests do not pay for them."""
@@ -71,6 +94,10 @@ class TaskServiceProcess(lifecycle.Service):
 
     async def drain(self, grace: float) -> None:
         # Refuses new calls, lets running ones finish within the grace, cancels the rest.
+        if self._retention is not None:
+            self._retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retention
         if self._server is not None:
             await self._server.stop(grace)
 

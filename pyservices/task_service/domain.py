@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 # A request with a thousand bad messages gets a readable error, not a thousand lines.
 MAX_REPORTED_VIOLATIONS = 5
@@ -81,10 +83,51 @@ class Task:
     updated_at: datetime
     processed_at: datetime | None = None
     owner: str | None = None
+    # Insertion order (the store's), which breaks ties of created_at in the page order.
+    seq: int = 0
 
     @property
     def processed(self) -> bool:
         return self.processed_at is not None
+
+    @property
+    def cursor(self) -> Cursor:
+        return Cursor(self.created_at, self.seq)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+CURSOR_VERSION = "1"
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """A task's place in the newest-first order (created_at, then seq, descending).
+    Both keys, not seq alone: concurrent requests may commit seq out of created_at order."""
+
+    created_at: datetime
+    seq: int
+
+    def encode(self) -> str:
+        """Opaque to clients: URL-safe base64 of "1:<microseconds since 1970>:<seq>"."""
+        micros = (self.created_at - EPOCH) // MICROSECOND
+        raw = f"{CURSOR_VERSION}:{micros}:{self.seq}".encode("ascii")
+        return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        """The cursor `encode` made, or InvalidRequest."""
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("ascii")
+            version, micros, seq = raw.split(":")
+            position = int(seq)
+            if version != CURSOR_VERSION or not 0 <= position < 1 << 63:  # a bigint
+                raise ValueError(version)
+            return cls(EPOCH + int(micros) * MICROSECOND, position)
+        except (ValueError, binascii.Error, OverflowError):
+            raise InvalidRequest(
+                f"after {_excerpt(text)} is not a cursor: pass a task's cursor as it was read"
+            ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,13 +242,26 @@ def binary_code_fault(code: str, max_message_bytes: int) -> str | None:
 
 def page(limit: int, offset: int, limits: PageLimits) -> tuple[int, int]:
     """The (limit, offset) to read; 0 means the default size. Never a silent cap."""
+    return page_after(limit, offset, "", limits)[:2]
+
+
+def page_after(
+    limit: int, offset: int, after: str, limits: PageLimits
+) -> tuple[int, int, Cursor | None]:
+    """The (limit, offset, cursor) to read: `after` (a task's cursor, "" for none) or an
+    offset, not both."""
+    cursor = Cursor.decode(after) if after else None
+    if cursor is not None and offset:
+        raise InvalidRequest(
+            f"offset and after cannot be used together (got offset {offset}): page by one"
+        )
     if limit < 0:
         raise InvalidRequest(f"limit must not be negative (got {limit})")
     if limit > limits.max_size:
         raise InvalidRequest(f"limit must be at most {limits.max_size} (got {limit})")
     if offset < 0:
         raise InvalidRequest(f"offset must not be negative (got {offset})")
-    return (limit or limits.default_size), offset
+    return (limit or limits.default_size), offset, cursor
 
 
 def check_page_bytes(sizes: Sequence[int], max_bytes: int, fields: TaskFields) -> None:

@@ -19,3 +19,6 @@ TASKS_CREATED = Counter("binconv_tasks_created_total", "Tasks stored")
 TASKS_PROCESSED = Counter(
     "binconv_tasks_processed_total", "Tasks whose result was recorded (repeats excluded)"
 )
+TASKS_REMOVED = Counter(
+    "binconv_tasks_removed_total", "Tasks removed by retention (TASK_RETENTION_DAYS)"
+)

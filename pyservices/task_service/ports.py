@@ -6,8 +6,16 @@ import abc
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from pyservices.task_service.domain import ALL_FIELDS, NewTask, ProcessedResult, Task, TaskFields
+from pyservices.task_service.domain import (
+    ALL_FIELDS,
+    Cursor,
+    NewTask,
+    ProcessedResult,
+    Task,
+    TaskFields,
+)
 
 
 class RepositoryUnavailable(Exception):
@@ -50,8 +58,9 @@ class TaskRepository(abc.ABC):
     async def add_tasks(self, tasks: Sequence[NewTask]) -> list[Task]:
         """Store all tasks, each with its owner, and one `task.created` event each (in
         the order given), all or nothing. The tasks of one call share one created_at,
-        which is also their updated_at. An id already stored, or given twice, is a
-        caller's bug: the call raises (the store's own error) and stores nothing.
+        which is also their updated_at, and have increasing `seq`s in the order given.
+        An id already stored, or given twice, is a caller's bug: the call raises (the
+        store's own error) and stores nothing.
 
         Returns the stored tasks in the order given.
         """
@@ -71,13 +80,31 @@ class TaskRepository(abc.ABC):
 
     @abc.abstractmethod
     async def list_tasks(
-        self, limit: int, offset: int, fields: TaskFields, max_bytes: int, owner: str | None = None
+        self,
+        limit: int,
+        offset: int,
+        fields: TaskFields,
+        max_bytes: int,
+        owner: str | None = None,
+        after: Cursor | None = None,
     ) -> SizedPage:
         """Newest first (created_at, then insertion order, descending: the tasks of one
         add_tasks call list in the reverse of the order given), with the size in UTF-8
         bytes of each task's selected large fields. Those fields are read only when the
         sizes sum to at most `max_bytes` (over it, the tasks come without them): memory
-        stays bounded by the budget, whatever the page."""
+        stays bounded by the budget, whatever the page.
+
+        `after` (a listed task's `cursor`): only the tasks after it in that order, at a
+        cost that does not grow with the tasks before it (offset is then 0). Each task
+        listed carries its `seq`, so its cursor can be handed out."""
+
+    @abc.abstractmethod
+    async def remove_created_before(self, cutoff: datetime, limit: int) -> int:
+        """Retention: remove up to `limit` tasks created before `cutoff`, oldest first,
+        with their outbox events still waiting (events of a task that no longer exists);
+        returns how many tasks were removed. One short unit of work: a caller removes a
+        large backlog in many calls, never holding locks for long. Rows that another
+        unit of work holds are skipped, not waited for."""
 
     @abc.abstractmethod
     async def get_task(

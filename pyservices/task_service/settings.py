@@ -41,6 +41,12 @@ class TaskServiceSettings(CommonSettings, DatabaseSettings):
     processed_batch_bytes: int = 8 * 1024 * 1024
     # Characters of messages in one INSERT statement of a request (all in one transaction).
     insert_chunk_bytes: int = 4 * 1024 * 1024
+    # Retention: tasks created more than this many days ago are removed (with their
+    # events still waiting), so the table and its indexes stay bounded. 0: kept forever.
+    task_retention_days: float = 0
+    # How often retention runs, and how many tasks one of its transactions removes.
+    task_retention_interval_seconds: float = 60.0
+    task_retention_batch: int = 1000
 
     @property
     def message_limits(self) -> MessageLimits:

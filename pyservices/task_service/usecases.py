@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
 
 from pyservices.common.admission import LargeRequestGate
 from pyservices.common.logging import get_logger
@@ -95,12 +97,14 @@ async def list_tasks(
     limits: PageLimits,
     fields: TaskFields = ALL_FIELDS,
     owner: str | None = None,
+    after: str = "",
 ) -> list[Task]:
     """One page of tasks, newest first, with only the large fields asked for; refused
     whole (never cut short) when those fields hold more than the page's byte budget.
-    With an owner, only that owner's tasks."""
-    size, start = domain.page(limit, offset, limits)
-    found = await tasks.list_tasks(size, start, fields, limits.max_bytes, owner)
+    With an owner, only that owner's tasks; with `after` (a task's encoded cursor), only
+    the tasks after it."""
+    size, start, cursor = domain.page_after(limit, offset, after, limits)
+    found = await tasks.list_tasks(size, start, fields, limits.max_bytes, owner, cursor)
     domain.check_page_bytes(found.sizes, limits.max_bytes, fields)
     return found.tasks
 
@@ -115,3 +119,25 @@ async def get_task(
     if task is None:
         raise TaskNotFound(f"no task has id {task_id}")
     return task
+
+
+async def remove_expired_tasks(
+    tasks: TaskRepository,
+    retention: timedelta,
+    batch: int,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> int:
+    """Retention: remove the tasks created more than `retention` ago, `batch` at a time
+    (each batch its own short transaction, so no lock is held for long and the pages
+    read meanwhile wait for no one); returns how many were removed."""
+    cutoff, total = now() - retention, 0
+    while True:
+        removed = await tasks.remove_created_before(cutoff, batch)
+        total += removed
+        metrics.TASKS_REMOVED.inc(removed)
+        if removed < batch:
+            break
+        await asyncio.sleep(0)  # let the requests waiting meanwhile run between batches
+    if total:
+        log.info("tasks_removed", count=total, cutoff=cutoff.isoformat())
+    return total

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -270,6 +271,90 @@ class TaskRepositoryContract:
             (t.id, t.processed_at) for t in at.tasks
         ]
 
+    # list_tasks after a cursor
+    async def test_add_tasks_seqs_increase_in_the_order_given_and_across_calls(
+        self, repository: TaskRepository
+    ) -> None:
+        first = await repository.add_tasks(new("a", "b", "c"))
+        second = await repository.add_tasks(new("d"))
+
+        seqs = [t.seq for t in [*first, *second]]
+        assert seqs == sorted(set(seqs))
+
+    async def test_list_tasks_after_a_cursor_pages_cover_the_order_once(
+        self, repository: TaskRepository
+    ) -> None:
+        for size in (3, 1, 4):
+            await repository.add_tasks(new(*(f"m{i}" for i in range(size))))
+        whole = await listed(repository)
+
+        pages, after = [], None
+        for _ in range(4):
+            page = (await repository.list_tasks(3, 0, ALL_FIELDS, BUDGET, None, after)).tasks
+            pages.append(page)
+            after = page[-1].cursor if page else after
+
+        assert [len(page) for page in pages] == [3, 3, 2, 0]
+        assert [t for page in pages for t in page] == whole
+
+    async def test_list_tasks_after_a_cursor_is_stable_while_tasks_arrive_or_go(
+        self, repository: TaskRepository
+    ) -> None:
+        await repository.add_tasks(new(*(f"m{i}" for i in range(5))))
+        whole = await listed(repository)
+
+        await repository.add_tasks(new("newer"))  # an offset would now repeat a task
+        after = (await repository.list_tasks(2, 0, ALL_FIELDS, BUDGET, None, whole[1].cursor)).tasks
+        assert after == whole[2:4]
+        # The cursor holds its place itself: the task it came from may be gone.
+        await repository.remove_created_before(whole[0].created_at + timedelta(seconds=1), 100)
+        assert (
+            await repository.list_tasks(2, 0, IDS_ONLY, BUDGET, None, whole[1].cursor)
+        ).tasks == []
+
+    async def test_list_tasks_after_a_cursor_with_an_owner_lists_only_theirs(
+        self, repository: TaskRepository
+    ) -> None:
+        alice = await repository.add_tasks(new("a1", "a2", owner="alice"))
+        await repository.add_tasks(new("b1", owner="bob"))
+        more = await repository.add_tasks(new("a3", owner="alice"))
+
+        first = (await repository.list_tasks(1, 0, ALL_FIELDS, BUDGET, "alice")).tasks
+        rest = (
+            await repository.list_tasks(5, 0, ALL_FIELDS, BUDGET, "alice", first[0].cursor)
+        ).tasks
+
+        assert first == more
+        assert rest == list(reversed(alice))
+
+    # remove_created_before
+    async def test_remove_created_before_removes_the_oldest_first_in_bounded_calls(
+        self, repository: TaskRepository, outbox: Outbox
+    ) -> None:
+        old = await repository.add_tasks(new("old 1", "old 2"))
+        await repository.record_processed([ProcessedResult(old[0].id, A)])
+        [kept] = await repository.add_tasks(new("kept"))
+        cutoff = kept.created_at
+
+        assert await repository.remove_created_before(cutoff, 1) == 1
+        assert await repository.get_task(old[0].id) is None
+        assert await repository.get_task(old[1].id) is not None
+        assert await repository.remove_created_before(cutoff, 1) == 1
+        assert await repository.remove_created_before(cutoff, 1) == 0
+
+        assert await listed(repository) == [kept]
+        # The events still waiting for removed tasks go with them.
+        assert [task_id for _, task_id, _ in await outbox()] == [kept.id]
+
+    async def test_remove_created_before_nothing_older_removes_nothing(
+        self, repository: TaskRepository, outbox: Outbox
+    ) -> None:
+        stored = await repository.add_tasks(new("a", "b"))
+
+        assert await repository.remove_created_before(stored[0].created_at, 10) == 0
+        assert len(await listed(repository)) == 2
+        assert len(await outbox()) == 2
+
     # get_task
     async def test_get_task_an_absent_task_is_none(self, repository: TaskRepository) -> None:
         await repository.add_tasks(new("a"))
@@ -370,6 +455,7 @@ class TaskRepositoryContract:
             repository.backlog,
             lambda: repository.list_tasks(1, 0, ALL_FIELDS, BUDGET),
             lambda: repository.get_task(some_id),
+            lambda: repository.remove_created_before(datetime.now(UTC), 10),
         ]
         for call in calls:
             with pytest.raises(RepositoryUnavailable):

@@ -71,11 +71,17 @@ class Task(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     PROCESSED_FIELD_NUMBER: _builtins.int
+    CURSOR_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     message: _builtins.str
     binary_code: _builtins.str
     """empty until processed"""
     processed: _builtins.bool
+    cursor: _builtins.str
+    """Opaque: where this task stands in the newest-first order of GetTasks. Pass it as
+    `after` to read the tasks that follow it. Filled in every reply of GetTasks and
+    ReceiveTaskToProcess; empty from an older server.
+    """
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -89,10 +95,11 @@ class Task(_message.Message):
         created_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
         processed: _builtins.bool = ...,
+        cursor: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["binary_code", b"binary_code", "created_at", b"created_at", "id", b"id", "message", b"message", "processed", b"processed", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["binary_code", b"binary_code", "created_at", b"created_at", "cursor", b"cursor", "id", b"id", "message", b"message", "processed", b"processed", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -261,7 +268,13 @@ Global___TaskFields: _TypeAlias = TaskFields  # noqa: Y015
 
 @_typing.final
 class GetTasksRequest(_message.Message):
-    """`owner` (both requests): set in auth mode to the caller's token `sub`, and then only
+    """Two ways to page (one at a time): `offset` skips that many tasks, reading and
+    discarding them, so a deep page costs as much as every task before it; `after` (a
+    task's `cursor`) starts just after that task, an index seek whose cost does not grow
+    with the table, and a page stays stable while new tasks arrive. An `after` that is
+    not a cursor, or with a non-zero offset, is INVALID_ARGUMENT.
+
+    `owner` (both requests): set in auth mode to the caller's token `sub`, and then only
     that owner's tasks are listed or found (another owner's id answers NOT_FOUND, exactly
     as an unknown id). Empty in open mode: every task.
     """
@@ -272,10 +285,13 @@ class GetTasksRequest(_message.Message):
     OFFSET_FIELD_NUMBER: _builtins.int
     FIELDS_FIELD_NUMBER: _builtins.int
     OWNER_FIELD_NUMBER: _builtins.int
+    AFTER_FIELD_NUMBER: _builtins.int
     limit: _builtins.int
     """0 means the server's default page size"""
     offset: _builtins.int
     owner: _builtins.str
+    after: _builtins.str
+    """empty: from the newest task (or `offset`)"""
     @_builtins.property
     def fields(self) -> Global___TaskFields:
         """absent: all fields"""
@@ -287,10 +303,11 @@ class GetTasksRequest(_message.Message):
         offset: _builtins.int = ...,
         fields: Global___TaskFields | None = ...,
         owner: _builtins.str = ...,
+        after: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["fields", b"fields"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["fields", b"fields", "limit", b"limit", "offset", b"offset", "owner", b"owner"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "fields", b"fields", "limit", b"limit", "offset", b"offset", "owner", b"owner"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -114,6 +114,7 @@ class TaskServicer(task_pb2_grpc.TaskServiceServicer):
                 self._page_limits,
                 fields,
                 request.owner or None,
+                request.after,
             ),
         )
         return task_pb2.TaskList(tasks=[task_message(task, fields) for task in page])
@@ -228,6 +229,7 @@ def task_message(task: Task, fields: TaskFields = ALL_FIELDS) -> task_pb2.Task:
         created_at=timestamp(task.created_at),
         updated_at=timestamp(task.updated_at),
         processed=task.processed,
+        cursor=task.cursor.encode(),
     )
 
 

@@ -12,12 +12,20 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from pyservices.common.events import TASK_CREATED, TASK_PROCESSED, TaskCreated, TaskProcessed
-from pyservices.task_service.domain import ALL_FIELDS, NewTask, ProcessedResult, Task, TaskFields
+from pyservices.task_service.domain import (
+    ALL_FIELDS,
+    Cursor,
+    NewTask,
+    ProcessedResult,
+    Task,
+    TaskFields,
+)
 from pyservices.task_service.ports import (
     Recorded,
     RepositoryUnavailable,
@@ -43,7 +51,7 @@ INSERT INTO tasks (id, message, owner)
 SELECT id, message, $3::text
 FROM unnest($1::uuid[], $2::text[]) WITH ORDINALITY AS r(id, message, n)
 ORDER BY n
-RETURNING id, created_at, updated_at
+RETURNING id, seq, created_at, updated_at
 """
 
 INSERT_EVENTS = """
@@ -79,7 +87,9 @@ WHERE updated.id IS NOT NULL OR EXISTS (SELECT 1 FROM tasks WHERE tasks.id = inp
 # unread, so a list of ids reads no message and no code at all.
 #
 # An owner's page ($6) is its own statement, not "$6 IS NULL OR owner = $6": a prepared
-# statement's generic plan could not then use the owner's index.
+# statement's generic plan could not then use the owner's index. So is a page after a
+# cursor: a row comparison on the index's own columns, which the index scan starts at
+# (tests/integration/task_service/test_keyset_pages.py checks the plans).
 LIST_PAGE = """
 WITH page AS (
     SELECT id, created_at, seq,
@@ -91,7 +101,7 @@ WITH page AS (
 ), sized AS (
     SELECT id, created_at, seq, size, sum(size) OVER () <= $5::bigint AS fits FROM page
 )
-SELECT t.id, t.created_at, t.updated_at, t.processed_at, t.owner, sized.size,
+SELECT t.id, t.seq, t.created_at, t.updated_at, t.processed_at, t.owner, sized.size,
        CASE WHEN $3 AND sized.fits THEN t.message ELSE '' END AS message,
        CASE WHEN $4 AND sized.fits THEN t.binary_code ELSE '' END AS binary_code
 FROM sized JOIN tasks AS t ON t.id = sized.id
@@ -99,6 +109,25 @@ ORDER BY sized.created_at DESC, sized.seq DESC
 """
 LIST_TASKS = LIST_PAGE.format(where="")
 LIST_OWNER_TASKS = LIST_PAGE.format(where="WHERE owner = $6")
+LIST_TASKS_AFTER = LIST_PAGE.format(where="WHERE (created_at, seq) < ($6, $7)")
+LIST_OWNER_TASKS_AFTER = LIST_PAGE.format(where="WHERE owner = $6 AND (created_at, seq) < ($7, $8)")
+# Retention, one batch: the oldest tasks first (the newest-first index read backwards,
+# so the scan stops at the cutoff), rows held by another transaction skipped rather
+# than waited for, and the events still waiting for those tasks removed with them.
+REMOVE_OLD_TASKS = """
+WITH doomed AS (
+    SELECT id FROM tasks
+    WHERE created_at < $1
+    ORDER BY created_at, seq
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+), removed AS (
+    DELETE FROM tasks WHERE id IN (SELECT id FROM doomed) RETURNING id
+), events AS (
+    DELETE FROM outbox WHERE task_id IN (SELECT id FROM removed)
+)
+SELECT count(*) FROM removed
+"""
 # max - min + 1 is an upper bound of the rows (two probes of the primary key), not a
 # count(*) that would read every row of a large backlog on each request.
 BACKLOG = "SELECT coalesce(max(id) - min(id) + 1, 0) FROM outbox"
@@ -106,7 +135,7 @@ BACKLOG = "SELECT coalesce(max(id) - min(id) + 1, 0) FROM outbox"
 BACKLOG_TTL_SECONDS = 0.5
 # Another owner's task ($4) reads as no task at all; NULL (open mode) reads any task.
 GET_TASK = """
-SELECT id, created_at, updated_at, processed_at, owner,
+SELECT id, seq, created_at, updated_at, processed_at, owner,
        CASE WHEN $2 THEN message ELSE '' END AS message,
        CASE WHEN $3 THEN binary_code ELSE '' END AS binary_code
 FROM tasks WHERE id = $1 AND ($4::text IS NULL OR owner = $4)
@@ -166,8 +195,19 @@ class PostgresTaskRepository(TaskRepository):
                 ids, owner = [task.id for task in chunk], chunk[0].owner
                 messages = [task.message for task in chunk]
                 rows = await conn.fetch(INSERT_TASKS, ids, messages, owner)
-                stamps = {row["id"]: (row["created_at"], row["updated_at"]) for row in rows}
-                done = [Task(t.id, t.message, "", *stamps[t.id], owner=owner) for t in chunk]
+                stamps = {row["id"]: row for row in rows}
+                done = [
+                    Task(
+                        t.id,
+                        t.message,
+                        "",
+                        stamps[t.id]["created_at"],
+                        stamps[t.id]["updated_at"],
+                        owner=owner,
+                        seq=stamps[t.id]["seq"],
+                    )
+                    for t in chunk
+                ]
                 payloads = [
                     TaskCreated(str(t.id), t.message, t.created_at, owner).to_json() for t in done
                 ]
@@ -209,11 +249,21 @@ class PostgresTaskRepository(TaskRepository):
         )
 
     async def list_tasks(
-        self, limit: int, offset: int, fields: TaskFields, max_bytes: int, owner: str | None = None
+        self,
+        limit: int,
+        offset: int,
+        fields: TaskFields,
+        max_bytes: int,
+        owner: str | None = None,
+        after: Cursor | None = None,
     ) -> SizedPage:
         async with self._connection() as conn:
-            rows = await fetch_page(conn, limit, offset, fields, max_bytes, owner)
+            rows = await fetch_page(conn, limit, offset, fields, max_bytes, owner, after)
         return SizedPage([_task(row) for row in rows], [row["size"] for row in rows])
+
+    async def remove_created_before(self, cutoff: datetime, limit: int) -> int:
+        async with self._transaction() as conn:
+            return int(await conn.fetchval(REMOVE_OLD_TASKS, cutoff, limit))
 
     async def get_task(
         self, task_id: uuid.UUID, fields: TaskFields = ALL_FIELDS, owner: str | None = None
@@ -253,14 +303,20 @@ async def fetch_page(
     fields: TaskFields,
     max_bytes: int,
     owner: str | None = None,
+    after: Cursor | None = None,
 ) -> list[asyncpg.Record]:
-    """The rows of LIST_TASKS, or of LIST_OWNER_TASKS with an owner (on a connection of
-    the caller's, so tests can watch what one statement reads)."""
-    args = (limit, offset, fields.message, fields.binary_code, max_bytes)
-    if owner is None:
-        rows: list[asyncpg.Record] = await conn.fetch(LIST_TASKS, *args)
+    """The rows of LIST_TASKS, or of LIST_OWNER_TASKS with an owner, or of their _AFTER
+    forms with a cursor (on a connection of the caller's, so tests can watch what one
+    statement reads)."""
+    args: tuple[object, ...] = (limit, offset, fields.message, fields.binary_code, max_bytes)
+    if owner is not None:
+        args += (owner,)
+    if after is None:
+        statement = LIST_TASKS if owner is None else LIST_OWNER_TASKS
     else:
-        rows = await conn.fetch(LIST_OWNER_TASKS, *args, owner)
+        statement = LIST_TASKS_AFTER if owner is None else LIST_OWNER_TASKS_AFTER
+        args += (after.created_at, after.seq)
+    rows: list[asyncpg.Record] = await conn.fetch(statement, *args)
     return rows
 
 
@@ -273,4 +329,5 @@ def _task(row: Any) -> Task:
         updated_at=row["updated_at"],
         processed_at=row["processed_at"],
         owner=row["owner"],
+        seq=row["seq"],
     )

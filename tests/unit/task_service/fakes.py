@@ -8,7 +8,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from pyservices.common.events import TASK_CREATED, TASK_PROCESSED, TaskCreated, TaskProcessed
-from pyservices.task_service.domain import ALL_FIELDS, NewTask, ProcessedResult, Task, TaskFields
+from pyservices.task_service.domain import (
+    ALL_FIELDS,
+    Cursor,
+    NewTask,
+    ProcessedResult,
+    Task,
+    TaskFields,
+)
 from pyservices.task_service.ports import (
     Recorded,
     RepositoryUnavailable,
@@ -25,6 +32,7 @@ class FakeTaskRepository(TaskRepository):
         self.published = 0  # outbox events counted as gone to the broker
         self.large_bytes_read = 0  # of messages and binary codes, by list_tasks and get_task
         self._clock = datetime(2026, 1, 1, tzinfo=UTC)
+        self._seq = 0
 
     def _now(self) -> datetime:
         self._clock += timedelta(seconds=1)
@@ -45,7 +53,11 @@ class FakeTaskRepository(TaskRepository):
             # Like the primary key: an id stored twice fails the whole call.
             raise ValueError("a task with this id exists")
         now = self._now()
-        stored = [Task(t.id, t.message, "", now, now, owner=t.owner) for t in tasks]
+        stored = [
+            Task(t.id, t.message, "", now, now, owner=t.owner, seq=self._seq + n)
+            for n, t in enumerate(tasks, start=1)
+        ]
+        self._seq += len(tasks)
         for task in stored:
             self.tasks[task.id] = task
             event = TaskCreated(str(task.id), task.message, task.created_at, task.owner)
@@ -80,12 +92,19 @@ class FakeTaskRepository(TaskRepository):
         return Recorded(frozenset(found), frozenset(newly))
 
     async def list_tasks(
-        self, limit: int, offset: int, fields: TaskFields, max_bytes: int, owner: str | None = None
+        self,
+        limit: int,
+        offset: int,
+        fields: TaskFields,
+        max_bytes: int,
+        owner: str | None = None,
+        after: Cursor | None = None,
     ) -> SizedPage:
         self._check()
-        seq = {task_id: n for n, task_id in enumerate(self.tasks)}  # insertion order
         owned = [t for t in self.tasks.values() if owner is None or t.owner == owner]
-        newest = sorted(owned, key=lambda t: (t.created_at, seq[t.id]), reverse=True)
+        if after is not None:
+            owned = [t for t in owned if (t.created_at, t.seq) < (after.created_at, after.seq)]
+        newest = sorted(owned, key=lambda t: (t.created_at, t.seq), reverse=True)
         page = newest[offset : offset + limit]
         sizes = [
             _size(task.message, fields.message) + _size(task.binary_code, fields.binary_code)
@@ -94,6 +113,20 @@ class FakeTaskRepository(TaskRepository):
         # Like the real one: the large fields of a page over the budget are never read.
         read = fields if sum(sizes) <= max_bytes else TaskFields(message=False, binary_code=False)
         return SizedPage([self._read(task, read) for task in page], sizes)
+
+    async def remove_created_before(self, cutoff: datetime, limit: int) -> int:
+        self._check()
+        old = sorted(
+            (t for t in self.tasks.values() if t.created_at < cutoff),
+            key=lambda t: (t.created_at, t.seq),
+        )[:limit]
+        gone = {task.id for task in old}
+        for task_id in gone:
+            del self.tasks[task_id]
+        # Only events still waiting go with their tasks (`published` counts from the front).
+        sent, waiting = self.outbox[: self.published], self.outbox[self.published :]
+        self.outbox = sent + [event for event in waiting if event[1] not in gone]
+        return len(gone)
 
     async def get_task(
         self, task_id: uuid.UUID, fields: TaskFields = ALL_FIELDS, owner: str | None = None
