@@ -34,7 +34,7 @@ from bench.kernel_methods import (
     fill_limit,
 )
 from bench.kernel_report import table, target_checks
-from bench.kernel_timing import Case, measure
+from bench.kernel_timing import Case, measure, settle_allocator
 
 __all__ = ["BATCH_METHODS", "METHODS", "fill_limit", "main", "run"]
 
@@ -97,6 +97,7 @@ def _commit() -> str:
 
 def run() -> dict[str, Any]:
     started = time.perf_counter()
+    settle_allocator()
     rows = []
     for given in INPUTS:
         rows.append(_row(given))

@@ -20,6 +20,7 @@ import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from bench.kernel_methods import COLUMNS, INPUTS, KernelInput
+from bench.kernel_timing import settle_allocator
 
 MAX_ROUNDS = 20_000  # enough for 5 B calls; more only adds pytest-benchmark's own overhead
 MEASURING_OPTIONS = (
@@ -38,6 +39,11 @@ def kernel_benchmark(benchmark: BenchmarkFixture, request: pytest.FixtureRequest
     if not any(request.config.getoption(option) for option in MEASURING_OPTIONS):
         benchmark.disabled = True  # pedantic() then calls the target once, untimed
     return benchmark
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _steady_allocator() -> None:
+    settle_allocator()  # as bench.kernel does, so both measure the same malloc state
 
 
 def _dropping(call: Callable[[Any], object]) -> Callable[[Any], None]:
