@@ -27,12 +27,15 @@ log = get_logger(__name__)
 SHUTDOWN_STEP_SECONDS = 2.0
 
 
-class _HasLogLevel(Protocol):
+class _ServiceSettings(Protocol):
     @property
     def log_level(self) -> str: ...
 
+    @property
+    def event_loop(self) -> str: ...
 
-S = TypeVar("S", bound=_HasLogLevel)
+
+S = TypeVar("S", bound=_ServiceSettings)
 
 
 def shutdown_event() -> asyncio.Event:
@@ -161,5 +164,19 @@ def run_service(name: str, settings: S, run: Callable[[S, asyncio.Event], Awaita
     async def main() -> None:
         await run(settings, shutdown_event())
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+    with (
+        contextlib.suppress(KeyboardInterrupt),
+        asyncio.Runner(loop_factory=loop_factory(settings.event_loop)) as runner,
+    ):
+        runner.run(main())
+
+
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop a service runs on: "uvloop", or "asyncio" (None: the standard one)."""
+    if name == "uvloop":
+        import uvloop  # uvloop exists only on POSIX CPython
+
+        return uvloop.new_event_loop
+    if name == "asyncio":
+        return None
+    raise ValueError(f"EVENT_LOOP must be uvloop or asyncio, not {name!r}")

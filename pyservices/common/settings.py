@@ -6,6 +6,8 @@ default that matches the local stack started by `just up`.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -15,6 +17,9 @@ class CommonSettings(BaseSettings):
     log_level: str = "INFO"
     # Bind address of every listening socket; 0.0.0.0 in containers.
     host: str = "127.0.0.1"
+    # The asyncio event loop: uvloop's (faster per callback and socket write) or the
+    # standard library's, to rule uvloop out when chasing a loop-level problem.
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 
 
 class DatabaseSettings(BaseSettings):

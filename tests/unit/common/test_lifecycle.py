@@ -178,3 +178,45 @@ async def test_close_pool_terminates_a_pool_that_does_not_close_in_time() -> Non
     pool = StuckPool()
     await lifecycle.close_pool(pool, seconds=0.05)
     assert pool.terminated
+
+
+def _loop_run_by(event_loop: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The module of the loop `run_service` runs a service on, given EVENT_LOOP."""
+    seen: list[str] = []
+    # The process-wide logging and allocator settings stay as the test run has them.
+    monkeypatch.setattr(lifecycle, "configure_logging", lambda *_: None)
+    monkeypatch.setattr(lifecycle, "tune_allocator", lambda: None)
+
+    class Settings:
+        log_level = "WARNING"
+
+        def __init__(self) -> None:
+            self.event_loop = event_loop
+
+    async def run(_: object, stop: asyncio.Event) -> None:
+        seen.append(type(asyncio.get_running_loop()).__module__)
+
+    lifecycle.run_service("fake", Settings(), run)
+    return seen[0]
+
+
+def test_services_run_on_uvloop_unless_event_loop_says_asyncio(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert _loop_run_by("uvloop", monkeypatch).startswith("uvloop")
+    assert _loop_run_by("asyncio", monkeypatch).startswith("asyncio")
+
+
+def test_an_unknown_event_loop_is_refused() -> None:
+    with pytest.raises(ValueError, match="EVENT_LOOP"):
+        lifecycle.loop_factory("trio")
+
+
+def test_event_loop_setting_defaults_to_uvloop_and_reads_its_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pyservices.common.settings import CommonSettings
+
+    assert CommonSettings().event_loop == "uvloop"
+    monkeypatch.setenv("EVENT_LOOP", "asyncio")
+    assert CommonSettings().event_loop == "asyncio"
