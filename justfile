@@ -74,6 +74,10 @@ reliability:
     python -m bench.reliability
     python -m bench.readme
 
+# this pipeline, Celery and Dramatiq, one after another on fresh local servers: latency, tasks/s, CPU per task
+bench-peers *args:
+    python -m bench.peers "$@"
+
 # regenerate the gRPC stubs from protos/task.proto
 proto:
     python -m grpc_tools.protoc -I protos --python_out=pyservices/common/proto --grpc_python_out=pyservices/common/proto --mypy_out=pyservices/common/proto protos/task.proto
