@@ -33,22 +33,21 @@ bench-kernel:
     python -m bench.kernel
 
 # the kernel under pytest-benchmark: measure HEAD, save it in .benchmarks/, compare with the last saved run
-bench-compare commit="" *args:
+bench-compare *args:
     #!/usr/bin/env bash
     # `just bench-compare HEAD~1`: compare with the run saved at that commit instead (run this
-    # recipe there first). pytest options may follow: `just bench-compare "" --benchmark-compare-fail=median:20%`
+    # recipe there first). pytest options may follow: `--benchmark-compare-fail=median:20%`
     # fails on a median 20% slower; `--benchmark-histogram=.benchmarks/kernel` draws SVGs.
     set -euo pipefail
-    commit="${1:-}"
-    shift || true
     against=--benchmark-compare
-    if [ -n "$commit" ]; then
-        saved="[0-9][0-9][0-9][0-9]_$(git rev-parse --verify "$commit^{commit}")"
+    if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
+        saved="[0-9][0-9][0-9][0-9]_$(git rev-parse --verify "$1^{commit}")"
         if ! compgen -G ".benchmarks/*/${saved}_*.json" >/dev/null; then
-            echo "no run saved at $commit: check it out and run just bench-compare there" >&2
+            echo "no run saved at $1: check it out and run just bench-compare there" >&2
             exit 2
         fi
         against="--benchmark-compare=$saved"
+        shift
     fi
     python -m pytest tests/kernel/test_kernel_benchmarks.py --benchmark-only --benchmark-autosave "$against" "$@"
 
