@@ -26,6 +26,8 @@ class Task:
     created_at: datetime
     updated_at: datetime
     processed: bool
+    # Opaque: where the task stands in the newest-first order; `after` it, the next page.
+    cursor: str = ""
 
     @property
     def status(self) -> TaskStatus:

@@ -30,13 +30,23 @@ class TaskService(abc.ABC):
 
     @abc.abstractmethod
     async def list_tasks(
-        self, limit: int, offset: int, fields: TaskFields, *, owner: str | None = None
+        self,
+        limit: int,
+        offset: int,
+        fields: TaskFields,
+        *,
+        owner: str | None = None,
+        after: str | None = None,
     ) -> list[Task]:
         """Newest first (the tasks of one send_tasks in the reverse of the order sent),
         with only the large fields asked for; a limit of 0 means the task service's
         default page size, one over its maximum or a negative limit or offset is
         InvalidInput. A page whose fields are over the task service's byte budget is
-        refused with InvalidInput, saying how to page instead."""
+        refused with InvalidInput, saying how to page instead.
+
+        Every task listed (or sent) carries its `cursor`; `after` one, the page holds
+        only the tasks after that task (whether or not it still exists). An `after` that
+        is not a cursor, or with a non-zero offset, is InvalidInput."""
 
     @abc.abstractmethod
     async def get_task(self, task_id: str, fields: TaskFields, *, owner: str | None = None) -> Task:

@@ -42,12 +42,16 @@ async def list_tasks(
     tasks: TaskService,
     fields: TaskFields = ALL_FIELDS,
     caller: Caller = OPEN,
+    after: str | None = None,
 ) -> list[Task]:
-    """A page of the caller's tasks (of every task in open mode)."""
+    """A page of the caller's tasks (of every task in open mode), after a task's cursor
+    when `after` is given."""
     if limit == 0:
         # On the wire 0 means "the default page size"; a client asking for none gets none.
         return []
-    return await tasks.list_tasks(limit or 0, offset or 0, fields, owner=caller.owner)
+    if after is None:  # the original's call, exactly
+        return await tasks.list_tasks(limit or 0, offset or 0, fields, owner=caller.owner)
+    return await tasks.list_tasks(limit or 0, offset or 0, fields, owner=caller.owner, after=after)
 
 
 async def get_task(

@@ -10,6 +10,7 @@ docstrings in `pyservices/gateway/ports.py`; the refusals are the task service's
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -189,6 +190,55 @@ class TaskServiceContract:
     async def test_get_task_an_id_that_is_not_a_uuid_is_invalid(self, service: TaskService) -> None:
         with pytest.raises(InvalidInput, match="'not-a-uuid' is not a UUID"):
             await service.get_task("not-a-uuid", ALL_FIELDS)
+
+    # list_tasks after a cursor
+    async def test_list_tasks_after_a_tasks_cursor_pages_on_from_that_task(
+        self, service: TaskService
+    ) -> None:
+        stored = [*await service.send_tasks(["1", "2", "3"]), *await service.send_tasks(["4"])]
+        whole = await service.list_tasks(10, 0, ALL_FIELDS)
+
+        pages, after = [], None
+        for _ in range(3):
+            pages.append(await service.list_tasks(2, 0, IDS_ONLY, after=after))
+            after = pages[-1][-1].cursor if pages[-1] else after
+
+        assert [[t.id for t in page] for page in pages] == [
+            [t.id for t in whole[:2]],
+            [t.id for t in whole[2:]],
+            [],
+        ]
+        # Every task carries its cursor, from sendTask on, and each is its own.
+        assert [t.cursor for t in whole] == [t.cursor for t in reversed(stored)]
+        assert len({t.cursor for t in whole}) == 4 and "" not in {t.cursor for t in whole}
+        assert await service.list_tasks(0, 0, IDS_ONLY, after=whole[0].cursor) == [
+            dataclasses.replace(t, message="", binary_code="") for t in whole[1:]
+        ]
+
+    @pytest.mark.parametrize(
+        ("offset", "after", "refusal"),
+        [
+            (0, "not a cursor", "'not a cursor' is not a cursor"),
+            (1, None, "offset and after cannot be used together"),
+        ],
+    )
+    async def test_list_tasks_after_what_is_not_a_cursor_or_with_an_offset_is_invalid(
+        self, service: TaskService, offset: int, after: str | None, refusal: str
+    ) -> None:
+        [task] = await service.send_tasks(["a"])
+
+        with pytest.raises(InvalidInput, match=refusal):
+            await service.list_tasks(1, offset, ALL_FIELDS, after=after or task.cursor)
+
+    async def test_list_tasks_after_a_cursor_with_an_owner_lists_only_theirs(
+        self, service: TaskService
+    ) -> None:
+        alice = await service.send_tasks(["a1", "a2"], owner="alice")
+        await service.send_tasks(["b1"], owner="bob")
+
+        rest = await service.list_tasks(10, 0, ALL_FIELDS, owner="alice", after=alice[1].cursor)
+
+        assert rest == alice[:1]
 
     # owners
     async def test_owner_lists_only_the_owners_tasks(self, service: TaskService) -> None:

@@ -43,6 +43,13 @@ class Task:
     created_at: str = strawberry.field(description="ISO-8601 with time zone")
     updated_at: str = strawberry.field(description="ISO-8601 with time zone")
     status: DomainTaskStatus
+    cursor: str = strawberry.field(
+        description=(
+            "Opaque: this task's place in the newest-first order of `tasks`. Pass the last "
+            "task's cursor as `tasks(after:)` for the next page: a seek whose cost does not "
+            "grow with the tasks before it, and stable while new tasks arrive."
+        )
+    )
 
     @classmethod
     def of(cls, task: DomainTask) -> Task:
@@ -53,6 +60,7 @@ class Task:
             created_at=task.created_at.isoformat(timespec="microseconds"),
             updated_at=task.updated_at.isoformat(timespec="microseconds"),
             status=task.status,
+            cursor=task.cursor,
         )
 
 
@@ -89,11 +97,17 @@ def selected_fields(info: strawberry.Info[Context, Any]) -> TaskFields:
 
 
 async def resolve_tasks(
-    info: strawberry.Info[Context, Any], limit: int | None = None, offset: int | None = None
+    info: strawberry.Info[Context, Any],
+    limit: int | None = None,
+    offset: int | None = None,
+    after: str | None = None,
 ) -> list[Task]:
     fields = selected_fields(info)
     found = await _call(
-        info, lambda: usecases.list_tasks(limit, offset, _service(info), fields, _caller(info))
+        info,
+        lambda: usecases.list_tasks(
+            limit, offset, _service(info), fields, _caller(info), after=after
+        ),
     )
     return [Task.of(task) for task in found]
 
@@ -115,7 +129,14 @@ async def resolve_send_task(info: strawberry.Info[Context, Any], messages: list[
 
 @strawberry.type
 class Query:
-    tasks: list[Task] = strawberry.field(resolver=resolve_tasks, description="Newest first.")
+    tasks: list[Task] = strawberry.field(
+        resolver=resolve_tasks,
+        description=(
+            "Newest first. Page with `offset` (skips that many tasks: a deep page reads all "
+            "of them) or, better, with `after`: a task's `cursor`, for the tasks after it. "
+            "Not both: an offset with `after` is an error."
+        ),
+    )
     task: Task | None = strawberry.field(
         resolver=resolve_task, description="One task; null when no task has this id."
     )

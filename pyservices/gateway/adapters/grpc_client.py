@@ -92,10 +92,16 @@ class GrpcTaskService(TaskService):
         return [_task(item, message) for item, message in zip(reply.tasks, messages, strict=True)]
 
     async def list_tasks(
-        self, limit: int, offset: int, fields: TaskFields, *, owner: str | None = None
+        self,
+        limit: int,
+        offset: int,
+        fields: TaskFields,
+        *,
+        owner: str | None = None,
+        after: str | None = None,
     ) -> list[Task]:
         request = task_pb2.GetTasksRequest(
-            limit=limit, offset=offset, fields=_fields(fields), owner=owner or ""
+            limit=limit, offset=offset, fields=_fields(fields), owner=owner or "", after=after or ""
         )
         try:
             reply = await self._stub.GetTasks(request, timeout=self._timeout)
@@ -159,4 +165,5 @@ def _task(item: task_pb2.Task, message: str | None = None) -> Task:
         created_at=_time(item.created_at),
         updated_at=_time(item.updated_at),
         processed=item.processed,
+        cursor=item.cursor,
     )

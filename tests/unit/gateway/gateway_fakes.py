@@ -48,21 +48,33 @@ class FakeTaskService(TaskService):
         except rules.InvalidRequest as error:
             raise InvalidInput(str(error)) from None
         at = EPOCH + timedelta(seconds=len(self.tasks))  # one request, one time of creation
-        stored = [Task(str(task.id), task.message, "", at, at, processed=False) for task in new]
+        stored = [
+            Task(str(t.id), t.message, "", at, at, False, rules.Cursor(at, seq).encode())
+            for seq, t in enumerate(new, start=len(self.tasks))
+        ]
         self.tasks.extend(stored)
         self.owners.update((task.id, owner) for task in stored)
         return stored
 
     async def list_tasks(
-        self, limit: int, offset: int, fields: TaskFields, *, owner: str | None = None
+        self,
+        limit: int,
+        offset: int,
+        fields: TaskFields,
+        *,
+        owner: str | None = None,
+        after: str | None = None,
     ) -> list[Task]:
         self.calls.append(("list_tasks", (limit, offset, fields)))
         self._maybe_fail()
         selected = rules.TaskFields(message=fields.message, binary_code=fields.binary_code)
         try:
-            size, start = rules.page(limit, offset, self._pages)
+            size, start, cursor = rules.page_after(limit, offset, after or "", self._pages)
             owned = [t for t in self.tasks if owner is None or self.owners[t.id] == owner]
-            page = list(reversed(owned))[start : start + size]
+            newest = list(reversed(owned))  # seq: the position in self.tasks
+            if cursor is not None:
+                newest = [t for t in newest if (t.created_at, self._seq(t)) < _key(cursor)]
+            page = newest[start : start + size]
             sizes = [
                 _size(task.message, fields.message) + _size(task.binary_code, fields.binary_code)
                 for task in page
@@ -84,6 +96,9 @@ class FakeTaskService(TaskService):
                 return _only(task, fields)
         raise TaskNotFound(f"no task has id {wanted}")
 
+    def _seq(self, task: Task) -> int:
+        return rules.Cursor.decode(task.cursor).seq
+
     def process(self, task_id: str, binary_code: str) -> None:
         """What the worker does through the task service: the task gets its code."""
         [index] = [n for n, task in enumerate(self.tasks) if task.id == task_id]
@@ -92,6 +107,10 @@ class FakeTaskService(TaskService):
         self.tasks[index] = dataclasses.replace(
             done, binary_code=binary_code, updated_at=at, processed=True
         )
+
+
+def _key(cursor: rules.Cursor) -> tuple[datetime, int]:
+    return (cursor.created_at, cursor.seq)
 
 
 def _size(value: str, selected: bool) -> int:

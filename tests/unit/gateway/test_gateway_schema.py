@@ -161,7 +161,8 @@ async def test_the_schema_keeps_the_original_contract(schema: strawberry.Schema)
     sdl = schema.as_str()
 
     assert "sendTask(messages: [String!]!): [Task!]!" in sdl
-    assert "tasks(limit: Int = null, offset: Int = null): [Task!]!" in sdl
+    # The original's arguments, in its order; `after` (keyset pages) is added after them.
+    assert "tasks(limit: Int = null, offset: Int = null, after: String = null): [Task!]!" in sdl
     assert "task(id: String!): Task" in sdl
     for field in ("id", "message", "binaryCode", "createdAt", "updatedAt"):
         assert f"  {field}: String!" in sdl
