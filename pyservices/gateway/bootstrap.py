@@ -50,6 +50,7 @@ class GatewayProcess(lifecycle.Service):
             task_buckets=TokenBuckets(
                 settings.rate_limit_tasks_per_second, settings.rate_limit_tasks_burst
             ),
+            page=settings.page,
         )
         self._server: ops.EmbeddedServer | None = None
         self._serving: asyncio.Task[None] | None = None

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from pydantic import model_validator
+
 from pyservices.common.auth import AuthSettings
 from pyservices.common.settings import CommonSettings, TaskServiceAddress
+from pyservices.webui.page import PageSettings
 
 
 class GatewaySettings(CommonSettings, TaskServiceAddress, AuthSettings):
@@ -56,3 +59,28 @@ class GatewaySettings(CommonSettings, TaskServiceAddress, AuthSettings):
     @property
     def cors_origin_list(self) -> list[str]:
         return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
+
+    # The page at /. Its endpoints, when the page cannot derive them from its own address
+    # (GraphQL at /query there, the WebSocket at port 8082 of its host): an absolute URL,
+    # or a path on the page's host (PAGE_WEBSOCKET_URL=/ws behind an Ingress).
+    page_graphql_url: str = ""
+    page_websocket_url: str = ""
+    # Comma-separated origins (or exact URLs) that the page's ?graphql= and ?ws= may point
+    # at besides the two above; empty: none, so a link cannot aim the page at another site.
+    page_allowed_endpoints: str = ""
+    # In auth mode, where the page sends a visitor without a token (the operator's login).
+    page_login_url: str = ""
+
+    @model_validator(mode="after")
+    def _page_endpoints(self) -> GatewaySettings:
+        _ = self.page  # a bad endpoint fails at start, not at the first visit
+        return self
+
+    @property
+    def page(self) -> PageSettings:
+        return PageSettings.parse(
+            self.page_graphql_url,
+            self.page_websocket_url,
+            self.page_allowed_endpoints,
+            self.page_login_url,
+        )

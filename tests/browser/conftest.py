@@ -6,7 +6,9 @@ while these run, so the two do not meet.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import json
+from collections.abc import Callable, Iterator
 
 import pytest
 from playwright.sync_api import Browser, Playwright, ViewportSize, sync_playwright
@@ -14,6 +16,16 @@ from playwright.sync_api import Browser, Playwright, ViewportSize, sync_playwrig
 from tests.support.processes import ServiceProcesses
 
 from .site import CHROMIUM, CHROMIUM_ARGS, WIDE, Scheme, Site, SiteFactory, page_url
+
+
+@pytest.fixture(scope="module")
+def stack(make_stack: Callable[[], ServiceProcesses]) -> ServiceProcesses:
+    """The stack in open mode; the page is opened with ?ws= at its WebSocket port, an
+    override the operator allows (PAGE_ALLOWED_ENDPOINTS)."""
+    processes = make_stack()
+    processes.extra_env = {"PAGE_ALLOWED_ENDPOINTS": processes.ports.websocket_url}
+    processes.start_all()
+    return processes
 
 
 @pytest.fixture(scope="module")
@@ -32,18 +44,32 @@ def chromium(driver: Playwright) -> Iterator[Browser]:
 @pytest.fixture
 def open_site(chromium: Browser, stack: ServiceProcesses) -> Iterator[SiteFactory]:
     """Opens the page in a fresh context (no shared storage) and checks it stayed local."""
+    with opened_sites(chromium, page_url(stack)) as make:
+        yield make
+
+
+@contextlib.contextmanager
+def opened_sites(chromium: Browser, url: str) -> Iterator[SiteFactory]:
     sites: list[Site] = []
 
-    def make(*, color_scheme: Scheme = "light", viewport: ViewportSize = WIDE) -> Site:
+    def make(
+        *,
+        color_scheme: Scheme = "light",
+        viewport: ViewportSize = WIDE,
+        token: str | None = None,
+        connected: bool = True,
+    ) -> Site:
         context = chromium.new_context(viewport=viewport, color_scheme=color_scheme)
+        if token is not None:  # as an operator's login flow hands it over (access-control.md)
+            context.add_init_script(f"sessionStorage.setItem('binconv.token', {json.dumps(token)})")
         page = context.new_page()
-        site = Site(page, page_url(stack))
+        site = Site(page, url)
         context.on("request", lambda request: site.requested.append(request.url))
         page.on("websocket", lambda socket: site.requested.append(socket.url))
         page.on("pageerror", lambda error: site.page_errors.append(str(error)))
         page.on("dialog", site.dismiss_dialog)
         sites.append(site)
-        site.open()
+        site.open(connected=connected)
         return site
 
     yield make

@@ -38,9 +38,10 @@ class Site:
     page_errors: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
 
-    def open(self) -> None:
+    def open(self, *, connected: bool = True) -> None:
         self.page.goto(self.url)
-        expect(self.page.locator("#conn")).to_have_attribute("data-state", "connected")
+        if connected:
+            expect(self.page.locator("#conn")).to_have_attribute("data-state", "connected")
 
     def fields(self) -> Locator:
         return self.page.locator("#fields input")
@@ -89,4 +90,11 @@ def page_url(stack: ServiceProcesses) -> str:
 
 
 class SiteFactory(Protocol):
-    def __call__(self, *, color_scheme: Scheme = ..., viewport: ViewportSize = ...) -> Site: ...
+    def __call__(
+        self,
+        *,
+        color_scheme: Scheme = ...,
+        viewport: ViewportSize = ...,
+        token: str | None = ...,
+        connected: bool = ...,
+    ) -> Site: ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from urllib.parse import quote
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe  # type: ignore[import-untyped]
@@ -186,3 +187,38 @@ def test_results_missed_while_disconnected_arrive_after_the_reconnect(
 
     expect(conn).to_have_attribute("data-state", "connected", timeout=RESULT_TIMEOUT_MS)
     expect_processed(site, 0, "sent while offline")
+
+
+def test_an_override_pointing_at_another_site_is_ignored_and_said(
+    open_site: SiteFactory,
+) -> None:
+    site = open_site()
+    elsewhere = "http://127.0.0.1:9/query"
+
+    site.page.goto(f"{site.url}&graphql={quote(elsewhere, safe='')}")
+
+    expect(site.page.locator("#conn")).to_have_attribute("data-state", "connected")
+    expect(site.page.locator("#feed")).to_contain_text(
+        "The address in ?graphql= was ignored: this site does not allow it."
+    )
+    expect(site.page.locator("#graphql-url")).to_have_text(site.url.split("/?")[0] + "/query")
+    site.send(["still talks to its own gateway"])
+    expect_processed(site, 0, "still talks to its own gateway")
+    assert elsewhere not in site.requested
+
+
+def test_the_policy_lets_the_page_connect_nowhere_else(open_site: SiteFactory) -> None:
+    site = open_site()
+
+    blocked = site.page.evaluate(
+        """() => new Promise((resolve) => {
+            document.addEventListener(
+                "securitypolicyviolation",
+                (event) => resolve([event.blockedURI, event.effectiveDirective]),
+                { once: true },
+            );
+            fetch("http://127.0.0.1:9/elsewhere").catch(() => {});
+        })"""
+    )
+
+    assert blocked == ["http://127.0.0.1:9/elsewhere", "connect-src"]

@@ -41,7 +41,7 @@ def page(chromium: Browser, static_origin: str) -> Iterator[Page]:
     context.close()
 
 
-def endpoints(page: Page, location: dict[str, str], config: dict[str, str]) -> Any:
+def endpoints(page: Page, location: dict[str, str], config: dict[str, Any]) -> Any:
     return page.evaluate(
         "async ([location, config]) =>"
         " (await import('/js/endpoints.js')).endpoints(location, config)",
@@ -49,14 +49,22 @@ def endpoints(page: Page, location: dict[str, str], config: dict[str, str]) -> A
     )
 
 
-def explain(page: Page, message: str, code: str) -> Any:
+def explain(page: Page, message: str, code: str, **more: object) -> Any:
     return page.evaluate(
-        """async ([message, code]) => {
+        """async ([message, code, more]) => {
             const { explainSendError } = await import('/js/errors.js');
-            const { summary, fields } = explainSendError({ message, code });
+            const { summary, fields } = explainSendError({ message, code, ...more });
             return { summary, fields: Object.fromEntries(fields) };
         }""",
-        [message, code],
+        [message, code, more],
+    )
+
+
+def explain_load(page: Page, message: str, code: str, **more: object) -> Any:
+    return page.evaluate(
+        """async ([message, code, more]) =>
+            (await import('/js/errors.js')).explainLoadError({ message, code, ...more })""",
+        [message, code, more],
     )
 
 
@@ -71,26 +79,75 @@ def test_endpoints_follow_the_page_location(page: Page) -> None:
     assert endpoints(page, location("https://binconv.example/app/"), {}) == {
         "graphqlUrl": "https://binconv.example/query",
         "websocketUrl": "wss://binconv.example:8082/ws",
+        "ignored": [],
     }
     assert endpoints(page, location("http://10.0.0.5:8080/"), {}) == {
         "graphqlUrl": "http://10.0.0.5:8080/query",
         "websocketUrl": "ws://10.0.0.5:8082/ws",
+        "ignored": [],
     }
 
 
-def test_configuration_overrides_the_location_and_query_parameters_override_both(
-    page: Page,
-) -> None:
+def test_configuration_overrides_the_location(page: Page) -> None:
     config = {"graphqlUrl": "/api/query", "websocketUrl": "wss://push.example/ws"}
     assert endpoints(page, location("https://binconv.example/"), config) == {
         "graphqlUrl": "https://binconv.example/api/query",
         "websocketUrl": "wss://push.example/ws",
+        "ignored": [],
     }
-    here = location("http://127.0.0.1:8080/?ws=ws%3A%2F%2F127.0.0.1%3A9%2Fws&graphql=%2Fq")
-    assert endpoints(page, here, config) == {
+
+
+def test_a_configured_websocket_path_is_on_the_pages_host(page: Page) -> None:
+    config = {"websocketUrl": "/ws"}
+    assert endpoints(page, location("https://binconv.example/"), config)["websocketUrl"] == (
+        "wss://binconv.example/ws"
+    )
+    assert endpoints(page, location("http://127.0.0.1:8080/"), config)["websocketUrl"] == (
+        "ws://127.0.0.1:8080/ws"
+    )
+
+
+def test_query_parameters_may_point_at_the_pages_own_origin(page: Page) -> None:
+    here = location("http://127.0.0.1:8080/?ws=ws%3A%2F%2F127.0.0.1%3A8080%2Fws&graphql=%2Fq")
+    assert endpoints(page, here, {}) == {
         "graphqlUrl": "http://127.0.0.1:8080/q",
-        "websocketUrl": "ws://127.0.0.1:9/ws",
+        "websocketUrl": "ws://127.0.0.1:8080/ws",
+        "ignored": [],
     }
+
+
+def test_query_parameters_may_not_point_at_another_site(page: Page) -> None:
+    evil = "?ws=wss%3A%2F%2Fevil.example%2Fws&graphql=https%3A%2F%2Fevil.example%2Fquery"
+    for href in (
+        f"https://binconv.example/{evil}",
+        "https://binconv.example/?ws=%2F%2Fevil.example%2Fws&graphql=%2F%2Fevil.example%2Fq",
+        # Another port of the same host is another origin too.
+        "http://127.0.0.1:8080/?ws=ws%3A%2F%2F127.0.0.1%3A9%2Fws&graphql=http%3A%2F%2F127.0.0.1%3A9%2Fq",
+    ):
+        here = location(href)
+        origin = href.split("/?", 1)[0]
+        host = here["hostname"]
+        assert endpoints(page, here, {}) == {
+            "graphqlUrl": f"{origin}/query",
+            "websocketUrl": f"{'wss' if origin.startswith('https') else 'ws'}://{host}:8082/ws",
+            "ignored": ["graphql", "ws"],
+        }, href
+
+
+def test_query_parameters_may_point_where_the_operator_allows(page: Page) -> None:
+    config = {"allowedEndpoints": ["https://staging.example", "ws://127.0.0.1:9/ws"]}
+    here = location(
+        "http://127.0.0.1:8080/?ws=ws%3A%2F%2F127.0.0.1%3A9%2Fws"
+        "&graphql=https%3A%2F%2Fstaging.example%2Fapi%2Fquery"
+    )
+    assert endpoints(page, here, config) == {
+        "graphqlUrl": "https://staging.example/api/query",
+        "websocketUrl": "ws://127.0.0.1:9/ws",
+        "ignored": [],
+    }
+    # An allowed URL with a path allows that URL, not its whole origin.
+    other_path = location("http://127.0.0.1:8080/?ws=ws%3A%2F%2F127.0.0.1%3A9%2Fother")
+    assert endpoints(page, other_path, config)["ignored"] == ["ws"]
 
 
 def test_an_override_of_the_wrong_scheme_is_ignored(page: Page) -> None:
@@ -98,6 +155,7 @@ def test_an_override_of_the_wrong_scheme_is_ignored(page: Page) -> None:
     assert endpoints(page, here, {}) == {
         "graphqlUrl": "http://127.0.0.1:8080/query",
         "websocketUrl": "ws://127.0.0.1:8082/ws",
+        "ignored": ["graphql", "ws"],
     }
 
 
@@ -127,6 +185,31 @@ def test_an_unavailable_service_asks_to_retry_and_says_the_text_is_kept(page: Pa
     explained = explain(page, "task service unavailable, retry", "UNAVAILABLE")
     assert "try again" in explained["summary"]
     assert "still here" in explained["summary"]
+
+
+def test_a_caller_over_its_rate_is_told_how_long_to_wait(page: Page) -> None:
+    said = "too many tasks: over this caller's limit, retry later"
+    explained = explain(page, said, "RATE_LIMITED", retryAfter=4)
+    assert explained["summary"] == (
+        "You are sending requests faster than this site allows: try again in 4 seconds."
+        " Your messages are still here."
+    )
+    assert "try again in 1 second." in explain_load(page, said, "RATE_LIMITED", retryAfter=1)
+
+
+def test_a_refused_token_is_told_as_missing_expired_or_not_accepted(page: Page) -> None:
+    missing = "authentication required: send the header Authorization: Bearer <token>"
+    assert explain_load(page, missing, "UNAUTHENTICATED", status=401) == (
+        "This site needs an access token to show your tasks."
+    )
+    assert explain_load(page, "the token has expired", "UNAUTHENTICATED", status=401) == (
+        "Your access token has expired."
+    )
+    forged = "the token's signature is invalid"
+    assert explain(page, forged, "UNAUTHENTICATED", status=401)["summary"] == (
+        "Your access token was not accepted (the token's signature is invalid)."
+        " Your messages are still here."
+    )
 
 
 def test_bits_group_by_byte(page: Page) -> None:

@@ -26,6 +26,7 @@ from pyservices.gateway.adapters.graphql_schema import Context
 from pyservices.gateway.limits import TokenBuckets
 from pyservices.gateway.ports import TaskService
 from pyservices.webui import STATIC_DIR
+from pyservices.webui.page import PageSettings, page_routes
 
 REFUSAL_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 
@@ -108,6 +109,7 @@ def create_app(
     verifier: TokenVerifier | None = None,
     request_buckets: TokenBuckets | None = None,
     task_buckets: TokenBuckets | None = None,
+    page: PageSettings | None = None,
 ) -> FastAPI:
     """Without a verifier the API is open (no owners, as the original); without
     buckets, unlimited."""
@@ -132,6 +134,8 @@ def create_app(
     app.router.routes.append(health_route(checks))
     if serve_metrics:  # otherwise on the ops port only (METRICS_PORT)
         app.router.routes.append(metrics_route())
+    # The page and its config.js, told whether a token is needed.
+    app.router.routes.extend(page_routes(page or PageSettings(), auth=verifier is not None))
     # Last, so that /query, /health and /metrics win over files of the same name.
     app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="static")
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=max_body_bytes)

@@ -1,6 +1,7 @@
 // The page's composition root: endpoints, the GraphQL client, the live connection,
-// and the three parts of the page wired together.
+// and the three parts of the page wired together; in auth mode, the session's token.
 
+import { Session } from "./js/auth.js";
 import { ComposeForm } from "./js/compose.js";
 import { endpoints } from "./js/endpoints.js";
 import { Feed } from "./js/feed.js";
@@ -22,16 +23,24 @@ function remember(frame) {
 }
 
 function main() {
-  const { graphqlUrl, websocketUrl } = endpoints();
+  const config = window.BINCONV_CONFIG ?? {};
+  const { graphqlUrl, websocketUrl, ignored } = endpoints(window.location, config);
   $("#graphql-url").textContent = graphqlUrl;
   $("#websocket-url").textContent = websocketUrl;
 
-  const api = createClient(graphqlUrl);
+  const session = config.auth === true ? new Session(authElements(), { loginUrl: config.loginUrl }) : null;
+  const api = createClient(graphqlUrl, {
+    token: () => session?.token,
+    onUnauthenticated: (error, token) => session?.refuse(error, token),
+  });
   const announcer = $("#announcer");
   const announce = (text) => {
     announcer.textContent = text;
   };
   const feed = new Feed($("#feed"), $("#feed-empty"), $("#feed-count"));
+  for (const name of ignored) {
+    feed.note(`The address in ?${name}= was ignored: this site does not allow it.`, "bad");
+  }
   const table = new TaskTable(
     api,
     {
@@ -74,7 +83,7 @@ function main() {
     table.setGrouped(grouping.checked);
   });
 
-  const live = new LiveConnection(websocketUrl);
+  const live = new LiveConnection(websocketUrl, { token: () => session?.token });
   let connectedAt = null; // performance.now() of the current connection's open
 
   // Results published while the socket was down are not replayed: ask for the
@@ -107,13 +116,55 @@ function main() {
     table.applyResult(frame);
     feed.result(frame, table.messageOf(frame.id));
   });
+  live.addEventListener("closed", ({ detail }) => explainClose(detail, { session, api, feed }));
   $("#conn-retry").addEventListener("click", () => live.retryNow());
 
-  live.start();
-  loadTable();
+  if (session === null) {
+    live.start();
+    loadTable();
+    return;
+  }
+  session.addEventListener("signedout", () => live.stop());
+  session.addEventListener("signedin", () => {
+    // Another token may be another user: nothing shown before stays.
+    recentResults.clear();
+    feed.clear();
+    table.clear();
+    live.start();
+    loadTable();
+  });
+  session.begin();
+}
+
+function authElements() {
+  return {
+    panel: $("#auth"),
+    heading: $("#auth-heading"),
+    message: $("#auth-message"),
+    login: $("#auth-login"),
+    form: $("#auth-form"),
+    input: $("#auth-token"),
+    signOut: $("#sign-out"),
+  };
+}
+
+// What a closed live connection means for the person reading the page.
+function explainClose({ code, reason, opened, token }, { session, api, feed }) {
+  if (code === 4401) {
+    session?.refuse({ message: reason || "the token has expired" }, token);
+  } else if (code === 1008) {
+    feed.note(`Live updates refused: ${reason || "too many connections"}. Close another tab of this page, then retry.`, "bad");
+  } else if (code === 1013) {
+    feed.note("The live service is full right now; trying again shortly.", "bad");
+  } else if (session && !opened) {
+    // A refused handshake shows the browser only that it failed; GraphQL says why
+    // (and a refusal there asks for a new token).
+    api.tasks(1, 0).catch(() => {});
+  }
 }
 
 const STATE_TEXT = {
+  "signed-out": "Not signed in",
   connecting: "Connecting…",
   connected: "Connected",
   reconnecting: "Reconnecting",
@@ -133,7 +184,7 @@ let countdown = null;
 function showConnection({ state, retryInSeconds }, feed) {
   clearInterval(countdown);
   $("#conn").dataset.state = state;
-  $("#conn-retry").hidden = state === "connected" || state === "connecting";
+  $("#conn-retry").hidden = state === "connected" || state === "connecting" || state === "signed-out";
   if (wasConnected && state !== "connected") feed.note("Connection lost", "bad");
   wasConnected = state === "connected";
   const text = $("#conn-text");

@@ -1,6 +1,8 @@
 // Server errors in words a person understands. The task service names each broken
 // rule as "messages[<index>]: <reason>", several joined by "; ".
 
+import { plural } from "./dom.js";
+
 const REASONS = [
   [/^message is empty or only whitespace$/, () => "is empty. Type some text (spaces alone don't count)."],
   [/^message is (\d+) bytes of UTF-8, over the limit of (\d+)$/, (m) =>
@@ -35,6 +37,12 @@ export function explainSendError(error) {
   if (error.code === "UNAVAILABLE") {
     return { summary: "The service is busy or restarting. Your messages are still here: try again in a moment.", fields };
   }
+  if (error.code === "RATE_LIMITED") {
+    return { summary: `${tooFast(error)} Your messages are still here.`, fields };
+  }
+  if (error.code === "UNAUTHENTICATED" || error.status === 401) {
+    return { summary: `${explainTokenError(error)} Your messages are still here.`, fields };
+  }
   if (error.code === "HTTP_413") {
     return { summary: "That is too much text for one request. Send fewer or shorter messages at a time.", fields };
   }
@@ -67,6 +75,24 @@ function sentence(text) {
 /** Explains a failed load of the task list. */
 export function explainLoadError(error) {
   if (error.code === "NETWORK") return "Couldn't reach the server to load tasks.";
+  if (error.code === "RATE_LIMITED") return `Tasks couldn't be loaded. ${tooFast(error)}`;
+  if (error.code === "UNAUTHENTICATED" || error.status === 401) return explainTokenError(error);
   if (error.code === "UNAVAILABLE") return "The task service is busy or restarting, so tasks couldn't be loaded.";
   return `Tasks couldn't be loaded: ${error.message}`;
+}
+
+function tooFast(error) {
+  const wait = error.retryAfter ? ` in ${plural(error.retryAfter, "second")}` : " in a moment";
+  return `You are sending requests faster than this site allows: try again${wait}.`;
+}
+
+/** Why a token was refused, in words; the server's reason says which check failed. */
+export function explainTokenError(error) {
+  const reason = String(error?.message ?? "");
+  if (!error || /authentication required/.test(reason)) {
+    return "This site needs an access token to show your tasks.";
+  }
+  if (/expired/.test(reason)) return "Your access token has expired.";
+  const why = reason ? ` (${reason.replace(/[.\s]+$/, "")})` : "";
+  return `Your access token was not accepted${why}.`;
 }

@@ -23,6 +23,17 @@ export class Feed {
     this.#count = count;
   }
 
+  /** Empties the feed (another user signed in). */
+  clear() {
+    this.#received = 0;
+    this.#queue = [];
+    this.#unnamed.clear();
+    this.#names.clear();
+    this.#list.replaceChildren();
+    this.#empty.hidden = false;
+    this.#count.textContent = plural(0, "result");
+  }
+
   /** Results can arrive before the response that names their task: fill the names in then. */
   named(tasks) {
     for (const task of tasks) {

@@ -4,28 +4,44 @@ const TASK_FIELDS = "id message binaryCode createdAt updatedAt status";
 // The gateway accepts at most 15 aliases per document.
 const IDS_PER_REQUEST = 15;
 
-/** A failed request: `code` is the GraphQL extensions.code, or NETWORK / HTTP_<status>. */
+/**
+ * A failed request: `code` is the GraphQL extensions.code, or NETWORK / HTTP_<status>;
+ * `retryAfter` the seconds a RATE_LIMITED caller should wait.
+ */
 export class ApiError extends Error {
-  constructor(message, { code, errors = [], status, cause } = {}) {
+  constructor(message, { code, errors = [], status, cause, retryAfter } = {}) {
     super(message, { cause });
     this.code = code;
     this.errors = errors;
     this.status = status;
+    this.retryAfter = retryAfter;
   }
 }
 
-export function createClient(url) {
+/**
+ * `token()` gives the bearer token to send (none in open mode); `onUnauthenticated(error,
+ * token)` hears of every refused token, whichever part of the page made the request.
+ */
+export function createClient(url, { token = () => null, onUnauthenticated = () => {} } = {}) {
   async function request(query, variables) {
+    const bearer = token();
+    try {
+      return await send(query, variables, bearer);
+    } catch (error) {
+      if (error.code === "UNAUTHENTICATED" || error.status === 401) onUnauthenticated(error, bearer);
+      throw error;
+    }
+  }
+
+  async function send(query, variables, bearer) {
+    const headers = {
+      "content-type": "application/json",
+      accept: "application/graphql-response+json, application/json",
+    };
+    if (bearer) headers.authorization = `Bearer ${bearer}`;
     let response;
     try {
-      response = await fetch(url, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          accept: "application/graphql-response+json, application/json",
-        },
-        body: JSON.stringify({ query, variables }),
-      });
+      response = await fetch(url, { method: "POST", headers, body: JSON.stringify({ query, variables }) });
     } catch (cause) {
       throw new ApiError("The server could not be reached.", { code: "NETWORK", cause });
     }
@@ -38,10 +54,12 @@ export function createClient(url) {
     }
     if (Array.isArray(body.errors) && body.errors.length > 0) {
       const first = body.errors[0];
+      const retryAfter = Number(first.extensions?.retryAfter ?? response.headers.get("retry-after"));
       throw new ApiError(String(first.message ?? "Unknown error"), {
         code: first.extensions?.code ?? "GRAPHQL",
         errors: body.errors,
         status: response.status,
+        retryAfter: Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : undefined,
       });
     }
     if (!response.ok || !body.data) {

@@ -64,6 +64,16 @@ export class TaskTable {
     this.#ui.heading.focus();
   }
 
+  /** Empties the table (another user signed in); the next load fills it. */
+  clear() {
+    this.#loading += 1; // an answer still on its way is for the last user
+    this.#offset = 0;
+    this.#hasOlder = false;
+    this.#ui.error.hidden = true;
+    this.#ui.table.removeAttribute("aria-busy");
+    this.#render([]);
+  }
+
   /** Shows tasks the user just sent at the top of the first page. */
   async showSent(tasks) {
     if (!this.onFirstPage) {
