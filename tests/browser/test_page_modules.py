@@ -217,3 +217,54 @@ def test_bits_group_by_byte(page: Page) -> None:
         "async () => (await import('/js/dom.js')).groupBits('010010000110100101')"
     )
     assert grouped == "01001000 01101001 01"
+
+
+LIVE_WITH_A_FAKE_SOCKET = """async ([token, closeCode]) => {
+    const opened = [];
+    class FakeSocket extends EventTarget {
+        constructor(url, protocols) {
+            super();
+            opened.push({ url, protocols: protocols ?? null });
+            setTimeout(() => {
+                this.dispatchEvent(new Event("open"));
+                const closed = new Event("close");
+                Object.assign(closed, { code: closeCode, reason: "why" });
+                this.dispatchEvent(closed);
+            }, 0);
+        }
+        close() {}
+    }
+    window.WebSocket = FakeSocket;
+    const { LiveConnection } = await import('/js/live.js');
+    const live = new LiveConnection("ws://127.0.0.1:9/ws", { token: () => token });
+    const closes = [];
+    live.addEventListener("closed", ({ detail }) => closes.push(detail));
+    live.start();
+    await new Promise((resolve) => setTimeout(resolve, 1500));  // past the first retry
+    live.stop();
+    return { opened, closes, state: live.state };
+}"""
+
+
+def test_the_live_connection_offers_the_token_as_a_subprotocol_only_in_auth_mode(
+    page: Page,
+) -> None:
+    with_token = page.evaluate(LIVE_WITH_A_FAKE_SOCKET, ["tok.en.x", 1000])
+    assert with_token["opened"][0] == {
+        "url": "ws://127.0.0.1:9/ws",
+        "protocols": ["binconv.v1", "bearer.tok.en.x"],
+    }
+    page.reload()
+    without = page.evaluate(LIVE_WITH_A_FAKE_SOCKET, [None, 1000])
+    assert without["opened"][0]["protocols"] is None
+    assert len(without["opened"]) >= 2, "a normal close is retried"
+
+
+@pytest.mark.parametrize("code", [4401, 1008])
+def test_an_expired_token_or_the_callers_cap_stops_the_retries(page: Page, code: int) -> None:
+    seen = page.evaluate(LIVE_WITH_A_FAKE_SOCKET, ["tok.en.x", code])
+
+    assert len(seen["opened"]) == 1
+    assert [(c["code"], c["reason"], c["opened"], c["token"]) for c in seen["closes"]] == [
+        (code, "why", True, "tok.en.x")
+    ]
