@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import strawberry
 from graphql import (
     BREAK,
+    ASTValidationRule,
     DocumentNode,
     FieldNode,
     FragmentSpreadNode,
@@ -28,8 +29,10 @@ from strawberry.extensions import (
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
+    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
+    ValidationCache,
 )
 from strawberry.types import ExecutionContext
 
@@ -42,6 +45,10 @@ log = get_logger(__name__)
 
 # Metric labels come from this closed set, never from client-chosen operation names.
 KNOWN_ROOT_FIELDS = frozenset({"sendTask", "tasks", "task", "__schema", "__type", "__typename"})
+
+
+# Distinct query texts whose parsed document and validation errors are kept.
+DOCUMENT_CACHE_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -182,14 +189,25 @@ class GatewaySchema(strawberry.Schema):
 
 
 def build_schema(limits: SchemaLimits) -> strawberry.Schema:
+    # The rule classes are built once: a request's validation is then cached by query
+    # text (which clients repeat), since the cache's key holds the rules as well. Their
+    # order is that of the limits' own extensions, so a document's errors come in the
+    # same order.
+    rules: list[type[ASTValidationRule]] = [
+        *QueryDepthLimiter(max_depth=limits.max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules,
+        max_fields_rule(limits.max_fields),
+        one_send_task_rule(),
+    ]
+    if not limits.introspection:
+        rules.extend(DisableIntrospection().validation_rules)
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         GraphQLMetrics,
         lambda: MaskErrors(should_mask_error=should_mask_error),
-        lambda: QueryDepthLimiter(max_depth=limits.max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
-        lambda: AddValidationRules([max_fields_rule(limits.max_fields), one_send_task_rule()]),
+        lambda: AddValidationRules(rules),
+        # Bounded LRU caches, so unique query texts cannot grow memory.
+        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
     ]
-    if not limits.introspection:
-        extensions.append(DisableIntrospection)
     return GatewaySchema(query=Query, mutation=Mutation, extensions=extensions)
