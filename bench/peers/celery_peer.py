@@ -125,20 +125,23 @@ def _database(base: Path, servers: Servers) -> Iterator[CeleryDeployment]:
 
 RPC = System(
     name="celery-rpc",
-    label=f"Celery (RabbitMQ, rpc results, prefork {WORKER_PROCESSES})",
+    label=f"Celery {{version}} (RabbitMQ, rpc results, prefork {WORKER_PROCESSES})",
     guarantees=(
         "task messages in a durable queue but published unconfirmed and acked by the worker "
         "before it runs the task; results only as a transient reply to the caller; "
         "nothing pushed to a browser"
     ),
     start=_rpc,
+    package="celery",
 )
 DATABASE = System(
     name="celery-db",
-    label=f"Celery (RabbitMQ, PostgreSQL results, prefork {WORKER_PROCESSES})",
+    label=f"Celery {{version}} (RabbitMQ, PostgreSQL results, prefork {WORKER_PROCESSES})",
     guarantees=(
-        "as above, and each result written to PostgreSQL, which callers poll "
+        "task messages as with the rpc backend; each result stored in PostgreSQL, which "
+        "callers poll "
         f"(every {POLL_SECONDS * 1000:g} ms here); nothing pushed to a browser"
     ),
     start=_database,
+    package="celery",
 )

@@ -81,7 +81,7 @@ def _start(base: Path, servers: Servers) -> Iterator[DramatiqDeployment]:
 DRAMATIQ = System(
     name="dramatiq",
     label=(
-        f"Dramatiq (RabbitMQ, Redis results, {WORKER_PROCESSES} processes"
+        f"Dramatiq {{version}} (RabbitMQ, Redis results, {WORKER_PROCESSES} processes"
         f" x {WORKER_THREADS} threads)"
     ),
     guarantees=(
@@ -90,4 +90,5 @@ DRAMATIQ = System(
         "pushed to a browser"
     ),
     start=_start,
+    package="dramatiq",
 )

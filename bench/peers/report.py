@@ -43,7 +43,8 @@ def reproducing(result: Result) -> str:
         f"Reproducing: `just bench-peers`. Latency: {sizes['latency_tasks']} tasks in batches "
         f"of {sizes['latency_batch']}, the next batch after the last result, each task "
         "timed from the start of the submit call to its result reaching the client "
-        "(the pipeline: the sendTask request to the WebSocket frame). Throughput: "
+        "(the pipeline: the sendTask request to the WebSocket frame; Celery and Dramatiq: "
+        "the caller collects a batch's results in submit order). Throughput: "
         f"{sizes['throughput_tasks']:,} tasks in batches of {sizes['throughput_batch']} "
         f"from {sizes['clients']} clients, each waiting for its batch's results, first "
         "submit to last result. CPU: every process of the system (broker, database or "
@@ -58,3 +59,18 @@ def reproducing(result: Result) -> str:
 
 def markdown(result: Result) -> str:
     return table(result) + "\n" + guarantees(result) + "\n" + reproducing(result)
+
+
+def target_checks(result: Result) -> list[tuple[str, str, bool]]:
+    """Issue 16's throughput target against the peers: (what, figure, met), for a summary."""
+    rates = {system["name"]: system["tasks_per_second"] for system in result["systems"]}
+    if "pipeline" not in rates:
+        return []
+    ours = rates["pipeline"]
+    checks = [("pipeline tasks/s at least 2,000", f"{ours:,.0f}", ours >= 2000)]
+    best = max(((rate, name) for name, rate in rates.items() if name != "pipeline"), default=None)
+    if best is not None:
+        rate, name = best
+        checks.append((f"pipeline tasks/s above every peer's (best: {name})",
+                       f"{ours:,.0f} against {rate:,.0f}", ours > rate))  # fmt: skip
+    return checks

@@ -37,7 +37,12 @@ def run_system(
             servers = stack.enter_context(Servers(base))
         deployment = stack.enter_context(system.start(base, servers))
         figures = asyncio.run(workloads.measure(deployment, sizes))
-    return {"name": system.name, "label": system.label, "guarantees": system.guarantees, **figures}
+    return {
+        "name": system.name,
+        "label": system.title(),
+        "guarantees": system.guarantees,
+        **figures,
+    }
 
 
 def run(systems: list[System], sizes: workloads.Sizes) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Protocol
 
@@ -41,11 +42,15 @@ class Deployment(Protocol):
 @dataclass(frozen=True)
 class System:
     name: str
-    label: str
+    label: str  # "{version}" in it: the installed version of `package`
     # What it promises about a task: durable, publishes confirmed, results to browsers.
     guarantees: str
     # Starts it under a directory of its own, on those servers; stops it at the end.
     start: Callable[[Path, Servers], AbstractContextManager[Deployment]]
+    package: str = ""
+
+    def title(self) -> str:
+        return self.label.format(version=version(self.package)) if self.package else self.label
 
 
 class BlockingClient(Protocol):

@@ -64,3 +64,14 @@ def test_the_table_has_a_row_and_a_guarantee_per_system() -> None:
     assert "| System X | 1.0 ms | 2.0 ms | 1,234 | 1.50 | 0.50 / - / - / 1.00 / - | 0.25 |" in text
     assert "- **System X**: nothing durable." in text
     assert "load average before the run 0.5 / 0.4 / 0.3" in text
+
+
+def test_the_throughput_target_is_checked_against_the_fastest_peer() -> None:
+    systems = [
+        {"name": "pipeline", "tasks_per_second": 2100.0},
+        {"name": "dramatiq", "tasks_per_second": 2200.0},
+        {"name": "celery-rpc", "tasks_per_second": 800.0},
+    ]
+    checks = report.target_checks({"systems": systems})
+    assert [met for _, _, met in checks] == [True, False]
+    assert "dramatiq" in checks[1][0]
