@@ -38,9 +38,12 @@ function main() {
     announcer.textContent = text;
   };
   const feed = new Feed($("#feed"), $("#feed-empty"), $("#feed-count"));
-  for (const name of ignored) {
-    feed.note(`The address in ?${name}= was ignored: this site does not allow it.`, "bad");
-  }
+  const noteIgnored = () => {
+    for (const name of ignored) {
+      feed.note(`The address in ?${name}= was ignored: this site does not allow it.`, "bad");
+    }
+  };
+  noteIgnored();
   const table = new TaskTable(
     api,
     {
@@ -129,6 +132,7 @@ function main() {
     // Another token may be another user: nothing shown before stays.
     recentResults.clear();
     feed.clear();
+    noteIgnored();
     table.clear();
     live.start();
     loadTable();
