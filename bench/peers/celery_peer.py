@@ -144,4 +144,9 @@ DATABASE = System(
     ),
     start=_database,
     package="celery",
+    note=(
+        "Outside a worker process Celery's database backend opens a new PostgreSQL "
+        "connection for every query (SQLAlchemy's NullPool), each poll included: most of "
+        "its database CPU."
+    ),
 )

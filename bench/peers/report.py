@@ -31,7 +31,10 @@ def table(result: Result) -> str:
 
 def guarantees(result: Result) -> str:
     return "".join(
-        f"- **{system['label']}**: {system['guarantees']}.\n" for system in result["systems"]
+        f"- **{system['label']}**: {system['guarantees']}."
+        + (f" {system['note']}" if system.get("note") else "")
+        + "\n"
+        for system in result["systems"]
     )
 
 

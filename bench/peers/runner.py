@@ -41,6 +41,7 @@ def run_system(
         "name": system.name,
         "label": system.title(),
         "guarantees": system.guarantees,
+        "note": system.note,
         **figures,
     }
 

@@ -48,6 +48,7 @@ class System:
     # Starts it under a directory of its own, on those servers; stops it at the end.
     start: Callable[[Path, Servers], AbstractContextManager[Deployment]]
     package: str = ""
+    note: str = ""  # what a reader needs to read its figures
 
     def title(self) -> str:
         return self.label.format(version=version(self.package)) if self.package else self.label

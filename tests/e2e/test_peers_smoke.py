@@ -44,6 +44,7 @@ def test_the_table_has_a_row_and_a_guarantee_per_system() -> None:
         "name": "x",
         "label": "System X",
         "guarantees": "nothing durable",
+        "note": "Polled.",
         "median_ms": 1.0,
         "p99_ms": 2.0,
         "tasks": 1000,
@@ -62,7 +63,7 @@ def test_the_table_has_a_row_and_a_guarantee_per_system() -> None:
     }
     text = report.markdown(result)
     assert "| System X | 1.0 ms | 2.0 ms | 1,234 | 1.50 | 0.50 / - / - / 1.00 / - | 0.25 |" in text
-    assert "- **System X**: nothing durable." in text
+    assert "- **System X**: nothing durable. Polled.\n" in text
     assert "load average before the run 0.5 / 0.4 / 0.3" in text
 
 
