@@ -112,6 +112,15 @@ class EventPublisher(abc.ABC):
         `blocked`, and `ValueError` for a topic with no route, sending nothing. Publishes
         in flight together each arrive once, in no promised order."""
 
+    async def publish_many(self, events: Sequence[OutboxEvent]) -> list[BaseException | None]:
+        """Publish the events together; one outcome per event, in order: None once the
+        broker confirmed it, else what `publish` would have raised for it (the relay
+        keeps its row). One event's failure is its own: the others still go. Raises
+        nothing itself. By default, each through `publish`, all in flight at once."""
+        return await asyncio.gather(
+            *(self.publish(event) for event in events), return_exceptions=True
+        )
+
     @abc.abstractmethod
     async def ping(self) -> bool:
         """For /health: True while connected; raises BrokerBlocked while the broker

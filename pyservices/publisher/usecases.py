@@ -60,15 +60,11 @@ async def relay_batch(
             return BatchReport(claimed=0, published=0, failed=0)
         # All publishes in flight at once: the confirms come back together. The claim
         # is what bounds this: its byte budget is the bytes in flight.
-        outcomes = await asyncio.gather(
-            *(publisher.publish(event) for event in events), return_exceptions=True
-        )
+        outcomes = await publisher.publish_many(events)
         confirmed = [
-            event
-            for event, outcome in zip(events, outcomes, strict=True)
-            if not isinstance(outcome, BaseException)
+            event for event, outcome in zip(events, outcomes, strict=True) if outcome is None
         ]
-        failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        failures = [outcome for outcome in outcomes if outcome is not None]
         if confirmed:
             await batch.remove([event.id for event in confirmed])
     metrics.OUTBOX_BATCH_SECONDS.observe(time.perf_counter() - started)

@@ -172,6 +172,68 @@ class EventPublisherContract:
         with pytest.raises(Exception):  # noqa: B017
             await publisher.publish(task)
 
+    # publish_many: one outcome per event, each event on its own
+    async def test_a_batch_goes_out_together_each_to_its_route_once(
+        self, publisher: EventPublisher, delivered: Take
+    ) -> None:
+        small = [outbox_event(TASK_CREATED) for _ in range(30)]
+        large = [outbox_event(TASK_CREATED, LARGE_TASK_BYTES + 1) for _ in range(3)]
+        results = [outbox_event(TASK_PROCESSED) for _ in range(10)]
+        events = [*small, *large, *results]
+
+        assert await publisher.publish_many(events) == [None] * len(events)
+
+        assert await everywhere(delivered) == {
+            PROCESS_QUEUE: as_delivered(*small),
+            LARGE_PROCESS_QUEUE: as_delivered(*large),
+            PROCESSED_EXCHANGE: as_delivered(*results),
+        }
+
+    async def test_an_empty_batch_has_no_outcomes(self, publisher: EventPublisher) -> None:
+        assert await publisher.publish_many([]) == []
+
+    async def test_an_event_the_broker_does_not_take_fails_alone_in_its_batch(
+        self, publisher: EventPublisher, delivered: Take, refuse: Refuse
+    ) -> None:
+        refused = outbox_event(TASK_CREATED)
+        large = outbox_event(TASK_CREATED, LARGE_TASK_BYTES + 1)
+        result = outbox_event(TASK_PROCESSED)
+        await refuse(refused)
+
+        outcomes = await publisher.publish_many([refused, large, result])
+
+        assert isinstance(outcomes[0], Exception)
+        assert outcomes[1:] == [None, None]
+        assert await delivered(LARGE_PROCESS_QUEUE) == as_delivered(large)
+        assert await delivered(PROCESSED_EXCHANGE) == as_delivered(result)
+
+    async def test_an_unknown_topic_in_a_batch_is_refused_alone_and_sent_nowhere(
+        self, publisher: EventPublisher, delivered: Take
+    ) -> None:
+        before, after = outbox_event(TASK_CREATED), outbox_event(TASK_CREATED)
+
+        outcomes = await publisher.publish_many([before, outbox_event("task.deleted"), after])
+
+        assert outcomes[0] is None and outcomes[2] is None
+        assert isinstance(outcomes[1], ValueError)
+        assert await everywhere(delivered) == {
+            PROCESS_QUEUE: as_delivered(before, after),
+            LARGE_PROCESS_QUEUE: [],
+            PROCESSED_EXCHANGE: [],
+        }
+
+    async def test_while_the_broker_blocks_a_whole_batch_fails_at_once(
+        self, publisher: EventPublisher, delivered: Take, broker_blocks: BrokerBlocks
+    ) -> None:
+        events = [outbox_event(TASK_CREATED), outbox_event(TASK_PROCESSED)]
+
+        async with broker_blocks():
+            outcomes = await asyncio.wait_for(publisher.publish_many(events), 1)
+
+        assert all(isinstance(outcome, BrokerBlocked) for outcome in outcomes), outcomes
+        assert len(outcomes) == len(events)
+        assert await everywhere(delivered) == {where: [] for where in DESTINATIONS}
+
     # tasks_waiting
     async def test_tasks_waiting_answers_every_work_queue(self, publisher: EventPublisher) -> None:
         assert await publisher.tasks_waiting() == {PROCESS_QUEUE: 0, LARGE_PROCESS_QUEUE: 0}

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import aio_pika
+import aiormq
 import orjson
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from aiormq.abc import ChannelFrame
+from pamqp.header import ContentHeader
 
 from pyservices.common.events import TASK_CREATED, TASK_PROCESSED
 from pyservices.common.lifecycle import bounded_step
@@ -96,31 +102,65 @@ class AmqpEventPublisher(EventPublisher):
         return dict(depths)
 
     async def publish(self, event: OutboxEvent) -> None:
+        (outcome,) = await self.publish_many([event])
+        if outcome is not None:
+            raise outcome
+
+    async def publish_many(self, events: Sequence[OutboxEvent]) -> list[BaseException | None]:
         if self.blocked:
             # The broker reads nothing from a blocked connection: a message sent now
             # would only wait in the socket and time out (then go again as a duplicate).
-            raise BrokerBlocked("the broker blocks publishes (resource alarm)")
-        message = aio_pika.Message(
-            body=event.payload,
+            return [BrokerBlocked("the broker blocks publishes (resource alarm)") for _ in events]
+        outcomes: list[BaseException | None] = [None] * len(events)
+        routed: list[tuple[int, _Route]] = []
+        for index, event in enumerate(events):
+            try:
+                routed.append((index, self._route(event)))
+            except ValueError as error:
+                outcomes[index] = error
+        if not routed:
+            return outcomes
+        # A robust channel waits for a reconnect: bound the wait so the batch fails,
+        # its transaction ends, and the relay backs off instead of holding row locks.
+        deadline = asyncio.get_running_loop().time() + self._timeout
+        confirmations: list[asyncio.Future[object]] = []
+        try:
+            async with asyncio.timeout_at(deadline):
+                channel = await self._channel.get_underlay_channel()
+                confirmations = await _write_together(channel, [route for _, route in routed])
+        except Exception as error:  # nothing was written: every routed event failed
+            for index, _ in routed:
+                outcomes[index] = error
+            return outcomes
+        remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+        await asyncio.wait(confirmations, timeout=remaining)
+        for (index, _), confirmation in zip(routed, confirmations, strict=True):
+            if not confirmation.done():
+                confirmation.cancel()  # a late confirm is then ignored
+                outcomes[index] = TimeoutError("the broker did not confirm in time")
+            elif confirmation.cancelled():
+                outcomes[index] = asyncio.CancelledError("the channel closed")
+            else:
+                outcomes[index] = confirmation.exception()
+        return outcomes
+
+    def _route(self, event: OutboxEvent) -> _Route:
+        properties = aiormq.spec.Basic.Properties(
             content_type="application/json",
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            delivery_mode=int(aio_pika.DeliveryMode.PERSISTENT),
+            priority=0,
             message_id=str(event.id),
             headers={"task_id": event.task_id},
         )
-        # A robust channel waits for a reconnect: bound the wait so the batch fails,
-        # its transaction ends, and the relay backs off instead of holding row locks.
         if event.topic == TASK_CREATED:
             queue = work_queue_for(len(event.payload), self._large_task_bytes)
-            publishing = self._channel.default_exchange.publish(
-                message, routing_key=queue, mandatory=True
+            return _Route("", queue, True, str(event.id), properties, event.payload)
+        if event.topic == TASK_PROCESSED:
+            key = owner_routing_key(_owner(event.payload))
+            return _Route(
+                self._processed.name, key, False, str(event.id), properties, event.payload
             )
-        elif event.topic == TASK_PROCESSED:
-            publishing = self._processed.publish(
-                message, routing_key=owner_routing_key(_owner(event.payload)), mandatory=False
-            )
-        else:
-            raise ValueError(f"unknown outbox topic {event.topic!r}")
-        await asyncio.wait_for(publishing, self._timeout)
+        raise ValueError(f"unknown outbox topic {event.topic!r}")
 
     def _on_reconnected(self, *_: object) -> None:
         # A new connection starts unblocked; if the alarm is still on, the broker blocks
@@ -163,6 +203,78 @@ class AmqpEventPublisher(EventPublisher):
 
     async def close(self) -> None:
         await bounded_step(self._connection.close(), "broker_connection_close")
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    exchange: str
+    routing_key: str
+    # Created events must reach their queue: one the broker cannot route comes back.
+    mandatory: bool
+    message_id: str
+    properties: aiormq.spec.Basic.Properties
+    body: bytes
+
+
+async def _write_together(
+    channel: aiormq.abc.AbstractChannel, routes: Sequence[_Route]
+) -> list[asyncio.Future[object]]:
+    """Send the messages in one socket write and return one confirmation each.
+
+    aiormq's `basic_publish` writes, drains and awaits each message on its own; here the
+    frames of a whole batch go out together, with aiormq's own bookkeeping per message
+    (delivery tag, confirmation, message id for a returned message), so its frame
+    handlers confirm, return or reject each one as they would have.
+    """
+    if not isinstance(channel, aiormq.Channel):
+        raise TypeError(f"an aiormq channel, not {type(channel).__name__}")
+    frames: list[Any] = []
+    confirmations: list[asyncio.Future[object]] = []
+    async with channel.lock:
+        first_tag = channel.delivery_tag
+        try:
+            for route in routes:
+                channel.delivery_tag += 1
+                tag = channel.delivery_tag
+                message_id = route.message_id
+                confirmation = channel.create_future()
+                channel.confirmations[tag] = confirmation
+                channel.message_id_delivery_tag[message_id] = tag
+                confirmation.add_done_callback(_forget_message_id(channel, message_id, tag))
+                confirmations.append(confirmation)
+                frames += [
+                    aiormq.spec.Basic.Publish(
+                        exchange=route.exchange,
+                        routing_key=route.routing_key,
+                        mandatory=route.mandatory,
+                    ),
+                    ContentHeader(properties=route.properties, body_size=len(route.body)),
+                    *channel._split_body(route.body),
+                ]
+            drained = channel.create_future()
+            await channel.write_queue.put(
+                ChannelFrame.marshall(channel.number, frames, drain_future=drained)
+            )
+        except BaseException:
+            # Nothing reached the writer: give the delivery tags back.
+            for tag in range(first_tag + 1, channel.delivery_tag + 1):
+                channel.confirmations.pop(tag, None)
+            for confirmation in confirmations:
+                confirmation.cancel()
+            channel.delivery_tag = first_tag
+            raise
+        await drained
+    return confirmations
+
+
+def _forget_message_id(
+    channel: aiormq.Channel, message_id: str, tag: int
+) -> Callable[[asyncio.Future[object]], None]:
+    def forget(_: asyncio.Future[object]) -> None:
+        if channel.message_id_delivery_tag.get(message_id) == tag:
+            channel.message_id_delivery_tag.pop(message_id, None)
+
+    return forget
 
 
 def _owner(payload: bytes) -> str | None:
