@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 import strawberry
 import strawberry.schema.schema as strawberry_schema
+from graphql import validate
 
 from pyservices.gateway.adapters.graphql_app import SchemaLimits, build_schema
 from tests.unit.gateway.gateway_fakes import FakeTaskService
@@ -24,7 +25,6 @@ async def execute(schema: strawberry.Schema, query: str, **variables: Any) -> An
 def validations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The documents graphql-core validates, counted where strawberry calls it."""
     seen: list[str] = []
-    validate = strawberry_schema.validate
 
     def counting(schema: Any, document: Any, rules: Any) -> Any:
         seen.append(document.loc.source.body)
