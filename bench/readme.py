@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import big_report, e2e_report, kernel_report, reliability, scaling_report, soak_report
+from bench.peers import report as peers_report
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = ("README.md", "docs/benchmarks.md")
@@ -31,6 +32,7 @@ BLOCKS: dict[str, tuple[str, Callable[[Any], str]]] = {
     "bench-scaling": ("scaling", scaling_report.markdown),
     "bench-soak": ("soak", _soak),
     "bench-big": ("big", big_report.markdown),
+    "bench-peers": ("peers", peers_report.markdown),
     "reliability": ("reliability", reliability.render),
 }
 
@@ -63,6 +65,9 @@ def summary(results: dict[str, Any]) -> str:
         rows.append(_soak_row(results["soak"]))
     if "big" in results:
         rows += _big_rows(results["big"])
+    if "peers" in results:
+        for what, got, met in peers_report.target_checks(results["peers"]):
+            rows.append(("`just bench-peers`", what, got, e2e_report.mark(met)))
     if "reliability" in results:
         cases = results["reliability"]
         lost = sum(case["lost"] for case in cases)
