@@ -83,3 +83,18 @@ def test_every_relative_link_points_to_an_existing_file_and_heading(path: Path) 
             broken.append(link)
 
     assert not broken, f"{path.name}: {broken}"
+
+
+def test_every_test_the_architecture_page_cites_exists() -> None:
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    sources = "\n".join(path.read_text() for path in (ROOT / "tests").rglob("*.py"))
+    named = set(re.findall(r"`(test_\w+?)(?:\.py)?`", page))
+
+    missing = {
+        name
+        for name in named
+        if not re.search(rf"def {name}\(", sources)
+        and not any((ROOT / "tests").rglob(f"{name}.py"))
+    }
+
+    assert named and not missing
