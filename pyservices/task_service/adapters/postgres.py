@@ -113,7 +113,9 @@ LIST_TASKS_AFTER = LIST_PAGE.format(where="WHERE (created_at, seq) < ($6, $7)")
 LIST_OWNER_TASKS_AFTER = LIST_PAGE.format(where="WHERE owner = $6 AND (created_at, seq) < ($7, $8)")
 # Retention, one batch: the oldest tasks first (the newest-first index read backwards,
 # so the scan stops at the cutoff), rows held by another transaction skipped rather
-# than waited for, and the events still waiting for those tasks removed with them.
+# than waited for, and the events still waiting for those tasks removed with them (a
+# scan of the outbox, which holds only what is not yet published: no index on task_id
+# to slow every insert for this).
 REMOVE_OLD_TASKS = """
 WITH doomed AS (
     SELECT id FROM tasks
