@@ -42,6 +42,11 @@ def reproducing(result: Result) -> str:
     sizes, machine = result["sizes"], result["machine"]
     versions = ", ".join(f"{name} {version}" for name, version in result["versions"].items())
     load = " / ".join(f"{value:.1f}" for value in result["load_average"])
+    if "load_average_after" in result:
+        after = " / ".join(f"{value:.1f}" for value in result["load_average_after"])
+        load = f"{load} before the run and {after} after it"
+    else:
+        load = f"{load} before the run"
     return (
         f"Reproducing: `just bench-peers`. Latency: {sizes['latency_tasks']} tasks in batches "
         f"of {sizes['latency_batch']}, the next batch after the last result, each task "
@@ -56,7 +61,7 @@ def reproducing(result: Result) -> str:
         "for Celery and Dramatiq) apart. Each system on its own fresh servers, one after "
         f"another in one run, on {machine['cpu']} ({machine['cores']} cores), "
         f"Python {machine['python']}, {versions}; commit {result['commit']}, "
-        f"load average before the run {load}.\n"
+        f"load average (1, 5, 15 min) {load}.\n"
     )
 
 

@@ -78,6 +78,8 @@ def main() -> None:
         "versions": versions(),
         "commit": machine.commit(),
         "load_average": load_average,
+        # The machine may be shared: how busy it was at the start and at the end.
+        "load_average_after": list(os.getloadavg()),
         "sizes": asdict(sizes),
         "systems": systems,
     }

@@ -60,11 +60,12 @@ def test_the_table_has_a_row_and_a_guarantee_per_system() -> None:
         "versions": {"celery": "5"},
         "commit": "abc",
         "load_average": [0.5, 0.4, 0.3],
+        "load_average_after": [1.5, 0.6, 0.3],
     }
     text = report.markdown(result)
     assert "| System X | 1.0 ms | 2.0 ms | 1,234 | 1.50 | 0.50 / - / - / 1.00 / - | 0.25 |" in text
     assert "- **System X**: nothing durable. Polled.\n" in text
-    assert "load average before the run 0.5 / 0.4 / 0.3" in text
+    assert "0.5 / 0.4 / 0.3 before the run and 1.5 / 0.6 / 0.3 after it" in text
 
 
 def test_the_throughput_target_is_checked_against_the_fastest_peer() -> None:
