@@ -52,9 +52,16 @@ class OutboxListener(OutboxWakeups):
 
     async def _listen_until_lost(self, stop: asyncio.Event) -> None:
         lost = asyncio.Event()
-        self._connection = await asyncpg.connect(self._database_url, timeout=10)
-        self._connection.add_termination_listener(lambda _: lost.set())
-        await self._connection.add_listener(CHANNEL, self._notified)
+        connection = await asyncpg.connect(self._database_url, timeout=10)
+        try:
+            connection.add_termination_listener(lambda _: lost.set())
+            await connection.add_listener(CHANNEL, self._notified)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.close(), 5)
+            raise
+        # Listening only now that LISTEN is issued: ping() must not say so before.
+        self._connection = connection
         log.info("outbox_listener_up")
         # Rows committed while nobody listened got no notification we could see.
         self.wakeup.set()
