@@ -96,7 +96,7 @@ fmt:
 lint:
     ruff format --check pyservices devstack tests bench
     ruff check pyservices devstack tests bench
-    mypy pyservices devstack
+    mypy  # pyservices, devstack, tests and bench: the files list in pyproject.toml
     cargo fmt --manifest-path binconv/Cargo.toml --check
     cargo clippy --manifest-path binconv/Cargo.toml --all-targets -- -D warnings
 

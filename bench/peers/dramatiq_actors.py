@@ -23,8 +23,8 @@ def build(broker_url: str, redis_url: str) -> tuple[RabbitmqBroker, RedisBackend
     """The broker with the Redis result store, and the `convert` actor on it. Dramatiq's
     defaults otherwise: unconfirmed publishes, acks after the actor returns."""
     broker = RabbitmqBroker(url=broker_url)
-    backend = RedisBackend(url=redis_url)
-    broker.add_middleware(Results(backend=backend))
+    backend = RedisBackend(url=redis_url)  # type: ignore[no-untyped-call]
+    broker.add_middleware(Results(backend=backend))  # type: ignore[no-untyped-call]
     actor = dramatiq.actor(actor_name="convert", broker=broker, store_results=True)(_convert)
     return broker, backend, actor
 

@@ -66,7 +66,8 @@ def page_scan(plan: dict[str, Any]) -> dict[str, Any]:
     read. Nothing may sit between them (a Sort there would sort every row before it)."""
     [limit] = [node for node in nodes(plan) if node["Node Type"] == "Limit"]
     [scan] = limit["Plans"]
-    return scan
+    found: dict[str, Any] = scan
+    return found
 
 
 def assert_seeks(plan: dict[str, Any], index: str) -> None:

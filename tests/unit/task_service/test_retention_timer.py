@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 from devstack.infra import free_port
 from pyservices.common import lifecycle
@@ -21,7 +22,7 @@ async def stored(count: int) -> FakeTaskRepository:
     return repository
 
 
-def settings(**retention: float) -> TaskServiceSettings:
+def settings(**retention: Any) -> TaskServiceSettings:
     return TaskServiceSettings(
         task_service_port=free_port(),
         metrics_port=free_port(),
