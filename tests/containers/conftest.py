@@ -1,15 +1,20 @@
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import secrets
 import socket
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import websockets
 import yaml
+
+from tests.support.client import ResultFeed, feed_of
 
 from .engine import COMPOSE_FILE, REPO, Engine, EngineUnavailable
 
@@ -28,6 +33,7 @@ class Stack:
     start_seconds: float
     # sha256 of each pyservices/**/*.py when the build began
     source_digests: dict[str, str]
+    tokens: dict[str, str] = field(default_factory=dict)
 
     @property
     def graphql_url(self) -> str:
@@ -41,8 +47,37 @@ class Stack:
     def websocket_url(self) -> str:
         return f"ws://127.0.0.1:{self.engine.env['WEBSOCKET_PUBLISHED_PORT']}/ws"
 
+    @property
+    def page_origin(self) -> str:
+        """Where a browser opens the page (served by the gateway)."""
+        return f"http://localhost:{self.engine.env['GATEWAY_PUBLISHED_PORT']}"
+
     def container(self, service: str) -> str:
         return self.engine.container(self.project, service)
+
+    def token(self, sub: str) -> str:
+        """A token minted the documented way: `binconv-service token` in the gateway's
+        container, from the secret compose gave it."""
+        if sub not in self.tokens:
+            done = self.engine.exec(
+                self.container("gateway"), "binconv-service", "token", "--sub", sub
+            )
+            assert done.returncode == 0, done.stderr
+            self.tokens[sub] = done.stdout.strip()
+        return self.tokens[sub]
+
+    def bearer(self, sub: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(sub)}"}
+
+    @contextlib.asynccontextmanager
+    async def feed(self, sub: str) -> AsyncIterator[ResultFeed]:
+        """`sub`'s results on the published WebSocket port, the token in the header."""
+        headers = self.bearer(sub)
+        async with (
+            websockets.connect(self.websocket_url, additional_headers=headers, max_size=None) as ws,
+            feed_of(ws) as feed,
+        ):
+            yield feed
 
     def spec(self, service: str) -> dict[str, Any]:
         return dict(compose_services()[service])
@@ -98,6 +133,8 @@ def stack(engine: Engine) -> Iterator[Stack]:
     Torn down whatever happens, and checked to leave nothing behind.
     """
     project = f"binconv-test-{os.getpid()}"
+    # What docs/deploy.md has a user do first; every compose command needs it.
+    engine.env["AUTH_JWT_SECRET"] = secrets.token_hex(32)
     for name in PUBLISHED_PORTS:
         engine.env[f"{name}_PUBLISHED_PORT"] = str(free_port())
     services = [

@@ -1,7 +1,9 @@
 """The image built from the Dockerfile and deploy/compose.yaml run for real: healthy
-services, tasks through the published GraphQL port and back on the published WebSocket
-port, a worker container stopped and started with nothing lost, and what production
-runs (its user, a read-only root file system, only the runtime, a size budget)."""
+services, access control on (a generated secret, tokens minted in the container, 401
+without one), tasks through the published GraphQL port and back on the published
+WebSocket port, a worker container stopped and started with nothing lost, and what
+production runs (its user, a read-only root file system, only the runtime, a size
+budget)."""
 
 from __future__ import annotations
 
@@ -13,10 +15,14 @@ import time
 from pathlib import Path
 
 import httpx
+import jwt
+import orjson
 import pytest
+import websockets
+from websockets.typing import Origin, Subprotocol
 
 from binconv import reference
-from tests.support.client import GraphQLClient, result_feed
+from tests.support.client import GraphQLClient, feed_of
 
 from .conftest import Stack
 from .engine import run
@@ -47,29 +53,108 @@ def test_every_service_reports_healthy_through_its_own_health(stack: Stack) -> N
 async def test_tasks_sent_through_graphql_come_back_on_the_websocket_and_read_back(
     stack: Stack,
 ) -> None:
+    """Two callers with tokens from the container: each gets its own results on its
+    WebSocket and reads back only its own tasks."""
     messages = [f"container {i} ✓" for i in range(40)]
-    async with httpx.AsyncClient(timeout=30) as http:
-        graphql = GraphQLClient(stack.graphql_url, http)
-        async with result_feed(stack.websocket_url) as feed:
-            sent = await graphql.send_tasks(messages)
-            frames = await feed.wait_for({t["id"] for t in sent}, seconds=60)
-        listed = await graphql.tasks(limit=len(messages))
+    async with (
+        httpx.AsyncClient(timeout=30, headers=stack.bearer("alice")) as alice_http,
+        httpx.AsyncClient(timeout=30, headers=stack.bearer("bob")) as bob_http,
+    ):
+        alice, bob = (
+            GraphQLClient(stack.graphql_url, alice_http),
+            GraphQLClient(stack.graphql_url, bob_http),
+        )
+        async with stack.feed("alice") as alice_feed, stack.feed("bob") as bob_feed:
+            sent = await alice.send_tasks(messages)
+            frames = await alice_feed.wait_for({t["id"] for t in sent}, seconds=60)
+            # bob's one task after alice's: once it is back, alice's would be too
+            bobs = await bob.send_tasks(["bob's own"])
+            await bob_feed.wait_for({bobs[0]["id"]}, seconds=60)
+        listed = await alice.tasks(limit=1000)
+        bob_listed = await bob.tasks(limit=1000)
 
     assert [t["message"] for t in sent] == messages
     for task in sent:
         assert frames[task["id"]]["binaryCode"] == reference.encode(task["message"])
+    # alice's tasks are exactly these: no other test sends as alice
     assert {t["id"]: t["binaryCode"] for t in listed} == {
         t["id"]: reference.encode(t["message"]) for t in sent
     }
+    alices = {t["id"] for t in sent}
+    assert not alices & {frame["id"] for frame in bob_feed.frames}
+    assert not alices & {t["id"] for t in bob_listed}
+    assert bobs[0]["id"] not in {t["id"] for t in listed}
+
+
+async def test_access_control_is_on_and_refuses_a_request_without_a_valid_token(
+    stack: Stack,
+) -> None:
+    """GraphQL and the WebSocket handshake answer 401 without a token or with a forged
+    one; the page is told to ask for a token."""
+    forged = jwt.encode({"sub": "eve", "exp": time.time() + 600}, "x" * 64, algorithm="HS256")
+    query = {"query": "{ tasks(limit: 1) { id } }"}
+    async with httpx.AsyncClient(timeout=30) as http:
+        for headers in ({}, {"Authorization": f"Bearer {forged}"}):
+            response = await http.post(stack.graphql_url, json=query, headers=headers)
+            assert response.status_code == 401, response.text
+            assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        allowed = await http.post(stack.graphql_url, json=query, headers=stack.bearer("alice"))
+        assert allowed.status_code == 200 and "errors" not in allowed.json(), allowed.text
+        config = await http.get(stack.http_url("gateway") + "/config.js")
+        assert '"auth": true' in config.text, config.text
+
+    for headers in ({}, {"Authorization": f"Bearer {forged}"}):
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await websockets.connect(stack.websocket_url, additional_headers=headers)
+        assert refused.value.response.status_code == 401
+        body = orjson.loads(refused.value.response.body or b"{}")
+        assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_the_page_origin_is_let_in_and_another_site_is_not(stack: Stack) -> None:
+    """A browser on the page (the compose default origins) connects with the token as a
+    subprotocol; a page of another site is refused by the WebSocket and by CORS."""
+    token = stack.token("page-visitor")
+    protocols = [Subprotocol("binconv.v1"), Subprotocol(f"bearer.{token}")]
+    async with websockets.connect(
+        stack.websocket_url, subprotocols=protocols, origin=Origin(stack.page_origin)
+    ) as connection:
+        assert connection.subprotocol == "binconv.v1"
+        async with feed_of(connection) as feed:
+            async with httpx.AsyncClient(timeout=30, headers=stack.bearer("page-visitor")) as http:
+                sent = await GraphQLClient(stack.graphql_url, http).send_tasks(["from the page"])
+            await feed.wait_for({sent[0]["id"]}, seconds=60)
+
+    elsewhere = "https://elsewhere.example"
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await websockets.connect(
+            stack.websocket_url,
+            subprotocols=protocols,
+            origin=Origin(elsewhere),
+        )
+    assert refused.value.response.status_code == 403
+
+    async with httpx.AsyncClient(timeout=30) as http:
+        for origin, allowed in ((stack.page_origin, True), (elsewhere, False)):
+            preflight = await http.options(
+                stack.graphql_url,
+                headers={
+                    "Origin": origin,
+                    "Access-Control-Request-Method": "POST",
+                    "Access-Control-Request-Headers": "authorization,content-type",
+                },
+            )
+            granted = preflight.headers.get("access-control-allow-origin")
+            assert (granted == origin) is allowed, (origin, preflight.headers)
 
 
 async def test_a_worker_container_stopped_and_started_loses_no_task(stack: Stack) -> None:
     """Tasks keep coming while the worker container stops (SIGTERM, drain) and starts
     again; every one of them is converted once it is back."""
     engine, worker = stack.engine, stack.container("worker")
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with httpx.AsyncClient(timeout=30, headers=stack.bearer("carol")) as http:
         graphql = GraphQLClient(stack.graphql_url, http)
-        async with result_feed(stack.websocket_url) as feed:
+        async with stack.feed("carol") as feed:
             sent: list[dict[str, str]] = []
             flowing = True
 

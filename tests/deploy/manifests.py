@@ -57,23 +57,49 @@ def render_overlay(overlay: str) -> tuple[dict[str, Any], ...]:
     return tuple(doc for doc in yaml.safe_load_all(done.stdout) if doc)
 
 
-@functools.cache
-def compose_model() -> dict[str, Any]:
-    """The compose file as Compose itself resolves it (anchors, merges, defaults)."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("COMPOSE_")}
-    for key in ("POSTGRES_PASSWORD", "RABBITMQ_PASSWORD", "LOG_LEVEL", "ALLOWED_ORIGINS"):
-        env.pop(key, None)  # the file's own defaults, not the caller's environment
-    done = subprocess.run(
-        [tool("docker-compose"), "-f", str(DEPLOY / "compose.yaml"), "config", "--format", "json"],
+# What a user sets before `compose up` (docs/deploy.md): the secret has no default.
+COMPOSE_TEST_SECRET = "compose-test-secret-" + "0" * 44
+# The file's own defaults, not the caller's environment.
+COMPOSE_DEFAULTED = (
+    "POSTGRES_PASSWORD",
+    "RABBITMQ_PASSWORD",
+    "LOG_LEVEL",
+    "ALLOWED_ORIGINS",
+    "CORS_ORIGINS",
+    "GATEWAY_PUBLISHED_PORT",
+    "AUTH_JWT_SECRET",
+)
+
+
+def resolve_compose(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`docker-compose -f deploy/compose.yaml ARGS` with the file's defaults and `env`."""
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("COMPOSE_") and key not in COMPOSE_DEFAULTED
+    }
+    return subprocess.run(
+        [tool("docker-compose"), "-f", str(DEPLOY / "compose.yaml"), *args],
         capture_output=True,
         text=True,
         check=False,
-        env=env,
+        env={**environment, **env},
         timeout=60,
     )
+
+
+def compose_model_with(**env: str) -> dict[str, Any]:
+    """The compose file as Compose itself resolves it (anchors, merges, defaults)."""
+    done = resolve_compose("config", "--format", "json", **env)
     assert done.returncode == 0, done.stderr
     model: dict[str, Any] = json.loads(done.stdout)
     return model
+
+
+@functools.cache
+def compose_model() -> dict[str, Any]:
+    """The compose model with nothing set but the secret it requires."""
+    return compose_model_with(AUTH_JWT_SECRET=COMPOSE_TEST_SECRET)
 
 
 @dataclass(frozen=True)
