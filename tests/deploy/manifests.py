@@ -78,8 +78,16 @@ def resolve_compose(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         for key, value in os.environ.items()
         if not key.startswith("COMPOSE_") and key not in COMPOSE_DEFAULTED
     }
+    # --env-file: not a deploy/.env the user keeps their secret in (docs/deploy.md)
     return subprocess.run(
-        [tool("docker-compose"), "-f", str(DEPLOY / "compose.yaml"), *args],
+        [
+            tool("docker-compose"),
+            "--env-file",
+            os.devnull,
+            "-f",
+            str(DEPLOY / "compose.yaml"),
+            *args,
+        ],
         capture_output=True,
         text=True,
         check=False,
