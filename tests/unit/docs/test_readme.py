@@ -85,8 +85,9 @@ def test_every_relative_link_points_to_an_existing_file_and_heading(path: Path) 
     assert not broken, f"{path.name}: {broken}"
 
 
-def test_every_test_the_architecture_page_cites_exists() -> None:
-    page = (ROOT / "docs" / "architecture.md").read_text()
+@pytest.mark.parametrize("document", ["README.md", "docs/architecture.md"])
+def test_every_test_the_tour_and_the_architecture_page_cite_exists(document: str) -> None:
+    page = (ROOT / document).read_text()
     sources = "\n".join(path.read_text() for path in (ROOT / "tests").rglob("*.py"))
     named = set(re.findall(r"`(test_\w+?)(?:\.py)?`", page))
 
