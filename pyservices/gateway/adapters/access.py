@@ -11,9 +11,6 @@ The page, /health and /metrics stay open: the page asks for its token itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pyservices.common.auth import AuthFailed, AuthUnavailable, TokenVerifier, bearer_token
@@ -23,6 +20,7 @@ from pyservices.gateway.adapters.graphql_errors import (
     UNAUTHENTICATED,
     UNAVAILABLE,
     retry_after_seconds,
+    send_error_response,
 )
 from pyservices.gateway.domain import Caller
 from pyservices.gateway.limits import TokenBuckets
@@ -55,19 +53,21 @@ class CallerAccess:
             except AuthFailed as refusal:
                 log.info("request_unauthenticated", reason=str(refusal))
                 challenge = b'Bearer error="invalid_token"'
-                await _answer(
+                await send_error_response(
                     send, 401, str(refusal), UNAUTHENTICATED, [(b"www-authenticate", challenge)]
                 )
                 return
             except AuthUnavailable as refusal:
                 log.warning("auth_keys_unavailable", error=repr(refusal.__cause__))
-                await _answer(send, 503, f"{refusal}; retry", UNAVAILABLE, [(b"retry-after", b"1")])
+                await send_error_response(
+                    send, 503, f"{refusal}; retry", UNAVAILABLE, [(b"retry-after", b"1")]
+                )
                 return
             caller = Caller(owner=sub, key=sub)
         wait = self._buckets.take(caller.key)
         if wait:
             seconds = retry_after_seconds(wait)
-            await _answer(
+            await send_error_response(
                 send,
                 429,
                 TOO_MANY_REQUESTS,
@@ -85,27 +85,3 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return str(value.decode("latin-1"))
     return None
-
-
-async def _answer(
-    send: Send,
-    status: int,
-    message: str,
-    code: str,
-    headers: Iterable[tuple[bytes, bytes]] = (),
-    extensions: dict[str, object] | None = None,
-) -> None:
-    error = {"message": message, "extensions": {"code": code, **(extensions or {})}}
-    body = orjson.dumps({"errors": [error]})
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

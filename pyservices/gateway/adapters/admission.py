@@ -16,12 +16,11 @@ import asyncio
 import gc
 import time
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pyservices.common.admission import BodyBudget
 from pyservices.common.logging import get_logger
-from pyservices.gateway.adapters.graphql_errors import UNAVAILABLE
+from pyservices.gateway.adapters.graphql_errors import UNAVAILABLE, send_error_response
 
 log = get_logger(__name__)
 
@@ -33,6 +32,7 @@ BUSY = "the gateway is busy with other large requests; retry"
 MIN_BODY_BYTES_PER_SECOND = 1024 * 1024
 BODY_GRACE_SECONDS = 10.0
 TOO_SLOW = "the request body arrived too slowly; send it again"
+RETRYABLE: dict[str, object] = {"retryable": True}
 
 
 class BodyTooSlow(Exception):
@@ -63,7 +63,9 @@ class LargeRequestAdmission:
             await hold.__aenter__()
         except TimeoutError:
             log.warning("request_refused_busy", size=size, waiting=self._budget.waiting)
-            await _answer(send, 503, BUSY, [(b"retry-after", b"1")])
+            await send_error_response(
+                send, 503, BUSY, UNAVAILABLE, [(b"retry-after", b"1")], RETRYABLE
+            )
             return
         started = False
 
@@ -77,7 +79,7 @@ class LargeRequestAdmission:
         except BodyTooSlow:
             log.warning("request_body_too_slow", size=size)
             if not started:
-                await _answer(send, 408, TOO_SLOW, [])
+                await send_error_response(send, 408, TOO_SLOW, UNAVAILABLE, (), RETRYABLE)
         finally:
             await hold.__aexit__(None, None, None)
             if self._budget.is_large(charged):
@@ -109,23 +111,3 @@ def _deadline(receive: Receive, size: int) -> Receive:
             raise BodyTooSlow from None
 
     return receive_in_time
-
-
-async def _answer(
-    send: Send, status: int, message: str, headers: list[tuple[bytes, bytes]]
-) -> None:
-    body = orjson.dumps(
-        {"errors": [{"message": message, "extensions": {"code": UNAVAILABLE, "retryable": True}}]}
-    )
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

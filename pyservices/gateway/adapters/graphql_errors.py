@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
+import orjson
 from graphql import GraphQLError
+from starlette.types import Send
 
 from pyservices.gateway.domain import (
     GatewayError,
@@ -69,3 +72,28 @@ def outcome_of(error: GraphQLError) -> str:
     if error.path is None:
         return "invalid_request"
     return "error"
+
+
+async def send_error_response(
+    send: Send,
+    status: int,
+    message: str,
+    code: str,
+    headers: Iterable[tuple[bytes, bytes]] = (),
+    extensions: dict[str, object] | None = None,
+) -> None:
+    """Answer an ASGI request before GraphQL runs, with a GraphQL `errors` body."""
+    error = {"message": message, "extensions": {"code": code, **(extensions or {})}}
+    body = orjson.dumps({"errors": [error]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
