@@ -51,6 +51,10 @@ async def list_tasks(
         return []
     if after is None:  # the original's call, exactly
         return await tasks.list_tasks(limit or 0, offset or 0, fields, owner=caller.owner)
+    try:
+        after.encode("utf-8")  # a lone surrogate cannot go on the wire
+    except UnicodeEncodeError:
+        raise InvalidInput("after: not a cursor") from None
     return await tasks.list_tasks(limit or 0, offset or 0, fields, owner=caller.owner, after=after)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from pyservices.common.settings import CommonSettings, DatabaseSettings
 from pyservices.task_service.domain import MessageLimits, PageLimits
 
@@ -43,10 +45,11 @@ class TaskServiceSettings(CommonSettings, DatabaseSettings):
     insert_chunk_bytes: int = 4 * 1024 * 1024
     # Retention: tasks created more than this many days ago are removed (with their
     # events still waiting), so the table and its indexes stay bounded. 0: kept forever.
-    task_retention_days: float = 0
-    # How often retention runs, and how many tasks one of its transactions removes.
-    task_retention_interval_seconds: float = 60.0
-    task_retention_batch: int = 1000
+    task_retention_days: float = Field(default=0, ge=0)
+    # How often retention runs, and how many tasks one of its transactions removes
+    # (both above 0: a batch of 0 would never finish a run).
+    task_retention_interval_seconds: float = Field(default=60.0, gt=0)
+    task_retention_batch: int = Field(default=1000, gt=0)
 
     @property
     def message_limits(self) -> MessageLimits:

@@ -119,6 +119,9 @@ def create_app(
         caller = request.scope.get("state", {}).get("caller")
         if caller is not None:
             context["caller"] = caller
+        elif verifier is not None:
+            # Fail closed: a route that skipped access control must not read as open mode.
+            raise HTTPException(status_code=401, reason="no verified caller")
         return context
 
     graphql = GatewayRouter(

@@ -72,6 +72,10 @@ class ProcessedEventsConsumer(ProcessedEvents):
         self._url = url
         self._by_owner = by_owner
         self._followed: set[str] = set()
+        # Owners whose unbind was skipped (broker away) or failed: the robust queue would
+        # restore their bindings on reconnect, so they are unbound once it is back.
+        self._unbind_pending: set[str] = set()
+        self._sweeps: set[asyncio.Task[None]] = set()
         self._exchange: AbstractExchange | None = None
         self._handle = handle
         self._prefetch = prefetch
@@ -98,6 +102,17 @@ class ProcessedEventsConsumer(ProcessedEvents):
             await bounded_step(connection.close(), "broker_connection_close")
             raise
         self._connection = connection
+        connection.reconnect_callbacks.add(self._on_reconnect)
+
+    def _on_reconnect(self, *_: object) -> None:
+        if self._unbind_pending:
+            sweep = asyncio.get_running_loop().create_task(self._unbind_pending_owners())
+            self._sweeps.add(sweep)
+            sweep.add_done_callback(self._sweeps.discard)
+
+    async def _unbind_pending_owners(self) -> None:
+        for owner in list(self._unbind_pending - self._followed):
+            await self.unfollow(owner)
 
     async def _subscribe(self, connection: AbstractRobustConnection) -> None:
         channel = await connection.channel()
@@ -130,6 +145,7 @@ class ProcessedEventsConsumer(ProcessedEvents):
         if not self._by_owner:
             return
         self._followed.add(owner)
+        self._unbind_pending.discard(owner)
         queue, exchange = self._queue, self._exchange
         if queue is None or exchange is None:
             return  # bound by start
@@ -148,15 +164,19 @@ class ProcessedEventsConsumer(ProcessedEvents):
         self._followed.discard(owner)
         queue, exchange = self._queue, self._exchange
         if queue is None or exchange is None or not self.is_running():
+            self._unbind_pending.add(owner)
             return
         try:
             await asyncio.wait_for(
                 queue.unbind(exchange, routing_key=owner_routing_key(owner)), BINDING_SECONDS
             )
         except Exception:
-            # Left bound, the owner's results still come and reach no client; the
-            # binding goes with the queue.
+            # Still bound, the owner's results come and reach no client: tried again
+            # after the next reconnect.
+            self._unbind_pending.add(owner)
             log.warning("owner_unbind_failed", exc_info=True)
+        else:
+            self._unbind_pending.discard(owner)
 
     async def ping(self) -> bool:
         return self.is_running()

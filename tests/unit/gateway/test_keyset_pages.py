@@ -39,7 +39,8 @@ async def test_after_and_offset_together_or_a_bad_cursor_are_bad_user_input() ->
     service = FakeTaskService()
     [task] = await service.send_tasks(["a"])
 
-    for query, variables in ((BOTH, {"a": task.cursor}), (PAGE, {"l": 1, "a": "nope"})):
+    cases = ((BOTH, {"a": task.cursor}), (PAGE, {"l": 1, "a": "nope"}), (PAGE, {"a": "\ud800"}))
+    for query, variables in cases:
         result = await execute(service, query, **variables)
         [error] = result.errors
         assert error.extensions == {"code": "BAD_USER_INPUT"}

@@ -7,6 +7,9 @@ import asyncio
 import uuid
 from typing import Any
 
+import pytest
+from pydantic import ValidationError
+
 from devstack.infra import free_port
 from pyservices.common import lifecycle
 from pyservices.task_service.bootstrap import build
@@ -70,3 +73,18 @@ async def test_without_a_retention_setting_nothing_is_removed() -> None:
     await asyncio.wait_for(running, 5)
 
     assert len(repository.tasks) == 3
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"task_retention_batch": 0},
+        {"task_retention_interval_seconds": 0},
+        {"task_retention_days": -1},
+    ],
+)
+def test_a_retention_setting_that_would_spin_or_fail_is_refused_at_start(
+    setting: dict[str, Any],
+) -> None:
+    with pytest.raises(ValidationError):
+        TaskServiceSettings(**setting)
