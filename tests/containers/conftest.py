@@ -124,7 +124,7 @@ def engine() -> Engine:
         pytest.skip(f"neither podman nor docker can run containers here: {reason}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stack(engine: Engine) -> Iterator[Stack]:
     """deploy/compose.yaml built and running under a project of its own.
 
