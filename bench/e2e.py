@@ -127,11 +127,13 @@ async def run(
     throughput_tasks: int = 5000,
     throughput_batch: int = 100,
     clients: int = 8,
+    token: str | None = None,
 ) -> Figures:
     limits = httpx.Limits(max_connections=clients * 2)
+    headers = {"authorization": f"Bearer {token}"} if token else {}
     async with (
-        httpx.AsyncClient(timeout=60, limits=limits) as http,
-        result_feed(websocket_url) as feed,
+        httpx.AsyncClient(timeout=60, limits=limits, headers=headers) as http,
+        result_feed(websocket_url, headers=headers) as feed,
     ):
         graphql = GraphQLClient(graphql_url, http)
         await measure_latency(graphql, feed, latency_batch, latency_batch)  # warm-up
@@ -229,7 +231,7 @@ async def measure_pages(
 
 
 async def run_preloaded(
-    graphql_url: str, websocket_url: str, database_url: str, count: int, **workload: int
+    graphql_url: str, websocket_url: str, database_url: str, count: int, **workload: Any
 ) -> tuple[Figures, Pages]:
     """The benchmark on a table that already holds `count` more tasks, and its pages."""
     total, seconds = await preload(database_url, count)
@@ -281,6 +283,10 @@ def main() -> None:
         help="first add N processed tasks to the stack's database (figures not saved)",
     )
     parser.add_argument("--database-url", default=STACK_DATABASE_URL, help="for --preload")
+    parser.add_argument(
+        "--token",
+        help="a bearer token, for a stack with access control on (figures printed, not saved)",
+    )
     args = parser.parse_args()
     workload = {"throughput_tasks": args.tasks, "clients": args.clients}
     if args.preload:
@@ -294,9 +300,10 @@ def main() -> None:
             json.dumps({"figures": asdict(figures), "pages": asdict(pages)}, indent=2) + "\n"
         )
         return
-    figures = asyncio.run(run(args.graphql, args.websocket, **workload))
+    figures = asyncio.run(run(args.graphql, args.websocket, **workload, token=args.token))
     print(table(figures))
-    save(figures)
+    if not args.token:
+        save(figures)
 
 
 if __name__ == "__main__":

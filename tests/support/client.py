@@ -99,9 +99,11 @@ class ResultFeed:
 
 
 @contextlib.asynccontextmanager
-async def result_feed(url: str, keep_codes: bool = True) -> AsyncIterator[ResultFeed]:
+async def result_feed(
+    url: str, keep_codes: bool = True, headers: dict[str, str] | None = None
+) -> AsyncIterator[ResultFeed]:
     async with (
-        websockets.connect(url, max_size=None) as connection,
+        websockets.connect(url, max_size=None, additional_headers=headers) as connection,
         feed_of(connection, keep_codes) as feed,
     ):
         yield feed
