@@ -100,7 +100,7 @@ lint:
     cargo fmt --manifest-path binconv/Cargo.toml --check
     cargo clippy --manifest-path binconv/Cargo.toml --all-targets -- -D warnings
 
-# copy the saved benchmark tables into the README
+# re-render every generated table (README.md and docs/benchmarks.md) from bench/results/*.json
 readme:
     python -m bench.readme
 
