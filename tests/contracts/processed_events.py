@@ -24,22 +24,16 @@ Publish = Callable[..., Awaitable[None]]  # (*bodies: bytes)
 Handled = Collected[bytes]  # the bodies handed to the handler, in order
 
 
-class ProcessedEventsContract:
+class Replicas:
+    """Replicas of the adapter a test starts, each stopped at the end (shared by the
+    contracts of the ProcessedEvents port)."""
+
     @pytest.fixture
     def make_events(self) -> MakeEvents:
         raise NotImplementedError("makes the adapter around a handler (a new replica each)")
 
     @pytest.fixture
-    def unreachable_events(self) -> ProcessedEvents:
-        raise NotImplementedError("the adapter, its broker out of reach")
-
-    @pytest.fixture
-    def publish(self) -> Publish:
-        raise NotImplementedError("publishes each body as a task.processed event, in order")
-
-    @pytest.fixture
     async def replicas(self, make_events: MakeEvents) -> AsyncIterator[list[ProcessedEvents]]:
-        """Replicas the test makes; each is stopped at the end."""
         made: list[ProcessedEvents] = []
         yield made
         for events in made:
@@ -52,6 +46,16 @@ class ProcessedEventsContract:
         replicas.append(events)
         await asyncio.wait_for(events.start(), SECONDS)
         return events
+
+
+class ProcessedEventsContract(Replicas):
+    @pytest.fixture
+    def unreachable_events(self) -> ProcessedEvents:
+        raise NotImplementedError("the adapter, its broker out of reach")
+
+    @pytest.fixture
+    def publish(self) -> Publish:
+        raise NotImplementedError("publishes each body as a task.processed event, in order")
 
     async def test_once_started_each_event_is_handled_in_the_order_published(
         self, make_events: MakeEvents, replicas: list[ProcessedEvents], publish: Publish

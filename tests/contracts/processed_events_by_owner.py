@@ -9,16 +9,15 @@ or no owner's with None). Each test states one promise of `follow` and `unfollow
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import orjson
 import pytest
 
 from pyservices.websocket.ports import ProcessedEvents
 from tests.contracts.collected import SECONDS, Collected
+from tests.contracts.processed_events import MakeEvents, Replicas
 
-Handle = Callable[[bytes], object]
-MakeEvents = Callable[[Handle], ProcessedEvents]
 PublishAs = Callable[..., Awaitable[None]]  # (owner: str | None, *bodies: bytes)
 
 
@@ -26,29 +25,10 @@ def body(owner: str | None, n: int) -> bytes:
     return orjson.dumps({"id": f"{owner}-{n}", "owner": owner})
 
 
-class ProcessedEventsByOwnerContract:
-    @pytest.fixture
-    def make_events(self) -> MakeEvents:
-        raise NotImplementedError("makes the adapter routed by owner (a new replica each)")
-
+class ProcessedEventsByOwnerContract(Replicas):
     @pytest.fixture
     def publish_as(self) -> PublishAs:
         raise NotImplementedError("publishes bodies as results of an owner, in order")
-
-    @pytest.fixture
-    async def replicas(self, make_events: MakeEvents) -> AsyncIterator[list[ProcessedEvents]]:
-        made: list[ProcessedEvents] = []
-        yield made
-        for events in made:
-            await events.stop()
-
-    async def started(
-        self, make_events: MakeEvents, replicas: list[ProcessedEvents], handle: Handle
-    ) -> ProcessedEvents:
-        events = make_events(handle)
-        replicas.append(events)
-        await asyncio.wait_for(events.start(), SECONDS)
-        return events
 
     async def test_nothing_is_received_before_an_owner_is_followed(
         self, make_events: MakeEvents, replicas: list[ProcessedEvents], publish_as: PublishAs
