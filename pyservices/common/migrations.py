@@ -7,8 +7,14 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+
+class MigrationFailed(RuntimeError):
+    """dbmate refused; the message carries what it printed (which migration, which SQL
+    error), which a bare CalledProcessError would have swallowed."""
 
 
 def dbmate_binary() -> str:
@@ -34,11 +40,29 @@ def migrate(database_url: str, migrations_dir: Path | None = None, wait: bool = 
     ]
     if wait:
         args.append("--wait")
-    subprocess.run([*args, "up"], check=True, capture_output=True, text=True)
+    done = subprocess.run([*args, "up"], capture_output=True, text=True)
+    if done.returncode != 0:
+        printed = "\n".join(part.strip() for part in (done.stderr, done.stdout) if part.strip())
+        raise MigrationFailed(
+            f"dbmate up exited with {done.returncode}: {printed or 'no output'}"
+            # dbmate prints the URL it was given, password included
+            .replace(database_url, _redacted(database_url))
+        )
+
+
+def _redacted(database_url: str) -> str:
+    parts = urlsplit(database_url)
+    if parts.password is None:
+        return database_url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def main() -> None:
-    migrate(os.environ.get("DATABASE_URL", "postgresql://binconv@127.0.0.1:5432/binconv"))
+    try:
+        migrate(os.environ.get("DATABASE_URL", "postgresql://binconv@127.0.0.1:5432/binconv"))
+    except MigrationFailed as error:
+        sys.exit(str(error))
 
 
 if __name__ == "__main__":
