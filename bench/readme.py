@@ -12,7 +12,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import big_report, e2e_report, kernel_report, reliability, scaling_report, soak_report
+from bench import (
+    big_report,
+    e2e_report,
+    kernel_report,
+    reliability,
+    scaling_report,
+    soak_report,
+    tracing,
+)
 from bench.peers import report as peers_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +41,7 @@ BLOCKS: dict[str, tuple[str, Callable[[Any], str]]] = {
     "bench-soak": ("soak", _soak),
     "bench-big": ("big", big_report.markdown),
     "bench-peers": ("peers", peers_report.markdown),
+    "bench-tracing": ("tracing", tracing.markdown),
     "reliability": ("reliability", reliability.render),
 }
 

@@ -107,13 +107,18 @@ class PipelineDeployment:
 
 
 @contextlib.contextmanager
-def _start(base: Path, servers: Servers) -> Iterator[PipelineDeployment]:
+def start(
+    base: Path, servers: Servers, extra_env: dict[str, str] | None = None
+) -> Iterator[PipelineDeployment]:
+    """The five services on `servers`, with `extra_env` added to their environments."""
     # As tests.support.processes.fresh_stack, on servers that may be shared.
     postgres, rabbitmq = servers.postgres(), servers.rabbitmq()
     database_url = postgres.create_database(unique("pipeline"))
     migrate(database_url)
     rabbitmq_url = rabbitmq.create_vhost(unique("pipeline"))
-    stack = ServiceProcesses(Ports.free(), database_url, rabbitmq_url, base / "logs")
+    stack = ServiceProcesses(
+        Ports.free(), database_url, rabbitmq_url, base / "logs", extra_env=dict(extra_env or {})
+    )
     try:
         stack.start_all()
         yield PipelineDeployment(stack, postgres, rabbitmq)
@@ -129,5 +134,5 @@ PIPELINE = System(
         "answers; publishes confirmed by RabbitMQ; a task acked only after its result is "
         "recorded; each result pushed to every connected browser over WebSocket"
     ),
-    start=_start,
+    start=start,
 )

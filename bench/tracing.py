@@ -1,0 +1,200 @@
+"""`just bench-tracing`: what tracing costs. The peer benchmark's two workloads on this
+pipeline with tracing off (no endpoint), sampling 1 % and sampling everything, rounds of
+the three in turn, each on fresh servers, exporting to a sink that only counts
+(bench/otlp_sink.py) so that the figures are the services' cost and not a backend's.
+Prints the ranges; saves bench/results/tracing.json and re-renders the README."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import machine, readme
+from bench.peers import pipeline, workloads
+from bench.peers.runner import run_system
+from bench.peers.servers import Servers
+from bench.peers.system import System
+from devstack.infra import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULT = ROOT / "bench" / "results" / "tracing.json"
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    sampler_ratio: float | None  # None: tracing off (no endpoint set)
+
+    def label(self) -> str:
+        if self.sampler_ratio is None:
+            return "off (OTEL_EXPORTER_OTLP_ENDPOINT unset)"
+        return f"on, sampling {self.sampler_ratio:.0%}"
+
+
+MODES = (Mode("off", None), Mode("ratio-0.01", 0.01), Mode("ratio-1", 1.0))
+
+
+def _wait_listening(port: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def _sink(base: Path) -> Iterator[tuple[str, Path]]:
+    port, report = free_port(), base / "otlp-sink.json"
+    base.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.otlp_sink", "--port", str(port), "--report", str(report)]
+    )
+    try:
+        _wait_listening(port, 10)
+        yield f"http://127.0.0.1:{port}", report
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def system(mode: Mode, exported: dict[str, Any]) -> System:
+    @contextlib.contextmanager
+    def start(base: Path, servers: Servers) -> Iterator[pipeline.PipelineDeployment]:
+        if mode.sampler_ratio is None:
+            with pipeline.start(base, servers) as deployment:
+                yield deployment
+            return
+        with _sink(base) as (endpoint, report):
+            environment = {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+                "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+                "OTEL_TRACES_SAMPLER_ARG": str(mode.sampler_ratio),
+            }
+            with pipeline.start(base, servers, environment) as deployment:
+                yield deployment
+        exported.update(json.loads(report.read_text()))
+
+    return System(
+        name=mode.name,
+        label=f"tracing {mode.label()}",
+        guarantees=pipeline.PIPELINE.guarantees,
+        start=start,
+    )
+
+
+def run(rounds: int, sizes: workloads.Sizes) -> dict[str, list[dict[str, Any]]]:
+    runs: dict[str, list[dict[str, Any]]] = {mode.name: [] for mode in MODES}
+    with tempfile.TemporaryDirectory(prefix="binconv-tracing-") as directory:
+        os.chmod(directory, 0o755)  # PostgreSQL runs as its own user under root
+        for number in range(rounds):
+            # Each round in another order, so that no mode always runs on a warmer machine.
+            order = MODES[number % len(MODES) :] + MODES[: number % len(MODES)]
+            for mode in order:
+                exported: dict[str, Any] = {}
+                base = Path(directory) / f"{mode.name}-{number}"
+                figures = run_system(system(mode, exported), base, sizes)
+                figures["exported"] = exported
+                runs[mode.name].append(figures)
+                print(f"round {number + 1}, {mode.name}: {_line(figures)}", flush=True)
+    return runs
+
+
+def _line(figures: dict[str, Any]) -> str:
+    services = figures["cpu_seconds"]["services"] + figures["cpu_seconds"]["workers"]
+    return (
+        f"median {figures['median_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms, "
+        f"{figures['tasks_per_second']:,.0f} tasks/s, services' CPU "
+        f"{services * 1000 / figures['tasks']:.2f} s per 1,000 tasks"
+    )
+
+
+def _span(values: list[float], form: str) -> str:
+    low, high = min(values), max(values)
+    low_text, high_text = form.format(low), form.format(high)
+    return low_text if low_text == high_text else f"{low_text} to {high_text}"
+
+
+def table(result: dict[str, Any]) -> str:
+    lines = [
+        "| tracing | median | p99 | tasks/s | services' CPU s per 1,000 tasks | spans exported "
+        "per task |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for mode in MODES:
+        runs = result["runs"][mode.name]
+        cpu = [
+            (run["cpu_seconds"]["services"] + run["cpu_seconds"]["workers"]) * 1000 / run["tasks"]
+            for run in runs
+        ]
+        # The sink counts every span of the run: the warm-up, both workloads.
+        spans = [run["exported"].get("spans", 0) / _tasks_sent(result) for run in runs]
+        lines.append(
+            f"| {mode.label()} | {_span([r['median_ms'] for r in runs], '{:.1f} ms')} "
+            f"| {_span([r['p99_ms'] for r in runs], '{:.1f} ms')} "
+            f"| {_span([r['tasks_per_second'] for r in runs], '{:,.0f}')} "
+            f"| {_span(cpu, '{:.2f}')} | {_span(spans, '{:.2f}')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _tasks_sent(result: dict[str, Any]) -> int:
+    sizes = result["sizes"]
+    return int(sizes["latency_tasks"] + sizes["throughput_tasks"] + sizes["latency_batch"])
+
+
+def markdown(result: dict[str, Any]) -> str:
+    sizes = result["sizes"]
+    return (
+        table(result)
+        + f"\n{len(result['runs']['off'])} rounds of the three on fresh servers, commit "
+        f"`{result['commit']}`; the peer benchmark's workloads (latency: "
+        f"{sizes['latency_tasks']} tasks in batches of {sizes['latency_batch']}; "
+        f"throughput: {sizes['throughput_tasks']:,} tasks in batches of "
+        f"{sizes['throughput_batch']} from {sizes['clients']} clients), "
+        "exporting over OTLP/HTTP to a sink that only counts. Each cell is the range over "
+        "the rounds. Reproducing: `just bench-tracing` (about 4 minutes).\n"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="just bench-tracing")
+    parser.add_argument("--rounds", type=int, default=3)
+    defaults = workloads.Sizes()
+    for field, value in asdict(defaults).items():
+        parser.add_argument(f"--{field.replace('_', '-')}", type=int, default=value)
+    parser.add_argument("--no-save", action="store_true", help="print only")
+    args = parser.parse_args()
+    sizes = workloads.Sizes(**{field: getattr(args, field) for field in asdict(defaults)})
+    load_average = list(os.getloadavg())
+    runs = run(args.rounds, sizes)
+    result = {
+        "machine": machine.describe({}),
+        "commit": machine.commit(),
+        "load_average": load_average,
+        "load_average_after": list(os.getloadavg()),
+        "sizes": asdict(sizes),
+        "runs": runs,
+    }
+    print(table(result))
+    if not args.no_save:
+        RESULT.write_text(json.dumps(result, indent=2) + "\n")
+        readme.main()
+
+
+if __name__ == "__main__":
+    main()
