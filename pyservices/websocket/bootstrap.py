@@ -7,14 +7,19 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
+import grpc
+from starlette.routing import Route, WebSocketRoute
+
 from pyservices.common import auth, lifecycle, ops
 from pyservices.common.auth import TokenVerifier
 from pyservices.common.backoff import until_connected
 from pyservices.common.lifecycle import Step
+from pyservices.websocket.adapters.graphql_subscriptions import SubscriptionEndpoint, build_schema
 from pyservices.websocket.adapters.http import create_app
 from pyservices.websocket.adapters.rabbitmq import ProcessedEventsConsumer
+from pyservices.websocket.adapters.task_lookup import GrpcTaskLookup, open_channel
 from pyservices.websocket.domain import SHUTDOWN, ClientRegistry, ConnectionLimits
-from pyservices.websocket.ports import ProcessedEvents
+from pyservices.websocket.ports import ProcessedEvents, TaskLookup
 from pyservices.websocket.settings import WebSocketSettings
 from pyservices.websocket.usecases import ClientConnections, push_processed_task
 
@@ -28,13 +33,17 @@ class WebSocketProcess(lifecycle.Service):
         registry: ClientRegistry,
         events: ProcessedEvents,
         verifier: TokenVerifier | None = None,
+        lookup: TaskLookup | None = None,
+        channel: grpc.aio.Channel | None = None,
     ) -> None:
         self.settings, self.registry, self.events = settings, registry, events
+        self._channel = channel
         self.grace, self.host = settings.shutdown_grace_seconds, settings.host
         self.ops_port = settings.metrics_port
         limits = ConnectionLimits(
             settings.websocket_max_connections_per_caller, settings.websocket_max_connections
         )
+        connections = ClientConnections(registry, limits, events)
         self.app = create_app(
             registry,
             self.checks,
@@ -42,9 +51,25 @@ class WebSocketProcess(lifecycle.Service):
             buffer_frames=settings.websocket_client_buffer,
             buffer_bytes=settings.websocket_client_buffer_bytes,
             serve_metrics=settings.metrics_port is None,
-            connections=ClientConnections(registry, limits, events),
+            connections=connections,
             verifier=verifier,
         )
+        if lookup is not None:  # GraphQL subscriptions (docs/subscriptions.md), same caps
+            subscriptions = SubscriptionEndpoint(
+                build_schema(introspection=settings.graphql_introspection),
+                connections,
+                lookup,
+                allowed_origins=settings.allowed_origin_set,
+                buffer_frames=settings.websocket_client_buffer,
+                buffer_bytes=settings.websocket_client_buffer_bytes,
+                max_subscriptions=settings.graphql_max_subscriptions_per_connection,
+                lookup_concurrency=settings.task_lookup_concurrency,
+                verifier=verifier,
+            )
+            self.app.router.routes += [
+                WebSocketRoute("/graphql", subscriptions),
+                Route("/graphql", subscriptions),
+            ]
         self._server: ops.EmbeddedServer | None = None
         self._serving: asyncio.Task[None] | None = None
         self._connecting: asyncio.Task[object] | None = None
@@ -85,7 +110,8 @@ class WebSocketProcess(lifecycle.Service):
             await asyncio.wait({self._serving})
 
     def closing(self) -> Sequence[Step]:
-        return []
+        channel = self._channel
+        return [] if channel is None else [Step("grpc_channel_close", lambda: channel.close(1.0))]
 
 
 def build(
@@ -94,6 +120,7 @@ def build(
     events: ProcessedEvents | None = None,
     registry: ClientRegistry | None = None,
     verifier: TokenVerifier | None = None,
+    lookup: TaskLookup | None = None,
 ) -> WebSocketProcess:
     """With access control on (AUTH_* set), each client gets only its owner's results,
     routed to this process by owner."""
@@ -113,4 +140,8 @@ def build(
             reconnect_interval=settings.broker_reconnect_seconds,
             by_owner=registry.by_owner,
         )
-    return WebSocketProcess(settings, registry, events, verifier)
+    channel = None
+    if lookup is None:
+        channel = open_channel(settings.task_service_addr)
+        lookup = GrpcTaskLookup(channel, settings.task_lookup_timeout_seconds)
+    return WebSocketProcess(settings, registry, events, verifier, lookup, channel)

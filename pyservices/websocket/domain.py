@@ -15,7 +15,8 @@ one slow client hold hundreds of megabytes.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import uuid
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -40,10 +41,12 @@ TRY_AGAIN_LATER = 1013
 class Frame:
     """A text frame and its size in bytes (UTF-8, as sent), measured once per event
     rather than once per client. Every client is handed the same object, so the text is
-    held once however many buffers it waits in."""
+    held once however many buffers it waits in. `event` is what it was made from, for
+    GraphQL subscriptions, which filter by id and send their own shape."""
 
     text: str
     size: int
+    event: TaskProcessed | None = field(default=None, compare=False)
 
 
 def frame_of(event: TaskProcessed) -> Frame:
@@ -56,7 +59,7 @@ def frame_of(event: TaskProcessed) -> Frame:
             "processedAt": event.processed_at.isoformat(),
         }
     )
-    return Frame(encoded.decode(), len(encoded))
+    return Frame(encoded.decode(), len(encoded), event)
 
 
 def seconds_since_created(event: TaskProcessed, now: datetime) -> float:
@@ -201,3 +204,73 @@ class ConnectionLimits:
         else:
             self._held.pop(caller, None)
         self._all -= 1
+
+
+# A subscription's `ids` hold at most as many as one sendTask's messages (the task
+# service's MAX_MESSAGES default), so one sendTask's tasks fit in one subscription.
+MAX_SUBSCRIBED_IDS = 1000
+
+
+class SubscriptionRefused(Exception):
+    """A subscription that cannot start; the message says why, for the client."""
+
+
+class InvalidIds(SubscriptionRefused):
+    """The `ids` themselves are wrong (not UUIDs, too many)."""
+
+
+class UnknownTasks(SubscriptionRefused):
+    """Some ids name no task the caller may see (absent, or another owner's: the same)."""
+
+    def __init__(self, ids: list[str]) -> None:
+        super().__init__(f"no task has the id {', '.join(ids)}")
+        self.ids = ids
+
+
+class LookupUnavailable(SubscriptionRefused):
+    """The task service cannot say now whether the tasks were processed: retry later."""
+
+
+def subscribed_ids(ids: Iterable[str] | None) -> frozenset[str] | None:
+    """The ids a subscription follows, in canonical UUID form; None follows every task.
+    InvalidIds when one is not a UUID or there are more than MAX_SUBSCRIBED_IDS."""
+    if ids is None:
+        return None
+    given = list(ids)
+    if len(given) > MAX_SUBSCRIBED_IDS:
+        raise InvalidIds(
+            f"too many ids: {len(given)}, at most {MAX_SUBSCRIBED_IDS} per subscription"
+        )
+    canonical: set[str] = set()
+    for task_id in given:
+        try:
+            canonical.add(str(uuid.UUID(task_id)))
+        except ValueError:
+            raise InvalidIds(f"not a task id (a UUID): {task_id[:64]!r}") from None
+    return frozenset(canonical)
+
+
+class ResultFilter:
+    """Which results one subscription sends: with ids, each of those tasks once (the
+    broker delivers at least once, and a result found at the start may come live too);
+    without, every result it is offered."""
+
+    def __init__(self, ids: frozenset[str] | None) -> None:
+        self.ids = ids
+        self._sent: set[str] = set()
+
+    def wants(self, task_id: str) -> bool:
+        return self.ids is None or (task_id in self.ids and task_id not in self._sent)
+
+    def take(self, task_id: str) -> bool:
+        """True, once per id, when the result of `task_id` is to be sent."""
+        if not self.wants(task_id):
+            return False
+        if self.ids is not None:
+            self._sent.add(task_id)
+        return True
+
+    @property
+    def done(self) -> bool:
+        """Every id's result has been sent (never, without ids)."""
+        return self.ids is not None and len(self._sent) == len(self.ids)

@@ -25,3 +25,7 @@ OWNERS_FOLLOWED = Gauge(
 REFUSED = Counter(
     "binconv_websocket_refused_total", "Connections refused at the handshake, by reason", ["reason"]
 )
+SUBSCRIPTIONS = Gauge(
+    "binconv_websocket_subscriptions",
+    "Open GraphQL subscriptions (taskProcessed on /graphql), all connections together",
+)

@@ -1,4 +1,5 @@
-"""What the registry needs from a connected client, and the service from the broker."""
+"""What the registry needs from a connected client, and the service from the broker and
+the task service."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import abc
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from pyservices.common.events import TaskProcessed
     from pyservices.websocket.domain import Frame
 
 
@@ -58,3 +60,15 @@ class ProcessedEvents(abc.ABC):
     async def ping(self) -> bool:
         """For /health: True while events are being received (not before `start`, nor
         after `stop`)."""
+
+
+class TaskLookup(abc.ABC):
+    """Whether a task has been processed yet, asked of the task service when a GraphQL
+    subscription starts, so a result that came before the subscription is not missed."""
+
+    @abc.abstractmethod
+    async def processed(self, task_id: str, owner: str | None) -> TaskProcessed | None:
+        """The task's result, or None while it is not processed. With `owner` (access
+        control on), only that owner's tasks are found. Raises UnknownTasks([task_id])
+        for a task that is absent or another owner's (the two alike), LookupUnavailable
+        while the task service cannot answer."""

@@ -3,12 +3,12 @@ from __future__ import annotations
 from pydantic import Field
 
 from pyservices.common.auth import AuthSettings
-from pyservices.common.settings import BrokerSettings, CommonSettings
+from pyservices.common.settings import BrokerSettings, CommonSettings, TaskServiceAddress
 
 MiB = 1024 * 1024
 
 
-class WebSocketSettings(CommonSettings, BrokerSettings, AuthSettings):
+class WebSocketSettings(CommonSettings, BrokerSettings, AuthSettings, TaskServiceAddress):
     websocket_port: int = 8082
     # When set, /metrics (and /health) are served on this port and /metrics no longer on
     # the public one, so an Ingress routing WEBSOCKET_PORT cannot expose them.
@@ -53,6 +53,16 @@ class WebSocketSettings(CommonSettings, BrokerSettings, AuthSettings):
     # Per process: with N replicas a caller may hold up to N times as many.
     websocket_max_connections_per_caller: int = Field(default=256, gt=0)
     websocket_max_connections: int = Field(default=10_000, gt=0)
+
+    # GraphQL subscriptions on /graphql (docs/subscriptions.md). Each connection counts
+    # once against the caps above, however many subscriptions it carries, up to this.
+    graphql_max_subscriptions_per_connection: int = Field(default=100, gt=0)
+    # The gateway's setting of the same name: the schema may be introspected.
+    graphql_introspection: bool = True
+    # A subscription with ids asks the task service (TASK_SERVICE_ADDR) which of them
+    # are processed already: this many at a time, each within this many seconds.
+    task_lookup_concurrency: int = Field(default=16, gt=0)
+    task_lookup_timeout_seconds: float = Field(default=5.0, gt=0)
 
     @property
     def allowed_origin_set(self) -> frozenset[str]:

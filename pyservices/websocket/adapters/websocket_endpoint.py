@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.websockets import WebSocket
@@ -38,6 +38,7 @@ from pyservices.websocket.domain import (
     Frame,
 )
 from pyservices.websocket.metrics import CLIENTS, DISCONNECTS, FRAMES_PUSHED, REFUSED
+from pyservices.websocket.ports import Subscriber
 from pyservices.websocket.usecases import ClientConnections
 
 log = get_logger(__name__)
@@ -147,7 +148,7 @@ async def _serve(
         asyncio.create_task(client.dropped.wait()),
     }
     if verifier is not None and caller is not None:
-        tasks.add(asyncio.create_task(_until_expired(client, verifier, caller, token)))
+        tasks.add(asyncio.create_task(until_expired(client, verifier, caller, token)))
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -155,11 +156,12 @@ async def _serve(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    await _close(websocket, client, done)
+    failed = any(not t.cancelled() and t.exception() is not None for t in done)
+    await close_dropped(websocket, client.drop_reason, failed=failed)
 
 
-async def _until_expired(
-    client: ClientConnection, verifier: TokenVerifier, caller: Caller, token: str
+async def until_expired(
+    client: Subscriber, verifier: TokenVerifier, caller: Caller, token: str
 ) -> None:
     """Checks the token again whenever its cached check lapses; drops the client once
     the token is no longer accepted."""
@@ -174,19 +176,18 @@ async def _until_expired(
             await asyncio.sleep(RECHECK_SECONDS)  # keep the client while the provider is away
 
 
-async def _close(
-    websocket: WebSocket, client: ClientConnection, done: Iterable[asyncio.Task[Any]]
-) -> None:
-    if client.drop_reason == TOO_SLOW:  # counted by the use case that dropped it
+async def close_dropped(websocket: WebSocket, drop_reason: str | None, *, failed: bool) -> None:
+    """Close a connection its client was dropped from (`drop_reason`) with the code and
+    reason that say why; count a connection that ended by itself (None)."""
+    if drop_reason == TOO_SLOW:  # counted by the use case that dropped it
         code, reason = TOO_SLOW_CODE, TOO_SLOW
-    elif client.drop_reason == SHUTDOWN:
+    elif drop_reason == SHUTDOWN:
         DISCONNECTS.labels(SHUTDOWN).inc()
         code, reason = GOING_AWAY, SHUTDOWN
-    elif client.drop_reason == TOKEN_EXPIRED:
+    elif drop_reason == TOKEN_EXPIRED:
         DISCONNECTS.labels("token expired").inc()
         code, reason = TOKEN_EXPIRED_CODE, TOKEN_EXPIRED
     else:
-        failed = any(not t.cancelled() and t.exception() is not None for t in done)
         DISCONNECTS.labels("send failed" if failed else "client closed").inc()
         return
     # A client that reads nothing may never let the close frame through: bounded wait.
