@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from pyservices.common import ops
+from pyservices.common import ops, tracing
 from pyservices.common.logging import configure_logging, get_logger
 from pyservices.common.memory import tune_allocator
 
@@ -164,11 +164,14 @@ def run_service(name: str, settings: S, run: Callable[[S, asyncio.Event], Awaita
     async def main() -> None:
         await run(settings, shutdown_event())
 
-    with (
-        contextlib.suppress(KeyboardInterrupt),
-        asyncio.Runner(loop_factory=loop_factory(settings.event_loop)) as runner,
-    ):
-        runner.run(main())
+    try:
+        with (
+            contextlib.suppress(KeyboardInterrupt),
+            asyncio.Runner(loop_factory=loop_factory(settings.event_loop)) as runner,
+        ):
+            runner.run(main())
+    finally:
+        tracing.shutdown_tracing()  # the spans still buffered go out before the exit
 
 
 def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:

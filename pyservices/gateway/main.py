@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from pyservices.common import lifecycle
+from pyservices.common import lifecycle, tracing
 from pyservices.gateway.bootstrap import build
 from pyservices.gateway.settings import GatewaySettings
 
 
 async def run(settings: GatewaySettings, stop: asyncio.Event) -> None:
+    tracing.configure_tracing("binconv-gateway", ("grpc_client",))
     await lifecycle.serve(build(settings), stop)
 
 

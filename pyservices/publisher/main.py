@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from pyservices.common import lifecycle
+from pyservices.common import lifecycle, tracing
 from pyservices.publisher.bootstrap import build
 from pyservices.publisher.settings import PublisherSettings
 
 
 async def run(settings: PublisherSettings, stop: asyncio.Event) -> None:
+    tracing.configure_tracing("binconv-relay", ("asyncpg",))
     await lifecycle.serve(build(settings), stop)
 
 

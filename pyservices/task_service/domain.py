@@ -132,10 +132,12 @@ class Cursor:
 
 @dataclass(frozen=True, slots=True)
 class ProcessedResult:
-    """A well-formed result: the task's id and its binary code."""
+    """A well-formed result: the task's id and its binary code, and the `traceparent`
+    its task.processed event continues (None when tracing is off)."""
 
     task_id: uuid.UUID
     binary_code: str
+    trace_context: str | None = None
 
 
 class AckStatus(enum.Enum):

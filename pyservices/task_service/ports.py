@@ -55,9 +55,11 @@ class TaskRepository(abc.ABC):
         """For /health: True when the store answers; raises or False when it does not."""
 
     @abc.abstractmethod
-    async def add_tasks(self, tasks: Sequence[NewTask]) -> list[Task]:
+    async def add_tasks(
+        self, tasks: Sequence[NewTask], trace_context: str | None = None
+    ) -> list[Task]:
         """Store all tasks, each with its owner, and one `task.created` event each (in
-        the order given), all or nothing. The tasks of one call share one created_at,
+        the order given, each event with `trace_context`), all or nothing. The tasks of one call share one created_at,
         which is also their updated_at, and have increasing `seq`s in the order given.
         An id already stored, or given twice, is a caller's bug: the call raises (the
         store's own error) and stores nothing.
@@ -73,7 +75,8 @@ class TaskRepository(abc.ABC):
     @abc.abstractmethod
     async def record_processed(self, results: Sequence[ProcessedResult]) -> Recorded:
         """Set the binary code (and processed_at, updated_at with it) of each unprocessed
-        task and write one `task.processed` event for each. A task processed before, or
+        task and write one `task.processed` event for each (with the result's
+        `trace_context`). A task processed before, or
         earlier in the same batch (a duplicate id keeps its first result), is left as it
         is and emits nothing; an unknown id is not found. Concurrent calls with the same
         results emit each event once."""

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import uuid
 from collections.abc import AsyncIterable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
+from pyservices.common import tracing
 from pyservices.common.admission import LargeRequestGate
 from pyservices.common.logging import get_logger
 from pyservices.task_service import domain, metrics
@@ -25,6 +27,11 @@ from pyservices.task_service.domain import (
 from pyservices.task_service.ports import TaskRepository
 
 log = get_logger(__name__)
+tracer = tracing.tracer(__name__)
+
+# What the worker streams back for one task: its id, its binary code, and the worker's
+# `traceparent` ("" when tracing is off).
+RawResult = tuple[str, str, str]
 
 
 async def receive_tasks(
@@ -56,30 +63,67 @@ async def receive_tasks(
             if gate is not None and not waited and gate.is_large(size):
                 await turn.enter_async_context(gate.turn())
                 waited = True
-        stored = await tasks.add_tasks(domain.new_tasks(received, limits, owner()))
+        new = domain.new_tasks(received, limits, owner())
+        with tracer.start_as_current_span("tasks.insert") as span:
+            trace_context = None
+            if span.is_recording():
+                span.set_attribute("binconv.messages", len(new))
+                span.set_attribute("binconv.task.ids", [str(task.id) for task in new])
+                trace_context = tracing.traceparent(span)
+            stored = await tasks.add_tasks(new, trace_context)
     metrics.TASKS_CREATED.inc(len(stored))
     log.debug("tasks_received", count=len(stored))
     return stored
 
 
 async def record_processed_tasks(
-    results: Sequence[tuple[str, str]], tasks: TaskRepository, max_message_bytes: int
+    results: Sequence[RawResult], tasks: TaskRepository, max_message_bytes: int
 ) -> list[Ack]:
-    """Record a batch of (id, binary code) results; one ack per result, in order."""
-    checked = [domain.parse_result(raw_id, code, max_message_bytes) for raw_id, code in results]
+    """Record a batch of (id, binary code, trace context) results; one ack per result,
+    in order. Traced, each result is a `result.record` span, the child of the worker's
+    span, and its task.processed event continues that span."""
+    checked = [domain.parse_result(raw_id, code, max_message_bytes) for raw_id, code, _ in results]
+    spans = _record_spans(results, checked) if tracing.enabled() else None
     valid = [item for item in checked if isinstance(item, ProcessedResult)]
     found: frozenset[uuid.UUID] = frozenset()
-    if valid:
-        recorded = await tasks.record_processed(valid)
-        found = recorded.found
-        metrics.TASKS_PROCESSED.inc(len(recorded.newly_processed))
-    acks = [_ack(item, results[index][0], found) for index, item in enumerate(checked)]
+    try:
+        if valid:
+            recorded = await tasks.record_processed(valid)
+            found = recorded.found
+            metrics.TASKS_PROCESSED.inc(len(recorded.newly_processed))
+        acks = [_ack(item, results[index][0], found) for index, item in enumerate(checked)]
+    except BaseException as error:
+        for span in spans or ():
+            span.record_exception(error)
+            span.set_status(tracing.StatusCode.ERROR)
+            span.end()
+        raise
+    if spans is not None:
+        for span, ack in zip(spans, acks, strict=True):
+            span.set_attribute("binconv.result", ack.status.value)
+            span.end()
     for ack in acks:
         if ack.status is not AckStatus.ACCEPTED:
             log.warning(
                 "result_refused", task_id=ack.id, status=ack.status.value, detail=ack.detail
             )
     return acks
+
+
+def _record_spans(
+    results: Sequence[RawResult], checked: list[ProcessedResult | Ack]
+) -> list[tracing.Span]:
+    """One `result.record` span per result, each the child of the context it came with;
+    a valid result takes its own span's context, for its task.processed event."""
+    spans = []
+    for index, (raw_id, _, trace_context) in enumerate(results):
+        span = tracer.start_span("result.record", tracing.context_of(trace_context))
+        span.set_attribute("binconv.task.id", raw_id)
+        item = checked[index]
+        if isinstance(item, ProcessedResult):
+            checked[index] = dataclasses.replace(item, trace_context=tracing.traceparent(span))
+        spans.append(span)
+    return spans
 
 
 def _ack(item: ProcessedResult | Ack, raw_id: str, found: frozenset[uuid.UUID]) -> Ack:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from pyservices.common import lifecycle
+from pyservices.common import lifecycle, tracing
 from pyservices.worker.bootstrap import build
 from pyservices.worker.settings import WorkerSettings
 
 
 async def run(settings: WorkerSettings, stop: asyncio.Event) -> None:
+    tracing.configure_tracing("binconv-worker", ("grpc_client",))
     await lifecycle.serve(build(settings), stop)
 
 

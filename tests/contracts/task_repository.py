@@ -21,6 +21,9 @@ from pyservices.task_service.ports import Recorded, RepositoryUnavailable, TaskR
 
 Event = tuple[str, uuid.UUID, bytes]  # topic, task id, payload
 Outbox = Callable[[], Awaitable[list[Event]]]
+OutboxTraceContexts = Callable[[], Awaitable[list[str | None]]]  # of `Outbox`'s events
+PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+OTHER_PARENT = "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01"
 
 A, HI = "01000001", "0110100001101001"
 IDS_ONLY = TaskFields(message=False, binary_code=False)
@@ -45,12 +48,40 @@ class TaskRepositoryContract:
         raise NotImplementedError("the events not yet published, in the order written")
 
     @pytest.fixture
+    def outbox_trace_contexts(self) -> OutboxTraceContexts:
+        raise NotImplementedError("the trace context of each event `outbox` lists, in order")
+
+    @pytest.fixture
     async def unavailable_repository(self) -> TaskRepository:
         raise NotImplementedError("the adapter, with its store out of reach")
 
     @pytest.fixture
     def duplicate_id_error(self) -> type[Exception]:
         raise NotImplementedError("what add_tasks raises for an id stored twice")
+
+    # trace contexts
+    async def test_created_events_store_the_trace_context_given_or_none(
+        self, repository: TaskRepository, outbox_trace_contexts: OutboxTraceContexts
+    ) -> None:
+        await repository.add_tasks(new("a", "b"), PARENT)
+        await repository.add_tasks(new("c"))
+
+        assert await outbox_trace_contexts() == [PARENT, PARENT, None]
+
+    async def test_processed_events_store_each_results_trace_context(
+        self, repository: TaskRepository, outbox_trace_contexts: OutboxTraceContexts
+    ) -> None:
+        first, second, third = await repository.add_tasks(new("a", "b", "c"))
+
+        await repository.record_processed(
+            [
+                ProcessedResult(first.id, A, PARENT),
+                ProcessedResult(second.id, A),
+                ProcessedResult(third.id, A, OTHER_PARENT),
+            ]
+        )
+
+        assert (await outbox_trace_contexts())[3:] == [PARENT, None, OTHER_PARENT]
 
     # add_tasks
     async def test_add_tasks_returns_the_tasks_stored_in_the_order_given(

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\ntask.proto\x12\x0f\x62inconv.task.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"O\n\x0cTaskMessages\x12\x10\n\x08messages\x18\x01 \x03(\t\x12\x1e\n\x16omit_messages_in_reply\x18\x02 \x01(\x08\x12\r\n\x05owner\x18\x03 \x01(\t\"\xbb\x01\n\x04Task\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x13\n\x0b\x62inary_code\x18\x03 \x01(\t\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tprocessed\x18\x06 \x01(\x08\x12\x0e\n\x06\x63ursor\x18\x07 \x01(\t\"0\n\x08TaskList\x12$\n\x05tasks\x18\x01 \x03(\x0b\x32\x15.binconv.task.v1.Task\"0\n\rProcessedTask\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0b\x62inary_code\x18\x02 \x01(\t\"C\n\x12ProcessedTaskBatch\x12-\n\x05tasks\x18\x01 \x03(\x0b\x32\x1e.binconv.task.v1.ProcessedTask\"H\n\x15ProcessedTaskAckBatch\x12/\n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32!.binconv.task.v1.ProcessedTaskAck\"\xb4\x01\n\x10ProcessedTaskAck\x12\n\n\x02id\x18\x01 \x01(\t\x12\x38\n\x06status\x18\x02 \x01(\x0e\x32(.binconv.task.v1.ProcessedTaskAck.Status\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"J\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x0c\n\x08\x41\x43\x43\x45PTED\x10\x01\x12\r\n\tNOT_FOUND\x10\x02\x12\x0b\n\x07INVALID\x10\x03\"2\n\nTaskFields\x12\x0f\n\x07message\x18\x01 \x01(\x08\x12\x13\n\x0b\x62inary_code\x18\x02 \x01(\x08\"{\n\x0fGetTasksRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\x12\x0e\n\x06offset\x18\x02 \x01(\x05\x12+\n\x06\x66ields\x18\x03 \x01(\x0b\x32\x1b.binconv.task.v1.TaskFields\x12\r\n\x05owner\x18\x04 \x01(\t\x12\r\n\x05\x61\x66ter\x18\x05 \x01(\t\"\\\n\x12GetTaskByIDRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12+\n\x06\x66ields\x18\x02 \x01(\x0b\x32\x1b.binconv.task.v1.TaskFields\x12\r\n\x05owner\x18\x03 \x01(\t2\xdb\x02\n\x0bTaskService\x12R\n\x14ReceiveTaskToProcess\x12\x1d.binconv.task.v1.TaskMessages\x1a\x19.binconv.task.v1.TaskList(\x01\x12\x64\n\x11SendProcessedTask\x12#.binconv.task.v1.ProcessedTaskBatch\x1a&.binconv.task.v1.ProcessedTaskAckBatch(\x01\x30\x01\x12G\n\x08GetTasks\x12 .binconv.task.v1.GetTasksRequest\x1a\x19.binconv.task.v1.TaskList\x12I\n\x0bGetTaskByID\x12#.binconv.task.v1.GetTaskByIDRequest\x1a\x15.binconv.task.v1.Taskb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\ntask.proto\x12\x0f\x62inconv.task.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"O\n\x0cTaskMessages\x12\x10\n\x08messages\x18\x01 \x03(\t\x12\x1e\n\x16omit_messages_in_reply\x18\x02 \x01(\x08\x12\r\n\x05owner\x18\x03 \x01(\t\"\xbb\x01\n\x04Task\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x13\n\x0b\x62inary_code\x18\x03 \x01(\t\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tprocessed\x18\x06 \x01(\x08\x12\x0e\n\x06\x63ursor\x18\x07 \x01(\t\"0\n\x08TaskList\x12$\n\x05tasks\x18\x01 \x03(\x0b\x32\x15.binconv.task.v1.Task\"G\n\rProcessedTask\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0b\x62inary_code\x18\x02 \x01(\t\x12\x15\n\rtrace_context\x18\x03 \x01(\t\"C\n\x12ProcessedTaskBatch\x12-\n\x05tasks\x18\x01 \x03(\x0b\x32\x1e.binconv.task.v1.ProcessedTask\"H\n\x15ProcessedTaskAckBatch\x12/\n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32!.binconv.task.v1.ProcessedTaskAck\"\xb4\x01\n\x10ProcessedTaskAck\x12\n\n\x02id\x18\x01 \x01(\t\x12\x38\n\x06status\x18\x02 \x01(\x0e\x32(.binconv.task.v1.ProcessedTaskAck.Status\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"J\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x0c\n\x08\x41\x43\x43\x45PTED\x10\x01\x12\r\n\tNOT_FOUND\x10\x02\x12\x0b\n\x07INVALID\x10\x03\"2\n\nTaskFields\x12\x0f\n\x07message\x18\x01 \x01(\x08\x12\x13\n\x0b\x62inary_code\x18\x02 \x01(\x08\"{\n\x0fGetTasksRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\x12\x0e\n\x06offset\x18\x02 \x01(\x05\x12+\n\x06\x66ields\x18\x03 \x01(\x0b\x32\x1b.binconv.task.v1.TaskFields\x12\r\n\x05owner\x18\x04 \x01(\t\x12\r\n\x05\x61\x66ter\x18\x05 \x01(\t\"\\\n\x12GetTaskByIDRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12+\n\x06\x66ields\x18\x02 \x01(\x0b\x32\x1b.binconv.task.v1.TaskFields\x12\r\n\x05owner\x18\x03 \x01(\t2\xdb\x02\n\x0bTaskService\x12R\n\x14ReceiveTaskToProcess\x12\x1d.binconv.task.v1.TaskMessages\x1a\x19.binconv.task.v1.TaskList(\x01\x12\x64\n\x11SendProcessedTask\x12#.binconv.task.v1.ProcessedTaskBatch\x1a&.binconv.task.v1.ProcessedTaskAckBatch(\x01\x30\x01\x12G\n\x08GetTasks\x12 .binconv.task.v1.GetTasksRequest\x1a\x19.binconv.task.v1.TaskList\x12I\n\x0bGetTaskByID\x12#.binconv.task.v1.GetTaskByIDRequest\x1a\x15.binconv.task.v1.Taskb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,21 +39,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TASKLIST']._serialized_start=335
   _globals['_TASKLIST']._serialized_end=383
   _globals['_PROCESSEDTASK']._serialized_start=385
-  _globals['_PROCESSEDTASK']._serialized_end=433
-  _globals['_PROCESSEDTASKBATCH']._serialized_start=435
-  _globals['_PROCESSEDTASKBATCH']._serialized_end=502
-  _globals['_PROCESSEDTASKACKBATCH']._serialized_start=504
-  _globals['_PROCESSEDTASKACKBATCH']._serialized_end=576
-  _globals['_PROCESSEDTASKACK']._serialized_start=579
-  _globals['_PROCESSEDTASKACK']._serialized_end=759
-  _globals['_PROCESSEDTASKACK_STATUS']._serialized_start=685
-  _globals['_PROCESSEDTASKACK_STATUS']._serialized_end=759
-  _globals['_TASKFIELDS']._serialized_start=761
-  _globals['_TASKFIELDS']._serialized_end=811
-  _globals['_GETTASKSREQUEST']._serialized_start=813
-  _globals['_GETTASKSREQUEST']._serialized_end=936
-  _globals['_GETTASKBYIDREQUEST']._serialized_start=938
-  _globals['_GETTASKBYIDREQUEST']._serialized_end=1030
-  _globals['_TASKSERVICE']._serialized_start=1033
-  _globals['_TASKSERVICE']._serialized_end=1380
+  _globals['_PROCESSEDTASK']._serialized_end=456
+  _globals['_PROCESSEDTASKBATCH']._serialized_start=458
+  _globals['_PROCESSEDTASKBATCH']._serialized_end=525
+  _globals['_PROCESSEDTASKACKBATCH']._serialized_start=527
+  _globals['_PROCESSEDTASKACKBATCH']._serialized_end=599
+  _globals['_PROCESSEDTASKACK']._serialized_start=602
+  _globals['_PROCESSEDTASKACK']._serialized_end=782
+  _globals['_PROCESSEDTASKACK_STATUS']._serialized_start=708
+  _globals['_PROCESSEDTASKACK_STATUS']._serialized_end=782
+  _globals['_TASKFIELDS']._serialized_start=784
+  _globals['_TASKFIELDS']._serialized_end=834
+  _globals['_GETTASKSREQUEST']._serialized_start=836
+  _globals['_GETTASKSREQUEST']._serialized_end=959
+  _globals['_GETTASKBYIDREQUEST']._serialized_start=961
+  _globals['_GETTASKBYIDREQUEST']._serialized_end=1053
+  _globals['_TASKSERVICE']._serialized_start=1056
+  _globals['_TASKSERVICE']._serialized_end=1403
 # @@protoc_insertion_point(module_scope)

@@ -131,17 +131,23 @@ class ProcessedTask(_message.Message):
 
     ID_FIELD_NUMBER: _builtins.int
     BINARY_CODE_FIELD_NUMBER: _builtins.int
+    TRACE_CONTEXT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     binary_code: _builtins.str
+    trace_context: _builtins.str
+    """The worker's W3C traceparent for this task (docs/tracing.md): the task service
+    records the result as its child. Empty when tracing is off; older workers send none.
+    """
     def __init__(
         self,
         *,
         id: _builtins.str = ...,
         binary_code: _builtins.str = ...,
+        trace_context: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["binary_code", b"binary_code", "id", b"id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["binary_code", b"binary_code", "id", b"id", "trace_context", b"trace_context"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -130,15 +130,15 @@ class TaskServicer(task_pb2_grpc.TaskServiceServicer):
 
 async def available_batches(
     batches: AsyncIterable[task_pb2.ProcessedTaskBatch], cap: int, max_bytes: int
-) -> AsyncGenerator[list[tuple[str, str]], None]:
-    """Lists of (id, binary code): everything received so far, up to `cap` results and
+) -> AsyncGenerator[list[usecases.RawResult], None]:
+    """Lists of (id, binary code, trace context): everything received so far, up to `cap` results and
     `max_bytes` of code at a time (at least one result).
 
     A reader task reads ahead while the caller records the previous batch, but stops
     reading once `max_bytes` of code wait (so a fast client is slowed by flow control,
     not buffered without end). The bound is in bytes: one result may be 512 KiB.
     """
-    buffered: collections.deque[tuple[str, str]] = collections.deque()
+    buffered: collections.deque[usecases.RawResult] = collections.deque()
     buffered_bytes = 0
     arrived, room = asyncio.Event(), asyncio.Event()
     room.set()
@@ -147,9 +147,9 @@ async def available_batches(
         nonlocal buffered_bytes
         async for received in batches:
             await room.wait()
-            items = [(item.id, item.binary_code) for item in received.tasks]
+            items = [(item.id, item.binary_code, item.trace_context) for item in received.tasks]
             buffered.extend(items)
-            buffered_bytes += sum(len(code) for _, code in items)
+            buffered_bytes += sum(len(code) for _, code, _ in items)
             if buffered_bytes >= max_bytes:
                 room.clear()
             arrived.set()

@@ -55,8 +55,13 @@ RETURNING id, seq, created_at, updated_at
 """
 
 INSERT_EVENTS = """
-INSERT INTO outbox (topic, task_id, payload)
-SELECT $1::text, * FROM unnest($2::uuid[], $3::bytea[])
+INSERT INTO outbox (topic, task_id, payload, trace_context)
+SELECT $1::text, id, payload, $4::text FROM unnest($2::uuid[], $3::bytea[]) AS e(id, payload)
+"""
+# Each event its own trace context (results of several traces recorded together).
+INSERT_TRACED_EVENTS = """
+INSERT INTO outbox (topic, task_id, payload, trace_context)
+SELECT $1::text, * FROM unnest($2::uuid[], $3::bytea[], $4::text[])
 """
 
 # Duplicate ids in one batch keep their first result. Only tasks not yet processed are
@@ -187,7 +192,9 @@ class PostgresTaskRepository(TaskRepository):
         self._insert_chunk_bytes = insert_chunk_bytes
         self._backlog = (0, -BACKLOG_TTL_SECONDS)  # (estimate, when measured)
 
-    async def add_tasks(self, tasks: Sequence[NewTask]) -> list[Task]:
+    async def add_tasks(
+        self, tasks: Sequence[NewTask], trace_context: str | None = None
+    ) -> list[Task]:
         stored: list[Task] = []
         async with self._transaction() as conn:
             # Statements of at most `insert_chunk_bytes` of messages each, of one owner:
@@ -213,7 +220,7 @@ class PostgresTaskRepository(TaskRepository):
                 payloads = [
                     TaskCreated(str(t.id), t.message, t.created_at, owner).to_json() for t in done
                 ]
-                await conn.execute(INSERT_EVENTS, TASK_CREATED, ids, payloads)
+                await conn.execute(INSERT_EVENTS, TASK_CREATED, ids, payloads, trace_context)
                 stored.extend(done)
         return stored
 
@@ -228,23 +235,39 @@ class PostgresTaskRepository(TaskRepository):
     async def record_processed(self, results: Sequence[ProcessedResult]) -> Recorded:
         ids = [result.task_id for result in results]
         codes = [result.binary_code for result in results]
+        # Only when tracing: the first result's context for each id (as its code is).
+        traced: dict[uuid.UUID, str | None] | None = None
+        if any(result.trace_context for result in results):
+            traced = {}
+            for result in results:
+                traced.setdefault(result.task_id, result.trace_context)
         for attempt in range(1, RETRIES_ON_CONFLICT + 1):
             try:
-                return await self._record_processed(ids, codes)
+                return await self._record_processed(ids, codes, traced)
             except asyncpg.TransactionRollbackError:  # deadlock or serialization failure
                 if attempt == RETRIES_ON_CONFLICT:
                     raise
         raise AssertionError("unreachable")
 
-    async def _record_processed(self, ids: list[uuid.UUID], codes: list[str]) -> Recorded:
+    async def _record_processed(
+        self,
+        ids: list[uuid.UUID],
+        codes: list[str],
+        traced: dict[uuid.UUID, str | None] | None,
+    ) -> Recorded:
         async with self._transaction() as conn:
             rows = await conn.fetch(RECORD_PROCESSED, ids, codes)
             updated = [row for row in rows if row["processed_at"] is not None]
             if updated:
                 payloads = [_processed_event(row).to_json() for row in updated]
-                await conn.execute(
-                    INSERT_EVENTS, TASK_PROCESSED, [row["id"] for row in updated], payloads
-                )
+                event_ids = [row["id"] for row in updated]
+                if traced is None:
+                    await conn.execute(INSERT_EVENTS, TASK_PROCESSED, event_ids, payloads, None)
+                else:
+                    contexts = [traced.get(event_id) for event_id in event_ids]
+                    await conn.execute(
+                        INSERT_TRACED_EVENTS, TASK_PROCESSED, event_ids, payloads, contexts
+                    )
         return Recorded(
             found=frozenset(row["id"] for row in rows),
             newly_processed=frozenset(row["id"] for row in updated),

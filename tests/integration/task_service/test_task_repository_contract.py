@@ -9,7 +9,12 @@ import asyncpg
 import pytest
 
 from pyservices.task_service.adapters.postgres import PostgresTaskRepository, create_pool
-from tests.contracts.task_repository import Event, Outbox, TaskRepositoryContract
+from tests.contracts.task_repository import (
+    Event,
+    Outbox,
+    OutboxTraceContexts,
+    TaskRepositoryContract,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -31,6 +36,14 @@ class TestPostgresTaskRepository(TaskRepositoryContract):
         async def waiting() -> list[Event]:
             rows = await pool.fetch("SELECT topic, task_id, payload FROM outbox ORDER BY id")
             return [(row["topic"], row["task_id"], row["payload"]) for row in rows]
+
+        return waiting
+
+    @pytest.fixture
+    def outbox_trace_contexts(self, pool: asyncpg.Pool) -> OutboxTraceContexts:
+        async def waiting() -> list[str | None]:
+            rows = await pool.fetch("SELECT trace_context FROM outbox ORDER BY id")
+            return [row["trace_context"] for row in rows]
 
         return waiting
 

@@ -28,6 +28,7 @@ class FakeTaskRepository(TaskRepository):
     def __init__(self) -> None:
         self.tasks: dict[uuid.UUID, Task] = {}
         self.outbox: list[tuple[str, uuid.UUID, bytes]] = []
+        self.trace_contexts: list[str | None] = []  # of each outbox event, in order
         self.unavailable = False
         self.published = 0  # outbox events counted as gone to the broker
         self.large_bytes_read = 0  # of messages and binary codes, by list_tasks and get_task
@@ -46,7 +47,9 @@ class FakeTaskRepository(TaskRepository):
         self._check()
         return True
 
-    async def add_tasks(self, tasks: Sequence[NewTask]) -> list[Task]:
+    async def add_tasks(
+        self, tasks: Sequence[NewTask], trace_context: str | None = None
+    ) -> list[Task]:
         self._check()
         ids = [task.id for task in tasks]
         if len(set(ids)) < len(ids) or not self.tasks.keys().isdisjoint(ids):
@@ -62,6 +65,7 @@ class FakeTaskRepository(TaskRepository):
             self.tasks[task.id] = task
             event = TaskCreated(str(task.id), task.message, task.created_at, task.owner)
             self.outbox.append((TASK_CREATED, task.id, event.to_json()))
+            self.trace_contexts.append(trace_context)
         return stored
 
     async def backlog(self) -> int:
@@ -89,6 +93,7 @@ class FakeTaskRepository(TaskRepository):
                 str(task.id), result.binary_code, task.created_at, now, task.owner
             )
             self.outbox.append((TASK_PROCESSED, task.id, event.to_json()))
+            self.trace_contexts.append(result.trace_context)
         return Recorded(frozenset(found), frozenset(newly))
 
     async def list_tasks(
@@ -125,7 +130,13 @@ class FakeTaskRepository(TaskRepository):
             del self.tasks[task_id]
         # Only events still waiting go with their tasks (`published` counts from the front).
         sent, waiting = self.outbox[: self.published], self.outbox[self.published :]
-        self.outbox = sent + [event for event in waiting if event[1] not in gone]
+        kept = [
+            (event, context)
+            for event, context in zip(waiting, self.trace_contexts[self.published :], strict=True)
+            if event[1] not in gone
+        ]
+        self.outbox = sent + [event for event, _ in kept]
+        self.trace_contexts = self.trace_contexts[: self.published] + [c for _, c in kept]
         return len(gone)
 
     async def get_task(

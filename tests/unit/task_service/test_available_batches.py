@@ -31,9 +31,9 @@ class TestAvailableBatches:
             for n in range(3):
                 queue.put_nowait(item(n))
             first = await asyncio.wait_for(anext(batches), 5)
-            assert first == [("0", "0"), ("1", "0"), ("2", "0")]
+            assert first == [("0", "0", ""), ("1", "0", ""), ("2", "0", "")]
             queue.put_nowait(item(3))
-            assert await asyncio.wait_for(anext(batches), 5) == [("3", "0")]
+            assert await asyncio.wait_for(anext(batches), 5) == [("3", "0", "")]
             queue.put_nowait(None)
             with pytest.raises(StopAsyncIteration):
                 await asyncio.wait_for(anext(batches), 5)
@@ -64,7 +64,7 @@ class TestAvailableBatches:
         queue.put_nowait(None)
 
         batches = [
-            [task_id for task_id, _ in batch]
+            [task_id for task_id, *_ in batch]
             async for batch in available_batches(from_queue(queue), cap=100, max_bytes=16)
         ]
 

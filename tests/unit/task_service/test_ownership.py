@@ -45,7 +45,7 @@ class TestRecordProcessedTasks:
         repo = FakeTaskRepository()
         [mine] = await send(repo, "alice", "A")
 
-        await usecases.record_processed_tasks([(mine, A)], repo, 64)
+        await usecases.record_processed_tasks([(mine, A, "")], repo, 64)
 
         event = TaskProcessed.from_json(repo.outbox[-1][2])
         assert (event.id, event.owner) == (mine, "alice")

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.contracts.task_repository import Event, Outbox, TaskRepositoryContract
+from tests.contracts.task_repository import (
+    Event,
+    Outbox,
+    OutboxTraceContexts,
+    TaskRepositoryContract,
+)
 from tests.unit.task_service.fakes import FakeTaskRepository
 
 
@@ -17,6 +22,13 @@ class TestFakeTaskRepository(TaskRepositoryContract):
     def outbox(self, repository: FakeTaskRepository) -> Outbox:
         async def waiting() -> list[Event]:
             return repository.outbox[repository.published :]
+
+        return waiting
+
+    @pytest.fixture
+    def outbox_trace_contexts(self, repository: FakeTaskRepository) -> OutboxTraceContexts:
+        async def waiting() -> list[str | None]:
+            return repository.trace_contexts[repository.published :]
 
         return waiting
 

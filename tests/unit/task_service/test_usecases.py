@@ -88,7 +88,7 @@ class TestRecordProcessedTasks:
     async def test_records_a_result_and_writes_one_processed_event(self) -> None:
         repo = FakeTaskRepository()
         [task_id] = await add(repo, "A")
-        acks = await usecases.record_processed_tasks([(task_id, A)], repo, 64)
+        acks = await usecases.record_processed_tasks([(task_id, A, "")], repo, 64)
         assert [(a.id, a.status) for a in acks] == [(task_id, AckStatus.ACCEPTED)]
         task = repo.tasks[uuid.UUID(task_id)]
         assert task.processed and task.binary_code == A
@@ -99,9 +99,9 @@ class TestRecordProcessedTasks:
     async def test_a_repeat_is_accepted_and_changes_nothing(self) -> None:
         repo = FakeTaskRepository()
         [task_id] = await add(repo, "A")
-        await usecases.record_processed_tasks([(task_id, A)], repo, 64)
+        await usecases.record_processed_tasks([(task_id, A, "")], repo, 64)
         before, events = repo.tasks[uuid.UUID(task_id)], len(repo.outbox)
-        acks = await usecases.record_processed_tasks([(task_id, A)], repo, 64)
+        acks = await usecases.record_processed_tasks([(task_id, A, "")], repo, 64)
         assert acks[0].status is AckStatus.ACCEPTED
         assert repo.tasks[uuid.UUID(task_id)] == before
         assert len(repo.outbox) == events
@@ -110,7 +110,13 @@ class TestRecordProcessedTasks:
         repo = FakeTaskRepository()
         [first, second] = await add(repo, "A", "hi")
         unknown = str(uuid.uuid4())
-        batch = [(first, A), (unknown, A), ("nope", A), (second, "012"), (second, HI)]
+        batch = [
+            (first, A, ""),
+            (unknown, A, ""),
+            ("nope", A, ""),
+            (second, "012", ""),
+            (second, HI, ""),
+        ]
         acks = await usecases.record_processed_tasks(batch, repo, 64)
         assert [(a.id, a.status) for a in acks] == [
             (first, AckStatus.ACCEPTED),
@@ -125,7 +131,7 @@ class TestRecordProcessedTasks:
     async def test_a_batch_of_only_malformed_results_does_not_touch_the_store(self) -> None:
         repo = FakeTaskRepository()
         repo.unavailable = True
-        acks = await usecases.record_processed_tasks([("x", A)], repo, 64)
+        acks = await usecases.record_processed_tasks([("x", A, "")], repo, 64)
         assert acks[0].status is AckStatus.INVALID
 
 
@@ -146,7 +152,7 @@ class TestListTasks:
     async def test_a_list_of_ids_reads_no_message_and_no_binary_code(self) -> None:
         repo = FakeTaskRepository()
         ids = await add(repo, *["x" * 64] * 3)
-        await usecases.record_processed_tasks([(i, A * 64) for i in ids], repo, 64)
+        await usecases.record_processed_tasks([(i, A * 64, "") for i in ids], repo, 64)
         page = await usecases.list_tasks(10, 0, repo, PAGES, IDS_ONLY)
         assert [str(t.id) for t in page] == ids[::-1]
         assert all(t.message == t.binary_code == "" and t.processed for t in page)
@@ -175,7 +181,7 @@ class TestListTasks:
     async def test_the_budget_counts_only_the_selected_fields(self) -> None:
         repo = FakeTaskRepository()
         [task_id] = await add(repo, "hi")
-        await usecases.record_processed_tasks([(task_id, HI * 8)], repo, 64)
+        await usecases.record_processed_tasks([(task_id, HI * 8, "")], repo, 64)
         with pytest.raises(InvalidRequest, match="128 bytes of binary codes"):
             await usecases.list_tasks(1, 0, repo, PAGES, TaskFields(message=False))
         [task] = await usecases.list_tasks(1, 0, repo, PAGES, TaskFields(binary_code=False))
@@ -195,7 +201,7 @@ class TestGetTask:
     async def test_reads_only_the_fields_asked_for(self) -> None:
         repo = FakeTaskRepository()
         [task_id] = await add(repo, "A")
-        await usecases.record_processed_tasks([(task_id, A)], repo, 64)
+        await usecases.record_processed_tasks([(task_id, A, "")], repo, 64)
         task = await usecases.get_task(task_id, repo, IDS_ONLY)
         assert (str(task.id), task.message, task.binary_code) == (task_id, "", "")
         assert task.processed and repo.large_bytes_read == 0
