@@ -13,6 +13,14 @@ default:
 up:
     python -m devstack up
 
+# `just up` with tracing: the services export to a local receiver, traces at http://127.0.0.1:16686/
+up-traces:
+    python -m devstack up --traces
+
+# only the OTLP receiver (127.0.0.1:4318) and the trace viewer (127.0.0.1:16686), spans in artifacts/traces/
+traces *args:
+    python -m devstack traces "$@"
+
 # the whole test suite: Rust and Python, unit, integration, end to end, browser
 test *args: lint test-rust
     python -m pytest "$@"
@@ -107,3 +115,7 @@ readme:
 # retake the README's screenshot of the page (the browser test against a real stack)
 screenshot:
     UPDATE_DOCS_SCREENSHOT=1 python -m pytest tests/browser -k screenshots
+
+# retake docs/screenshots/trace.png: one task's trace in the viewer, from a real stack with tracing on
+trace-screenshot:
+    UPDATE_DOCS_SCREENSHOT=1 python -m pytest tests/e2e/test_tracing.py -k screenshot

@@ -4,6 +4,11 @@ PostgreSQL and RabbitMQ run as the project's own processes (data under `.stack/`
 loopback only) unless DATABASE_URL / RABBITMQ_URL point elsewhere; the schema is
 migrated; honcho runs the five services from the Procfile and stops them all on
 Ctrl-C or SIGTERM, or as soon as one of them exits.
+
+`up --traces` also runs the trace receiver and viewer (devstack/traces.py) and points
+the services at it; `traces` runs only those, for a stack started some other way. The
+services inherit this process's environment, so an OTEL_EXPORTER_OTLP_ENDPOINT set
+before `just up` reaches them as well (docs/tracing.md).
 """
 
 from __future__ import annotations
@@ -24,11 +29,14 @@ from devstack.stack import (
     service_environment,
     wait_healthy,
 )
+from devstack.traces import OTLP_PORT, SPANS_FILE, VIEWER_PORT, TraceReceiver, add_arguments, serve
 from pyservices.common.migrations import migrate
 
 STATE_DIR = REPO / ".stack"
 POSTGRES_PORT = int(os.environ.get("STACK_POSTGRES_PORT", "55432"))
 RABBITMQ_PORT = int(os.environ.get("STACK_RABBITMQ_PORT", "55672"))
+# Spans leave a service this often (the SDK's default is 5 s): a trace appears at once.
+TRACES_SCHEDULE_DELAY_MS = "200"
 
 
 def say(message: str) -> None:
@@ -52,6 +60,19 @@ def _own(stack: ExitStack, name: str, server: LocalServer) -> str:
     return stack.enter_context(running(server)).url()
 
 
+def start_traces(stack: ExitStack) -> dict[str, str]:
+    """The trace receiver and viewer (devstack/traces.py); the services' OTEL settings."""
+    receiver = TraceReceiver(OTLP_PORT, VIEWER_PORT, SPANS_FILE)
+    receiver.store.load()
+    stack.callback(receiver.start().stop)
+    say(f"receiving traces on {receiver.otlp_endpoint} (spans in {SPANS_FILE.relative_to(REPO)})")
+    say(f"  traces        {receiver.viewer_url}")
+    return {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.otlp_endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": TRACES_SCHEDULE_DELAY_MS,
+    }
+
+
 def announce_when_healthy(ports: Ports) -> None:
     try:
         for service in SERVICES:
@@ -66,9 +87,10 @@ def announce_when_healthy(ports: Ports) -> None:
     say("Ctrl-C stops everything")
 
 
-def up() -> int:
+def up(traces: bool = False) -> int:
     ports = Ports()
     with ExitStack() as stack:
+        tracing = start_traces(stack) if traces else {}
         database_url, rabbitmq_url = start_infrastructure(stack)
         say("migrating the database")
         migrate(database_url)
@@ -76,7 +98,11 @@ def up() -> int:
         for name, command in procfile_commands().items():
             # The Procfile says `python`: run the services with this interpreter.
             command = command.replace("python ", f"{sys.executable} ", 1)
-            env = {**os.environ, **service_environment(name, ports, database_url, rabbitmq_url)}
+            env = {
+                **os.environ,
+                **tracing,
+                **service_environment(name, ports, database_url, rabbitmq_url),
+            }
             manager.add_process(name, command, env=env, cwd=str(REPO))
         threading.Thread(target=announce_when_healthy, args=(ports,), daemon=True).start()
         manager.loop()
@@ -85,9 +111,22 @@ def up() -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m devstack")
-    parser.add_argument("command", choices=["up"], help="up: start everything, Ctrl-C stops")
-    parser.parse_args()
-    sys.exit(up())
+    commands = parser.add_subparsers(dest="command", required=True)
+    up_command = commands.add_parser("up", help="start everything, Ctrl-C stops")
+    up_command.add_argument(
+        "--traces",
+        action="store_true",
+        help=f"also receive the services' traces and show them on port {VIEWER_PORT}",
+    )
+    traces_command = commands.add_parser(
+        "traces", help=f"only the OTLP receiver (port {OTLP_PORT}) and the trace viewer"
+    )
+    add_arguments(traces_command)
+    args = parser.parse_args()
+    if args.command == "traces":
+        serve(args.otlp_port, args.viewer_port, args.file)
+        return
+    sys.exit(up(traces=args.traces))
 
 
 if __name__ == "__main__":
