@@ -162,8 +162,9 @@ class SpanStore:
         with self._changed:
             return list(self._spans)
 
-    def wait_for(self, predicate: Callable[[list[Span]], T], timeout: float) -> T:
-        """The first truthy `predicate(spans)`, re-checked as spans arrive."""
+    def wait_for(self, predicate: Callable[[list[Span]], T | None], timeout: float) -> T:
+        """The first truthy `predicate(spans)` (None or an empty result: not yet), re-checked
+        as spans arrive."""
         deadline = time.monotonic() + timeout
         with self._changed:
             while not (found := predicate(list(self._spans))):
@@ -250,7 +251,7 @@ class TraceReceiver:
     def spans(self) -> list[Span]:
         return self.store.spans()
 
-    def wait_for(self, predicate: Callable[[list[Span]], T], timeout: float) -> T:
+    def wait_for(self, predicate: Callable[[list[Span]], T | None], timeout: float) -> T:
         return self.store.wait_for(predicate, timeout)
 
 
