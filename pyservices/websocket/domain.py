@@ -209,6 +209,7 @@ class ConnectionLimits:
 # A subscription's `ids` hold at most as many as one sendTask's messages (the task
 # service's MAX_MESSAGES default), so one sendTask's tasks fit in one subscription.
 MAX_SUBSCRIBED_IDS = 1000
+NAMED_IDS = 10  # in an error's message; its extensions list them all
 
 
 class SubscriptionRefused(Exception):
@@ -223,7 +224,9 @@ class UnknownTasks(SubscriptionRefused):
     """Some ids name no task the caller may see (absent, or another owner's: the same)."""
 
     def __init__(self, ids: list[str]) -> None:
-        super().__init__(f"no task has the id {', '.join(ids)}")
+        named = ", ".join(ids[:NAMED_IDS])
+        more = f" and {len(ids) - NAMED_IDS} more" if len(ids) > NAMED_IDS else ""
+        super().__init__(f"no task has the id {named}{more}")
         self.ids = ids
 
 

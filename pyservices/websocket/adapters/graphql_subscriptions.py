@@ -168,8 +168,17 @@ class _SubscriptionsSchema(strawberry.Schema):
                 log.error("subscription_failed", error=repr(original), exc_info=original)
 
 
+def _unexpected(error: GraphQLError) -> bool:
+    """Masked: an exception that is not a GraphQLError (the refusals above are), as the
+    gateway does; validation and syntax errors have none and are shown as they are."""
+    original = error.original_error
+    return original is not None and not isinstance(original, GraphQLError)
+
+
 def build_schema(*, introspection: bool) -> strawberry.Schema:
-    extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [MaskErrors]
+    extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+        lambda: MaskErrors(should_mask_error=_unexpected)
+    ]
     if not introspection:
         extensions.append(DisableIntrospection)
     return _SubscriptionsSchema(query=Query, subscription=Subscription, extensions=extensions)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import orjson
 
-from pyservices.websocket.domain import Frame
-from pyservices.websocket.ports import ProcessedEvents
+from pyservices.common.events import TaskProcessed
+from pyservices.websocket.domain import Frame, LookupUnavailable, UnknownTasks
+from pyservices.websocket.ports import ProcessedEvents, TaskLookup
 
 
 class FakeClient:
@@ -95,3 +98,34 @@ def publish(fanout: list[FakeProcessedEvents], body: bytes) -> None:
         with contextlib.suppress(Exception):  # one event's failure stops nothing
             if replica.receives(body):
                 replica.handle(body)
+
+
+class FakeTaskLookup(TaskLookup):
+    """The task service's tasks in memory (`add`, `process`); `reachable=False` is a
+    task service that is down. Counts the lookups it answers (`asked`)."""
+
+    def __init__(self, *, reachable: bool = True) -> None:
+        self.reachable = reachable
+        self.tasks: dict[str, tuple[str | None, datetime, TaskProcessed | None]] = {}
+        self.asked = 0
+
+    def add(self, owner: str | None = None) -> str:
+        task_id = str(uuid.uuid4())
+        self.tasks[task_id] = (owner, datetime.now(UTC), None)
+        return task_id
+
+    def process(self, task_id: str, binary_code: str) -> TaskProcessed:
+        owner, created_at, _ = self.tasks[task_id]
+        result = TaskProcessed(task_id, binary_code, created_at, datetime.now(UTC), owner)
+        self.tasks[task_id] = (owner, created_at, result)
+        return result
+
+    async def processed(self, task_id: str, owner: str | None) -> TaskProcessed | None:
+        if not self.reachable:
+            raise LookupUnavailable("task service unavailable, retry")
+        self.asked += 1
+        await asyncio.sleep(0)  # an answer comes later, as over the network
+        found = self.tasks.get(task_id)
+        if found is None or (owner is not None and found[0] != owner):
+            raise UnknownTasks([task_id])
+        return found[2]
