@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -36,9 +36,12 @@ from pyservices.common.logging import get_logger
 
 log = get_logger(__name__)
 
-Instrumentation = Literal["grpc_server", "grpc_client", "asyncpg"]
+INSTRUMENTATIONS = frozenset({"grpc_server", "grpc_client", "asyncpg"})
 TRACEPARENT = "traceparent"
 TRACESTATE = "tracestate"
+# An AMQP header beside `traceparent`: when the relay published the message (ms since
+# the epoch), so the consumer's span can say how long it sat in the queue.
+PUBLISHED_AT_MS = "published_at_ms"
 # The result stream is one call for the worker's whole life: a span of it would never
 # end, and each result carries its own context instead (ProcessedTask.trace_context).
 RESULT_STREAM_METHOD = "SendProcessedTask"
@@ -68,7 +71,7 @@ def enabled() -> bool:
 
 def configure_tracing(
     service_name: str,
-    instrument: Collection[Instrumentation] = (),
+    instrument: Collection[str] = (),
     *,
     exporter: SpanExporter | None = None,
     environ: Mapping[str, str] = os.environ,
@@ -81,6 +84,8 @@ def configure_tracing(
     """
     if _provider is not None:
         return True
+    if unknown := set(instrument) - INSTRUMENTATIONS:
+        raise ValueError(f"no instrumentation named {sorted(unknown)}")
     if not requested(environ):
         return False
     name = environ.get("OTEL_SERVICE_NAME", "").strip() or service_name
@@ -111,7 +116,7 @@ def _set_provider(provider: TracerProvider | None) -> None:
 
 
 def _install(
-    provider: TracerProvider, queries: TracerProvider, instrument: Collection[Instrumentation]
+    provider: TracerProvider, queries: TracerProvider, instrument: Collection[str]
 ) -> None:
     if "grpc_server" in instrument or "grpc_client" in instrument:
         from opentelemetry.instrumentation.grpc import (
@@ -122,13 +127,15 @@ def _install(
 
         not_results = filters.negate(filters.method_name(RESULT_STREAM_METHOD))
         if "grpc_server" in instrument:
-            GrpcAioInstrumentorServer(filter_=not_results).instrument(tracer_provider=provider)
+            server = GrpcAioInstrumentorServer(filter_=not_results)  # type: ignore[no-untyped-call]
+            server.instrument(tracer_provider=provider)
         if "grpc_client" in instrument:
-            GrpcAioInstrumentorClient(filter_=not_results).instrument(tracer_provider=provider)
+            client = GrpcAioInstrumentorClient(filter_=not_results)  # type: ignore[no-untyped-call]
+            client.instrument(tracer_provider=provider)
     if "asyncpg" in instrument:
         from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 
-        AsyncPGInstrumentor().instrument(tracer_provider=queries)
+        AsyncPGInstrumentor().instrument(tracer_provider=queries)  # type: ignore[no-untyped-call]
 
 
 def instrument_fastapi(app: Any) -> None:

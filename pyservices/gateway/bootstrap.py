@@ -8,7 +8,7 @@ from typing import Any, cast
 
 import grpc
 
-from pyservices.common import auth, lifecycle, ops
+from pyservices.common import auth, lifecycle, ops, tracing
 from pyservices.common.admission import BodyBudget
 from pyservices.common.lifecycle import Step
 from pyservices.gateway.adapters.graphql_app import SchemaLimits
@@ -52,6 +52,7 @@ class GatewayProcess(lifecycle.Service):
             ),
             page=settings.page,
         )
+        tracing.instrument_fastapi(self.app)  # only when tracing is on
         self._server: ops.EmbeddedServer | None = None
         self._serving: asyncio.Task[None] | None = None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pyservices.common import tracing
 from pyservices.gateway.domain import (
     ALL_FIELDS,
     Caller,
@@ -17,6 +18,7 @@ from pyservices.gateway.domain import (
 from pyservices.gateway.limits import TokenBuckets
 from pyservices.gateway.ports import TaskService
 
+tracer = tracing.tracer(__name__)
 OPEN = Caller(owner=None, key="")  # open mode, no limit: what callers before auth were
 
 
@@ -33,7 +35,11 @@ async def send_tasks(
         wait = task_buckets.take(caller.key, len(messages))
         if wait:
             raise RateLimited("tasks", wait)
-    return await tasks.send_tasks(messages, owner=caller.owner)
+    with tracer.start_as_current_span("sendTask") as span:
+        if span.is_recording():
+            span.set_attribute("binconv.messages", len(messages))
+            span.set_attribute("binconv.bytes", sum(len(m.encode()) for m in messages))
+        return await tasks.send_tasks(messages, owner=caller.owner)
 
 
 async def list_tasks(

@@ -9,12 +9,18 @@ from pyservices.common.events import TASK_CREATED
 
 @dataclass(frozen=True, slots=True)
 class OutboxEvent:
-    """One outbox row: `payload` is the exact AMQP body, `id` becomes the message_id."""
+    """One outbox row: `payload` is the exact AMQP body, `id` becomes the message_id.
+
+    `trace_context`: the `traceparent` the message carries on (None when the row was
+    written untraced); `waited_ms`: how long a traced row waited in the outbox.
+    """
 
     id: int
     topic: str
     task_id: str
     payload: bytes
+    trace_context: str | None = None
+    waited_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

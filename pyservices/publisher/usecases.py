@@ -23,20 +23,24 @@ import contextlib
 import time
 from dataclasses import replace
 
+from pyservices.common import tracing
 from pyservices.common.backoff import backoff_delay
-from pyservices.common.events import TASK_PROCESSED
+from pyservices.common.events import TASK_CREATED, TASK_PROCESSED
 from pyservices.common.logging import get_logger
 from pyservices.common.topology import (
     LARGE_PROCESS_QUEUE,
     LARGE_TASK_BYTES,
     PROCESS_QUEUE,
+    PROCESSED_EXCHANGE,
     WORK_QUEUES,
+    work_queue_for,
 )
 from pyservices.publisher import metrics
-from pyservices.publisher.domain import Backlog, BatchReport, ClaimLimits
+from pyservices.publisher.domain import Backlog, BatchReport, ClaimLimits, OutboxEvent
 from pyservices.publisher.ports import EventPublisher, OutboxStore
 
 log = get_logger(__name__)
+tracer = tracing.tracer(__name__)
 
 # While task.created events are held back, how often the queue depth is read again.
 HOLD_BACK_RECHECK_SECONDS = 1.0
@@ -51,6 +55,7 @@ async def relay_batch(
     store: OutboxStore,
     publisher: EventPublisher,
     limits: ClaimLimits,
+    large_task_bytes: int = LARGE_TASK_BYTES,
 ) -> BatchReport:
     """Publish the oldest unclaimed rows together and delete those the broker confirmed."""
     started = time.perf_counter()
@@ -58,9 +63,14 @@ async def relay_batch(
         events = list(batch.events)
         if not events:
             return BatchReport(claimed=0, published=0, failed=0)
+        spans = None
+        if tracing.enabled():
+            events, spans = _publish_spans(events, large_task_bytes)
         # All publishes in flight at once: the confirms come back together. The claim
         # is what bounds this: its byte budget is the bytes in flight.
         outcomes = await publisher.publish_many(events)
+        if spans is not None:
+            _end_spans(spans, outcomes)
         confirmed = [
             event for event, outcome in zip(events, outcomes, strict=True) if outcome is None
         ]
@@ -84,6 +94,51 @@ async def relay_batch(
         failed=len(failures),
         byte_limited=batch.byte_limited,
     )
+
+
+def _publish_spans(
+    events: list[OutboxEvent], large_task_bytes: int
+) -> tuple[list[OutboxEvent], list[tracing.Span | None]]:
+    """A producer span for each traced row, the child of the context it was stored
+    with; the message then carries the span's own context on (the stored one if this
+    span is not sampled). Untraced rows go as they are, with no span."""
+    sent: list[OutboxEvent] = []
+    spans: list[tracing.Span | None] = []
+    for event in events:
+        if event.trace_context is None:
+            sent.append(event)
+            spans.append(None)
+            continue
+        if event.topic == TASK_CREATED:
+            destination = work_queue_for(len(event.payload), large_task_bytes)
+        else:
+            destination = PROCESSED_EXCHANGE
+        span = tracer.start_span(
+            f"outbox publish {event.topic}",
+            tracing.context_of(event.trace_context),
+            kind=tracing.SpanKind.PRODUCER,
+            attributes={
+                "binconv.task.id": event.task_id,
+                "binconv.batch.size": len(events),
+                "messaging.destination.name": destination,
+            },
+        )
+        if event.waited_ms is not None:
+            span.set_attribute("binconv.outbox.wait_ms", event.waited_ms)
+        own = tracing.traceparent(span) or event.trace_context
+        sent.append(replace(event, trace_context=own))
+        spans.append(span)
+    return sent, spans
+
+
+def _end_spans(spans: list[tracing.Span | None], outcomes: list[BaseException | None]) -> None:
+    for span, outcome in zip(spans, outcomes, strict=True):
+        if span is None:
+            continue
+        if outcome is not None:
+            span.record_exception(outcome)
+            span.set_status(tracing.StatusCode.ERROR, type(outcome).__name__)
+        span.end()
 
 
 async def measure_backlog(store: OutboxStore) -> Backlog:
@@ -154,7 +209,8 @@ class OutboxRelay:
                 log.warning("outbox_relay_paused_broker_blocked")
                 await _wait_any(stop, self._publisher.unblocked, seconds=None)
                 continue
-            report = await relay_batch(self._store, self._publisher, await self._claim_limits())
+            limits = await self._claim_limits()
+            report = await relay_batch(self._store, self._publisher, limits, self._large_task_bytes)
             published += report.published
             if report.failed:
                 raise PublishFailed(f"{report.failed} of {report.claimed} not confirmed")

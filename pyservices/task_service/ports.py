@@ -59,8 +59,9 @@ class TaskRepository(abc.ABC):
         self, tasks: Sequence[NewTask], trace_context: str | None = None
     ) -> list[Task]:
         """Store all tasks, each with its owner, and one `task.created` event each (in
-        the order given, each event with `trace_context`), all or nothing. The tasks of one call share one created_at,
-        which is also their updated_at, and have increasing `seq`s in the order given.
+        the order given, each event with `trace_context`), all or nothing. The tasks
+        of one call share one created_at, which is also their updated_at, and have
+        increasing `seq`s in the order given.
         An id already stored, or given twice, is a caller's bug: the call raises (the
         store's own error) and stores nothing.
 

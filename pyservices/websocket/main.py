@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from pyservices.common import lifecycle, tracing
+from pyservices.common import lifecycle
 from pyservices.websocket.bootstrap import build
 from pyservices.websocket.settings import WebSocketSettings
 
 
 async def run(settings: WebSocketSettings, stop: asyncio.Event) -> None:
-    tracing.configure_tracing("binconv-websocket")
     await lifecycle.serve(build(settings), stop)
 
 

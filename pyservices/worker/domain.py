@@ -10,6 +10,8 @@ from dataclasses import dataclass
 class ProcessedResult:
     task_id: str
     binary_code: str
+    # The `traceparent` of the task's receive span ("" when tracing is off).
+    trace_context: str = ""
 
 
 class AckStatus(enum.Enum):

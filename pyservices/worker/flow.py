@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from pyservices.common.logging import get_logger
 from pyservices.worker import metrics
@@ -70,6 +70,14 @@ class CountedDelivery(Delivery):
         self.body = delivery.body
         self._size = len(delivery.body)
         held.add(self._size)
+
+    @property
+    def headers(self) -> Mapping[str, object]:
+        return self._delivery.headers
+
+    @property
+    def redelivered(self) -> bool:
+        return self._delivery.redelivered
 
     async def ack(self) -> None:
         self._release()

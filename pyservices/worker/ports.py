@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from pyservices.worker.domain import ProcessedResult, ResultAck
 
@@ -15,6 +15,17 @@ class Delivery(abc.ABC):
     lost and the broker queues the message again (as it does every unsettled one)."""
 
     body: bytes
+
+    @property
+    def headers(self) -> Mapping[str, object]:
+        """The message's headers as published (read only while tracing)."""
+        return {}
+
+    @property
+    def redelivered(self) -> bool:
+        """Whether the broker delivered this message before (to a consumer that did not
+        settle it)."""
+        return False
 
     @abc.abstractmethod
     async def ack(self) -> None:

@@ -6,6 +6,9 @@ import asyncio
 import time
 from collections.abc import Sequence
 
+from opentelemetry import trace
+
+from pyservices.common import tracing
 from pyservices.common.events import MalformedEvent, TaskCreated
 from pyservices.common.logging import get_logger
 from pyservices.worker import metrics
@@ -15,6 +18,9 @@ from pyservices.worker.ports import Converter, Delivery
 from pyservices.worker.results import Pending, ResultSubmitter, dead_letter
 
 log = get_logger(__name__)
+tracer = tracing.tracer(__name__)
+# A quorum queue counts the earlier deliveries of a message it delivers again.
+DELIVERY_COUNT_HEADER = "x-delivery-count"
 
 
 # Body bytes converted in one call: its codes are 8x that, held until acknowledged.
@@ -47,6 +53,9 @@ async def process_batch(
             await dead_letter(delivery, DeadLetterReason.MALFORMED, str(exc))
     if not parsed:
         return
+    if tracing.enabled():
+        await _process_traced(parsed, converter, submitter)
+        return
     started = time.perf_counter()
     codes = convert(converter, [event.message for _, event in parsed])
     metrics.CONVERSION_SECONDS.observe(time.perf_counter() - started)
@@ -59,6 +68,64 @@ async def process_batch(
         else:
             ready.append(Pending(delivery, ProcessedResult(event.id, code)))
     submitter.submit(ready)
+
+
+async def _process_traced(
+    parsed: list[tuple[Delivery, TaskCreated]], converter: Converter, submitter: ResultSubmitter
+) -> None:
+    """`process_batch` with a `task.process receive` span per task, the child of the
+    relay's publish span (the delivery's `traceparent`), and in it a `convert` span.
+    The batch is converted in one call: each task's `convert` span is that call. The
+    result carries the receive span's context to the task service."""
+    received = [receive_span(delivery, event) for delivery, event in parsed]
+    started, started_ns = time.perf_counter(), time.time_ns()
+    codes = convert(converter, [event.message for _, event in parsed])
+    ended_ns = time.time_ns()
+    metrics.CONVERSION_SECONDS.observe(time.perf_counter() - started)
+    ready = []
+    for (delivery, event), code, span in zip(parsed, codes, received, strict=True):
+        converting = tracer.start_span(
+            "convert",
+            trace.set_span_in_context(span),
+            start_time=started_ns,
+            attributes={"binconv.task.id": event.id, "binconv.bytes": len(delivery.body)},
+        )
+        if code is None:
+            converting.set_status(tracing.StatusCode.ERROR, "no UTF-8 form")
+            converting.end(ended_ns)
+            span.set_attribute("binconv.dead_lettered", DeadLetterReason.UNCONVERTIBLE.value)
+            span.end()
+            await dead_letter(
+                delivery, DeadLetterReason.UNCONVERTIBLE, "no UTF-8 form", task_id=event.id
+            )
+            continue
+        converting.set_attribute("binconv.binary_bytes", len(code))
+        converting.end(ended_ns)
+        context = tracing.traceparent(span) or ""
+        ready.append(Pending(delivery, ProcessedResult(event.id, code, context)))
+    submitter.submit(ready)
+    for span in received:
+        if span.is_recording():
+            span.end()
+
+
+def receive_span(delivery: Delivery, event: TaskCreated) -> tracing.Span:
+    """The consumer span of one delivery, continued from its `traceparent` header."""
+    headers = delivery.headers
+    count = headers.get(DELIVERY_COUNT_HEADER)
+    attributes: dict[str, str | int | float | bool] = {
+        "binconv.task.id": event.id,
+        "messaging.rabbitmq.redelivered": delivery.redelivered,
+        "binconv.delivery_count": count if isinstance(count, int) else 0,
+        "binconv.bytes": len(delivery.body),
+    }
+    published = headers.get(tracing.PUBLISHED_AT_MS)
+    if isinstance(published, int):
+        attributes["binconv.queue.wait_ms"] = max(0, time.time_ns() // 1_000_000 - published)
+    parent = tracing.context_of(tracing.header_text(headers, tracing.TRACEPARENT))
+    return tracer.start_span(
+        "task.process receive", parent, kind=tracing.SpanKind.CONSUMER, attributes=attributes
+    )
 
 
 def convert(converter: Converter, messages: list[str]) -> list[str | None]:

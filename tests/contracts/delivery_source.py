@@ -1,15 +1,16 @@
 """The worker's DeliverySource and Delivery ports' contract, run against every adapter.
 
 A subclass supplies the adapter (`source`, connected, not yet started, on an empty
-queue) and the test's own side of that queue (`queue`: publish, count what waits, see
-what was dead-lettered). Each test states one promise of the docstrings in
-`pyservices/worker/ports.py`; `close` is how a test takes the connection away.
+queue), the test's own side of that queue (`queue`: publish, count what waits, see
+what was dead-lettered) and a way to connect another adapter to it (`reopen`). Each
+test states one promise of the docstrings in `pyservices/worker/ports.py`; `close` is
+how a test takes the connection away.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Protocol, TypeVar
 
 import pytest
@@ -18,13 +19,14 @@ from pyservices.worker.ports import Delivery, DeliverySource
 from tests.contracts.collected import QUIET_SECONDS, SECONDS, Collected
 
 T = TypeVar("T")
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
 class QueueSide(Protocol):
     """The test's own side of the source's queue."""
 
-    async def publish(self, *bodies: bytes) -> None:
-        """Queue each body, in order (queued once this returns)."""
+    async def publish(self, *bodies: bytes, headers: Mapping[str, str] | None = None) -> None:
+        """Queue each body, in order (queued once this returns), with these headers."""
 
     async def queued(self) -> int:
         """How many messages wait in the queue, handed to no one."""
@@ -43,6 +45,7 @@ async def until_equal(probe: Callable[[], Awaitable[T]], expected: T) -> None:
 
 
 Received = Collected[Delivery]  # what the source handed over, in order
+Reopen = Callable[[], Awaitable[DeliverySource]]
 
 
 async def handed_over(queue: QueueSide, received: Received, *bodies: bytes) -> list[Delivery]:
@@ -59,6 +62,10 @@ class DeliverySourceContract:
     @pytest.fixture
     def queue(self) -> QueueSide:
         raise NotImplementedError("the test's side of the source's queue")
+
+    @pytest.fixture
+    def reopen(self) -> Reopen:
+        raise NotImplementedError("a new source on the same queue, once `source` closed")
 
     @pytest.fixture
     async def received(self, source: DeliverySource) -> AsyncIterator[Received]:
@@ -85,6 +92,33 @@ class DeliverySourceContract:
         assert [d.body for d in await received.take(4)] == bodies
         assert source.consuming
         assert await queue.queued() == 0
+
+    async def test_a_delivery_carries_its_headers_and_is_not_redelivered_at_first(
+        self, received: Received, queue: QueueSide
+    ) -> None:
+        await queue.publish(b"traced", headers={"traceparent": TRACEPARENT})
+        await queue.publish(b"plain")
+
+        traced, plain = await received.take(2)
+
+        assert traced.headers.get("traceparent") == TRACEPARENT
+        assert "traceparent" not in plain.headers
+        assert not traced.redelivered and not plain.redelivered
+
+    async def test_a_delivery_queued_again_comes_back_redelivered_with_its_headers(
+        self, source: DeliverySource, received: Received, queue: QueueSide, reopen: Reopen
+    ) -> None:
+        await queue.publish(b"unsettled", headers={"traceparent": TRACEPARENT})
+        await received.take(1)
+        await source.pause()
+
+        await source.close()
+        again = Received()
+        await (await reopen()).start(again)
+
+        [delivery] = await again.take(1)
+        assert delivery.redelivered
+        assert delivery.headers.get("traceparent") == TRACEPARENT
 
     async def test_a_rejected_delivery_is_dead_lettered_not_queued_again(
         self, received: Received, queue: QueueSide

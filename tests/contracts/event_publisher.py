@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -41,6 +41,7 @@ class Delivered:
     message_id: str
     task_id: str
     body: bytes
+    traceparent: str | None = None  # its `traceparent` header, if any
 
 
 Take = Callable[[str], Awaitable[list[Delivered]]]
@@ -49,6 +50,7 @@ BrokerBlocks = Callable[[], AbstractAsyncContextManager[None]]
 BrokerOutage = Callable[[], AbstractAsyncContextManager[None]]
 
 _ids = itertools.count(1)
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
 def outbox_event(topic: str = TASK_CREATED, size: int = 40) -> OutboxEvent:
@@ -59,7 +61,7 @@ def outbox_event(topic: str = TASK_CREATED, size: int = 40) -> OutboxEvent:
 
 
 def as_delivered(*events: OutboxEvent) -> list[Delivered]:
-    return [Delivered(str(e.id), e.task_id, e.payload) for e in events]
+    return [Delivered(str(e.id), e.task_id, e.payload, e.trace_context) for e in events]
 
 
 async def ping_is_true(publisher: EventPublisher) -> bool:
@@ -138,6 +140,19 @@ class EventPublisherContract:
             LARGE_PROCESS_QUEUE: [],
             PROCESSED_EXCHANGE: as_delivered(result),
         }
+
+    async def test_an_events_trace_context_goes_as_its_traceparent_header(
+        self, publisher: EventPublisher, delivered: Take
+    ) -> None:
+        task = replace(outbox_event(TASK_CREATED), trace_context=TRACEPARENT)
+        result = replace(outbox_event(TASK_PROCESSED), trace_context=TRACEPARENT)
+        untraced = outbox_event(TASK_CREATED)
+
+        assert await publisher.publish_many([task, result, untraced]) == [None, None, None]
+
+        found = await everywhere(delivered)
+        assert [d.traceparent for d in found[PROCESS_QUEUE]] == [TRACEPARENT, None]
+        assert [d.traceparent for d in found[PROCESSED_EXCHANGE]] == [TRACEPARENT]
 
     async def test_publishes_in_flight_together_each_arrive_once(
         self, publisher: EventPublisher, delivered: Take

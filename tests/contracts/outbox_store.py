@@ -22,14 +22,17 @@ from pyservices.publisher.domain import ClaimLimits, OutboxEvent
 from pyservices.publisher.ports import OutboxStore
 
 KIB = 1024
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 EVERYTHING = ClaimLimits(rows=1_000_000, bytes=1 << 40)
 Outage = Callable[[], AbstractAsyncContextManager[None]]
 
 
 class AddRows(Protocol):
-    async def __call__(self, *sizes: int, topic: str = TASK_PROCESSED) -> list[OutboxEvent]:
+    async def __call__(
+        self, *sizes: int, topic: str = TASK_PROCESSED, trace_context: str | None = None
+    ) -> list[OutboxEvent]:
         """One row of `topic` per size, its payload exactly that many bytes, added in
-        this order (so oldest first); returns them as stored."""
+        this order (so oldest first), each with `trace_context`; returns them as stored."""
 
 
 def ids(events: Sequence[OutboxEvent]) -> list[int]:
@@ -69,6 +72,19 @@ class OutboxStoreContract:
         async with store.claim(ClaimLimits(rows=20, bytes=8 << 20)) as batch:
             assert list(batch.events) == rows[:20]
             assert not batch.byte_limited
+
+    async def test_a_claimed_row_has_the_trace_context_stored_and_how_long_it_waited(
+        self, store: OutboxStore, add: AddRows
+    ) -> None:
+        [traced] = await add(100, trace_context=TRACEPARENT)
+        [untraced] = await add(100)
+
+        async with store.claim(EVERYTHING) as batch:
+            first, second = batch.events
+        assert (first.id, first.trace_context) == (traced.id, TRACEPARENT)
+        assert first.waited_ms is not None and first.waited_ms >= 0
+        assert second == untraced
+        assert (second.trace_context, second.waited_ms) == (None, None)
 
     async def test_takes_the_oldest_rows_whose_sum_stays_within_the_budget(
         self, store: OutboxStore, add: AddRows

@@ -69,7 +69,10 @@ class TaskRepositoryContract:
         assert await outbox_trace_contexts() == [PARENT, PARENT, None]
 
     async def test_processed_events_store_each_results_trace_context(
-        self, repository: TaskRepository, outbox_trace_contexts: OutboxTraceContexts
+        self,
+        repository: TaskRepository,
+        outbox: Outbox,
+        outbox_trace_contexts: OutboxTraceContexts,
     ) -> None:
         first, second, third = await repository.add_tasks(new("a", "b", "c"))
 
@@ -81,7 +84,11 @@ class TaskRepositoryContract:
             ]
         )
 
-        assert (await outbox_trace_contexts())[3:] == [PARENT, None, OTHER_PARENT]
+        events = zip(await outbox(), await outbox_trace_contexts(), strict=True)
+        processed = {
+            task_id: context for (topic, task_id, _), context in events if topic == TASK_PROCESSED
+        }
+        assert processed == {first.id: PARENT, second.id: None, third.id: OTHER_PARENT}
 
     # add_tasks
     async def test_add_tasks_returns_the_tasks_stored_in_the_order_given(

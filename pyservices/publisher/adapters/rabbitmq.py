@@ -26,6 +26,7 @@ from pyservices.common.topology import (
     owner_routing_key,
     work_queue_for,
 )
+from pyservices.common.tracing import PUBLISHED_AT_MS, TRACEPARENT
 from pyservices.publisher import metrics
 from pyservices.publisher.adapters.blocking import watch_blocking
 from pyservices.publisher.domain import BrokerBlocked, OutboxEvent
@@ -145,12 +146,17 @@ class AmqpEventPublisher(EventPublisher):
         return outcomes
 
     def _route(self, event: OutboxEvent) -> _Route:
+        headers: dict[str, Any] = {"task_id": event.task_id}
+        if event.trace_context is not None:  # only traced rows have one
+            headers[TRACEPARENT] = event.trace_context
+            # For the consumer's queue-wait figure (whole milliseconds since the epoch).
+            headers[PUBLISHED_AT_MS] = int(time.time() * 1000)
         properties = aiormq.spec.Basic.Properties(
             content_type="application/json",
             delivery_mode=int(aio_pika.DeliveryMode.PERSISTENT),
             priority=0,
             message_id=str(event.id),
-            headers={"task_id": event.task_id},
+            headers=headers,
         )
         if event.topic == TASK_CREATED:
             queue = work_queue_for(len(event.payload), self._large_task_bytes)

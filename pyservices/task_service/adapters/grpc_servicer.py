@@ -131,8 +131,8 @@ class TaskServicer(task_pb2_grpc.TaskServiceServicer):
 async def available_batches(
     batches: AsyncIterable[task_pb2.ProcessedTaskBatch], cap: int, max_bytes: int
 ) -> AsyncGenerator[list[usecases.RawResult], None]:
-    """Lists of (id, binary code, trace context): everything received so far, up to `cap` results and
-    `max_bytes` of code at a time (at least one result).
+    """Lists of (id, binary code, trace context): everything received so far, up to
+    `cap` results and `max_bytes` of code at a time (at least one result).
 
     A reader task reads ahead while the caller records the previous batch, but stops
     reading once `max_bytes` of code wait (so a fast client is slowed by flow control,

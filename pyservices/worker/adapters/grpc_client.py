@@ -37,7 +37,11 @@ class GrpcResultStream(ResultStream):
     async def send(self, results: Sequence[ProcessedResult]) -> None:
         batch = task_pb2.ProcessedTaskBatch(
             tasks=[
-                task_pb2.ProcessedTask(id=result.task_id, binary_code=result.binary_code)
+                task_pb2.ProcessedTask(
+                    id=result.task_id,
+                    binary_code=result.binary_code,
+                    trace_context=result.trace_context,
+                )
                 for result in results
             ]
         )

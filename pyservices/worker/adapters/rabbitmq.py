@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import aio_pika
 from aio_pika.abc import (
@@ -26,6 +26,14 @@ class AmqpDelivery(Delivery):
     def __init__(self, message: AbstractIncomingMessage) -> None:
         self._message = message
         self.body = message.body
+
+    @property
+    def headers(self) -> Mapping[str, object]:
+        return self._message.headers
+
+    @property
+    def redelivered(self) -> bool:
+        return bool(self._message.redelivered)
 
     async def ack(self) -> None:
         try:

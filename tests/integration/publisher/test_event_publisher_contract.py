@@ -65,7 +65,9 @@ class TestAmqpEventPublisher(EventPublisherContract):
                 while message := await queue.get(no_ack=True, fail=False):
                     assert message.message_id is not None
                     task_id = str(message.headers["task_id"])
-                    taken.append(Delivered(message.message_id, task_id, message.body))
+                    parent = message.headers.get("traceparent")
+                    traceparent = None if parent is None else str(parent)
+                    taken.append(Delivered(message.message_id, task_id, message.body, traceparent))
             return taken
 
         return take

@@ -29,17 +29,23 @@ class TestPostgresOutboxStore(OutboxStoreContract):
 
     @pytest.fixture
     def add(self, pool: asyncpg.Pool) -> AddRows:
-        async def add(*sizes: int, topic: str = TASK_PROCESSED) -> list[OutboxEvent]:
+        async def add(
+            *sizes: int, topic: str = TASK_PROCESSED, trace_context: str | None = None
+        ) -> list[OutboxEvent]:
             rows = await pool.fetch(
-                "INSERT INTO outbox (topic, task_id, payload)"
-                " SELECT $1, gen_random_uuid(), convert_to(repeat('x', n), 'UTF8')"
+                "INSERT INTO outbox (topic, task_id, payload, trace_context)"
+                " SELECT $1, gen_random_uuid(), convert_to(repeat('x', n), 'UTF8'), $3"
                 " FROM unnest($2::int[]) WITH ORDINALITY AS s(n, i) ORDER BY i"
-                " RETURNING id, topic, task_id::text, payload",
+                " RETURNING id, topic, task_id::text, payload, trace_context",
                 topic,
                 list(sizes),
+                trace_context,
             )
             return [
-                OutboxEvent(r["id"], r["topic"], r["task_id"], bytes(r["payload"])) for r in rows
+                OutboxEvent(
+                    r["id"], r["topic"], r["task_id"], bytes(r["payload"]), r["trace_context"]
+                )
+                for r in rows
             ]
 
         return add

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 import aio_pika
 import pytest
@@ -10,7 +10,7 @@ import pytest
 from pyservices.common.topology import DEAD_LETTER_QUEUE, PROCESS_QUEUE, declare_process_queue
 from pyservices.worker.adapters.rabbitmq import TaskConsumer
 from pyservices.worker.ports import DeliverySource
-from tests.contracts.delivery_source import DeliverySourceContract, QueueSide
+from tests.contracts.delivery_source import DeliverySourceContract, QueueSide, Reopen
 
 pytestmark = pytest.mark.integration
 
@@ -22,10 +22,14 @@ class AmqpQueueSide:
         self._channel = channel
         self._dead: list[bytes] = []
 
-    async def publish(self, *bodies: bytes) -> None:
+    async def publish(self, *bodies: bytes, headers: Mapping[str, str] | None = None) -> None:
         for body in bodies:  # confirmed one by one: queued once this returns
             await self._channel.default_exchange.publish(
-                aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                aio_pika.Message(
+                    body,
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    headers=dict(headers or {}),
+                ),
                 routing_key=PROCESS_QUEUE,
             )
 
@@ -48,6 +52,18 @@ class TestAmqpDeliverySource(DeliverySourceContract):
         consumer = await TaskConsumer.connect(rabbitmq_url, prefetch=16, reconnect_interval=0.2)
         yield consumer
         await consumer.close()
+
+    @pytest.fixture
+    async def reopen(self, rabbitmq_url: str) -> AsyncIterator[Reopen]:
+        opened: list[TaskConsumer] = []
+
+        async def reopen() -> DeliverySource:
+            opened.append(await TaskConsumer.connect(rabbitmq_url, prefetch=16))
+            return opened[-1]
+
+        yield reopen
+        for consumer in opened:
+            await consumer.close()
 
     @pytest.fixture
     async def queue(self, rabbitmq_url: str) -> AsyncIterator[QueueSide]:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 from pyservices.common.events import TASK_CREATED, TASK_PROCESSED
 from pyservices.common.topology import (
@@ -24,6 +25,13 @@ def event(row_id: int, topic: str = "task.created", size: int | None = None) -> 
     if size is not None:
         payload = payload[:size].ljust(size, b" ")
     return OutboxEvent(id=row_id, topic=topic, task_id=f"task-{row_id}", payload=payload)
+
+
+def _claimed(row: OutboxEvent) -> OutboxEvent:
+    """A row as a claim reads it: a traced one says how long it waited (no clock here)."""
+    if row.trace_context is None or row.waited_ms is not None:
+        return row
+    return replace(row, waited_ms=0.0)
 
 
 def limits(rows: int = 10, bytes: int = 1 << 20) -> ClaimLimits:
@@ -81,7 +89,7 @@ class FakeOutbox(OutboxStore):
                 ids.append(row_id)
                 taken_bytes += size
         self.locked.update(ids)
-        batch = FakeBatch([self.rows[i] for i in ids], byte_limited)
+        batch = FakeBatch([_claimed(self.rows[i]) for i in ids], byte_limited)
         self.batches.append(batch)
         try:
             yield batch

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 
@@ -23,8 +24,13 @@ class TestFakeOutboxStore(OutboxStoreContract):
     def add(self, store: FakeOutbox) -> AddRows:
         next_ids = itertools.count(1)  # an identity: ids grow, never reused
 
-        async def add(*sizes: int, topic: str = TASK_PROCESSED) -> list[OutboxEvent]:
-            rows = [event(next(next_ids), topic, size) for size in sizes]
+        async def add(
+            *sizes: int, topic: str = TASK_PROCESSED, trace_context: str | None = None
+        ) -> list[OutboxEvent]:
+            rows = [
+                replace(event(next(next_ids), topic, size), trace_context=trace_context)
+                for size in sizes
+            ]
             store.add(*rows)
             return rows
 

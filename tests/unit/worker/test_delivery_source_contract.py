@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pytest
 
 from pyservices.worker.ports import DeliverySource
-from tests.contracts.delivery_source import DeliverySourceContract, QueueSide
+from tests.contracts.delivery_source import DeliverySourceContract, QueueSide, Reopen
 from tests.unit.worker.worker_fakes import FakeDeliverySource
 
 
@@ -13,8 +15,8 @@ class FakeQueueSide:
     def __init__(self, fake: FakeDeliverySource) -> None:
         self._fake = fake
 
-    async def publish(self, *bodies: bytes) -> None:
-        self._fake.publish(*bodies)
+    async def publish(self, *bodies: bytes, headers: Mapping[str, str] | None = None) -> None:
+        self._fake.publish(*bodies, headers=headers)
 
     async def queued(self) -> int:
         return len(self._fake.queued)
@@ -35,3 +37,13 @@ class TestFakeDeliverySource(DeliverySourceContract):
     @pytest.fixture
     def queue(self, fake: FakeDeliverySource) -> QueueSide:
         return FakeQueueSide(fake)
+
+    @pytest.fixture
+    def reopen(self, fake: FakeDeliverySource) -> Reopen:
+        async def reopen() -> DeliverySource:
+            # The fake's queue lives in it: connected again, it stands for a new source.
+            fake.connected, fake.stopped, fake.paused = True, False, False
+            fake._on_delivery = None
+            return fake
+
+        return reopen

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from prometheus_client import REGISTRY
@@ -45,12 +45,28 @@ class FakeDelivery(Delivery):
     """Counts its settlements; from a FakeDeliverySource, the first one also settles it
     there (a later one, or any once the source is disconnected, changes nothing)."""
 
-    def __init__(self, body: bytes, source: FakeDeliverySource | None = None) -> None:
+    def __init__(
+        self,
+        body: bytes,
+        source: FakeDeliverySource | None = None,
+        headers: Mapping[str, object] | None = None,
+        redelivered: bool = False,
+    ) -> None:
         self.body = body
+        self._headers = headers or {}
+        self._redelivered = redelivered
         self.acks = 0
         self.rejects = 0
         self.settled = asyncio.Event()
         self._source = source
+
+    @property
+    def headers(self) -> Mapping[str, object]:
+        return self._headers
+
+    @property
+    def redelivered(self) -> bool:
+        return self._redelivered
 
     async def ack(self) -> None:
         self.acks += 1
@@ -160,7 +176,10 @@ class FakeDeliverySource(DeliverySource):
     def __init__(self) -> None:
         self.paused = False
         self.changes: list[str] = []
-        self.queued: collections.deque[bytes] = collections.deque()
+        # Each queued message: its body, its headers, whether it was delivered before.
+        self.queued: collections.deque[tuple[bytes, Mapping[str, object], bool]] = (
+            collections.deque()
+        )
         self.unsettled: list[FakeDelivery] = []
         self.dead: list[bytes] = []
         self.connected = True
@@ -196,18 +215,19 @@ class FakeDeliverySource(DeliverySource):
         await self.stop()
         self.disconnect()
 
-    def publish(self, *bodies: bytes) -> None:
-        self.queued.extend(bodies)
+    def publish(self, *bodies: bytes, headers: Mapping[str, object] | None = None) -> None:
+        self.queued.extend((body, headers or {}, False) for body in bodies)
         self._hand_over()
 
     def disconnect(self) -> None:
         """The connection is gone for good: what it held unsettled is queued again."""
         self.connected = False
-        self.queued.extendleft(reversed([d.body for d in self.unsettled]))
+        self.queued.extendleft(reversed([(d.body, d.headers, True) for d in self.unsettled]))
         self.unsettled.clear()
 
     def _hand_over(self) -> None:
         while self.queued and self.connected and self.consuming and self._on_delivery:
-            delivery = FakeDelivery(self.queued.popleft(), self)
+            body, headers, redelivered = self.queued.popleft()
+            delivery = FakeDelivery(body, self, headers, redelivered)
             self.unsettled.append(delivery)
             self._on_delivery(delivery)
