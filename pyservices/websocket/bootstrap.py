@@ -10,7 +10,7 @@ from typing import Any, cast
 import grpc
 from starlette.routing import Route, WebSocketRoute
 
-from pyservices.common import auth, lifecycle, ops
+from pyservices.common import auth, lifecycle, ops, tracing
 from pyservices.common.auth import TokenVerifier
 from pyservices.common.backoff import until_connected
 from pyservices.common.lifecycle import Step
@@ -124,6 +124,7 @@ def build(
 ) -> WebSocketProcess:
     """With access control on (AUTH_* set), each client gets only its owner's results,
     routed to this process by owner."""
+    tracing.configure_tracing("binconv-websocket")  # on only with an OTLP endpoint set
     if registry is None:  # not `or`: an empty registry is falsy
         registry = ClientRegistry(by_owner=settings.enabled)
     if verifier is None:

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from pyservices.common import tracing
 from pyservices.common.events import MalformedEvent, TaskProcessed
 from pyservices.common.logging import get_logger
 from pyservices.websocket.domain import (
@@ -28,6 +29,7 @@ from pyservices.websocket.metrics import (
 from pyservices.websocket.ports import ProcessedEvents, Subscriber
 
 log = get_logger(__name__)
+tracer = tracing.tracer(__name__)
 
 
 def push_processed_task(body: bytes, registry: ClientRegistry) -> FanOut | None:
@@ -45,7 +47,16 @@ def push_processed_task(body: bytes, registry: ClientRegistry) -> FanOut | None:
             "malformed_processed_event", error=str(error), body=body[:200].decode(errors="replace")
         )
         return None
-    fan_out = registry.broadcast(frame_of(event), event.owner)
+    if tracing.enabled():
+        with tracer.start_as_current_span(
+            "task.processed push", kind=tracing.SpanKind.CONSUMER
+        ) as span:
+            fan_out = registry.broadcast(frame_of(event), event.owner)
+            span.set_attribute("binconv.task.id", event.id)
+            span.set_attribute("binconv.subscribers", fan_out.delivered)
+            span.set_attribute("binconv.bytes", len(body))
+    else:
+        fan_out = registry.broadcast(frame_of(event), event.owner)
     END_TO_END_SECONDS.observe(max(0.0, seconds_since_created(event, datetime.now(UTC))))
     if fan_out.dropped:
         FRAMES_DROPPED.inc(len(fan_out.dropped))

@@ -39,6 +39,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
+from pyservices.common import tracing
 from pyservices.common.lifecycle import SHUTDOWN_STEP_SECONDS, bounded_step
 from pyservices.common.logging import get_logger
 from pyservices.common.topology import (
@@ -47,6 +48,7 @@ from pyservices.common.topology import (
     declare_processed_exchange,
     owner_routing_key,
 )
+from pyservices.common.tracing import TRACEPARENT
 from pyservices.websocket.ports import ProcessedEvents
 
 log = get_logger(__name__)
@@ -136,7 +138,12 @@ class ProcessedEventsConsumer(ProcessedEvents):
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         # The handler only fills the clients' buffers, so the ack follows at once.
         try:
-            self._handle(message.body)
+            if tracing.enabled():  # the handler runs in the trace the message carries
+                parent = tracing.context_of(tracing.header_text(message.headers, TRACEPARENT))
+                with tracing.attached(parent):
+                    self._handle(message.body)
+            else:
+                self._handle(message.body)
         except Exception:  # never let one event stop the consumer
             log.exception("processed_event_failed", message_id=message.message_id)
         await message.ack()
