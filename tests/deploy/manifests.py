@@ -68,6 +68,11 @@ COMPOSE_DEFAULTED = (
     "CORS_ORIGINS",
     "GATEWAY_PUBLISHED_PORT",
     "AUTH_JWT_SECRET",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "JAEGER_IMAGE",
+    "JAEGER_PUBLISHED_PORT",
 )
 
 
@@ -110,6 +115,20 @@ def compose_model() -> dict[str, Any]:
     return compose_model_with(AUTH_JWT_SECRET=COMPOSE_TEST_SECRET)
 
 
+# Read by every service through the OpenTelemetry SDK, not its settings class
+# (pyservices/common/tracing.py, docs/tracing.md).
+TRACING_VARIABLES = frozenset(
+    {
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_TRACES_SAMPLER",
+        "OTEL_TRACES_SAMPLER_ARG",
+        "OTEL_SERVICE_NAME",
+        "OTEL_SDK_DISABLED",
+    }
+)
+
+
 @dataclass(frozen=True)
 class ServiceContract:
     """What one service reads (its settings fields) and serves (ports, given its env)."""
@@ -119,7 +138,7 @@ class ServiceContract:
 
     @property
     def variables(self) -> frozenset[str]:
-        return frozenset(name.upper() for name in self.settings.model_fields)
+        return frozenset(name.upper() for name in self.settings.model_fields) | TRACING_VARIABLES
 
     def setting(self, name: str, env: dict[str, str]) -> Any:
         field = self.settings.model_fields[name]

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import importlib
+import json
 
 from prometheus_client import REGISTRY
 
 from devstack.stack import SERVICES
 
-from .manifests import PROMETHEUS_SERIES, dashboard_queries, queried_series, sample_names
+from .manifests import (
+    DASHBOARD,
+    PROMETHEUS_SERIES,
+    dashboard_queries,
+    queried_series,
+    sample_names,
+)
 
 
 def defined_series() -> set[str]:
@@ -51,3 +58,13 @@ def test_latency_panel_shows_the_median_and_the_99th_percentile() -> None:
     expressions = dashboard_queries()["End-to-end latency"]
     assert any("histogram_quantile(0.5," in e for e in expressions)
     assert any("histogram_quantile(0.99," in e for e in expressions)
+
+
+def test_the_dashboard_links_to_the_traces_in_jaeger() -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    latency = next(p for p in dashboard["panels"] if p["title"] == "End-to-end latency")
+
+    assert variables["jaeger_url"]["query"] == "http://127.0.0.1:16686"  # compose's UI port
+    for link in [*dashboard["links"], *latency["links"]]:
+        assert link["url"].startswith("${jaeger_url}/search?service=binconv-gateway&"), link

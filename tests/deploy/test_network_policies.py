@@ -1,8 +1,9 @@
 """The prod overlay's NetworkPolicies against the architecture's list of connections:
 every connection on the list is allowed, and nothing else is, between any two of the
 pods that matter (the services, the jobs, PostgreSQL and RabbitMQ, the ingress
-controller, Prometheus, DNS, the operators, a stray pod in the namespace, a pod of
-another namespace, and the internet), on every port any of them uses."""
+controller, Prometheus, DNS, the operators, an OpenTelemetry Collector, a stray pod in
+the namespace, a pod of another namespace, and the internet), on every port any of
+them uses."""
 
 from __future__ import annotations
 
@@ -52,6 +53,13 @@ OUTSIDERS = (
         "10.244.2.5",
         {"app.kubernetes.io/name": "messaging-topology-operator"},
     ),
+    Peer(
+        "otel-collector",
+        "observability",
+        "10.244.2.8",
+        {"app.kubernetes.io/name": "opentelemetry-collector"},
+        {"otlp-http": 4318, "otlp-grpc": 4317},
+    ),
     Peer("stray-pod", NAMESPACE, "10.244.2.6", {"app.kubernetes.io/name": "debug"}),
     Peer("other-namespace", "default", "10.244.2.7", {"app.kubernetes.io/name": "gateway"}),
     Peer("kubernetes-api", None, "10.0.0.1"),  # a private control plane
@@ -91,6 +99,7 @@ def architecture() -> set[tuple[str, str, int, str]]:
         ("ingress-controller", "websocket", 8082, TCP),
         ("gateway", "task-service", 50051, TCP),
         ("worker", "task-service", 50051, TCP),
+        ("websocket", "task-service", 50051, TCP),  # the subscription's task lookup
         ("gateway", "internet", 443, TCP),  # the OIDC provider's keys, not the cluster
         ("websocket", "internet", 443, TCP),
         ("task-service", "postgres", 5432, TCP),
@@ -113,7 +122,9 @@ def architecture() -> set[tuple[str, str, int, str]]:
     for container in binconv_containers("prod"):
         if container.command in SERVICES:
             port = contract(container.command).metrics_port(container.known_env())
-            needed.add(("prometheus", container.pod_labels["app.kubernetes.io/name"], port, TCP))
+            name = container.pod_labels["app.kubernetes.io/name"]
+            needed.add(("prometheus", name, port, TCP))
+            needed.add((name, "otel-collector", 4318, TCP))  # spans, OTLP over HTTP
     for name, peer in peers().items():
         if peer.namespace == NAMESPACE:  # any pod of the namespace may resolve names
             needed |= {(name, "dns", 53, UDP), (name, "dns", 53, TCP)}
