@@ -47,7 +47,7 @@ class TestSubscribedIds:
 
     def test_ids_are_read_as_uuids(self) -> None:
         task_id = uuid.uuid4()
-        assert subscribed_ids([str(task_id).upper(), str(task_id)]) == {str(task_id)}
+        assert subscribed_ids([str(task_id).upper(), str(task_id)]) == frozenset({str(task_id)})
 
     def test_as_many_ids_as_one_send_task_holds_are_taken_and_no_more(self) -> None:
         ids = [str(uuid.uuid4()) for _ in range(MAX_SUBSCRIBED_IDS + 1)]
