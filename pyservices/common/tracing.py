@@ -138,6 +138,22 @@ def _install(
         AsyncPGInstrumentor().instrument(tracer_provider=queries)  # type: ignore[no-untyped-call]
 
 
+def _uninstall() -> None:
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+    from opentelemetry.instrumentation.grpc import (
+        GrpcAioInstrumentorClient,
+        GrpcAioInstrumentorServer,
+    )
+
+    for instrumentor in (
+        GrpcAioInstrumentorServer(),  # type: ignore[no-untyped-call]
+        GrpcAioInstrumentorClient(),  # type: ignore[no-untyped-call]
+        AsyncPGInstrumentor(),  # type: ignore[no-untyped-call]
+    ):
+        if instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.uninstrument()
+
+
 def instrument_fastapi(app: Any) -> None:
     """Trace the app's requests (not /health nor /metrics) when tracing is on."""
     if _provider is None:
@@ -154,19 +170,49 @@ def instrument_fastapi(app: Any) -> None:
 
 
 def shutdown_tracing() -> None:
-    """Export what is buffered (within FLUSH_MILLIS) and stop; harmless when off."""
+    """Export what is buffered (within FLUSH_MILLIS), remove the instrumentations and
+    stop: tracing is off again (a test may turn it on anew). Harmless when off."""
     provider = _provider
     if provider is None:
         return
+    _set_provider(None)
     try:
         provider.force_flush(FLUSH_MILLIS)
         provider.shutdown()
     except Exception as error:  # a collector that is down must not fail the stop
         log.warning("tracing_flush_failed", error=repr(error))
+    _uninstall()
 
 
 def tracer(name: str) -> Tracer:
-    return trace.get_tracer(name)
+    """A module's tracer: the no-op one while tracing is off, the provider's once on
+    (and that of a later provider, should tracing be turned on anew)."""
+    return _Tracer(name)
+
+
+class _Tracer(Tracer):
+    """Unlike the API's proxy, which binds to the first provider for good, this follows
+    the provider `configure_tracing` set (a test turns tracing on and off many times)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._made_by: TracerProvider | None = None
+        self._tracer: Tracer = trace.NoOpTracer()
+
+    def _current(self) -> Tracer:
+        provider = _provider
+        if provider is not self._made_by:
+            self._made_by = provider
+            self._tracer = (
+                trace.NoOpTracer() if provider is None else provider.get_tracer(self._name)
+            )
+        return self._tracer
+
+    def start_span(self, *args: Any, **kwargs: Any) -> Span:
+        return self._current().start_span(*args, **kwargs)
+
+    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Any:
+        return self._current().start_as_current_span(*args, **kwargs)
 
 
 def traceparent(span: Span | None = None) -> str | None:
