@@ -135,11 +135,15 @@ async def _processed_tasks(
             yield ProcessedTask.of(event)
 
 
+def where_queries_are() -> str:
+    return "the gateway's /query: this endpoint serves subscriptions only"
+
+
 @strawberry.type
 class Query:
+    # GraphQL requires a query type; the queries themselves are the gateway's.
     queries: str = strawberry.field(
-        default="the gateway's /query; this endpoint serves subscriptions",
-        description="Where queries and mutations are served.",
+        resolver=where_queries_are, description="Where queries and mutations are served."
     )
 
 

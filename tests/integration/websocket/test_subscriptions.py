@@ -14,7 +14,8 @@ import aio_pika
 import httpx
 import pytest
 import websockets
-from gql import Client
+from gql import Client, GraphQLRequest
+from gql.transport.exceptions import TransportQueryError
 from websockets.typing import Origin
 
 from pyservices.common.events import TaskProcessed
@@ -315,3 +316,17 @@ async def test_a_subscriber_that_stops_reading_is_dropped_without_holding_up_oth
                     received += 1
         assert received < 300
         assert stalled.close_code in (4000, 1006)
+
+
+async def test_the_one_query_says_where_queries_are_and_introspection_follows_its_setting(
+    start: StartService,
+) -> None:
+    introspect = GraphQLRequest("{ __schema { subscriptionType { name } } }")
+    async with start() as url, session(url) as opened:
+        answer = await opened.execute(GraphQLRequest("{ queries }"))
+        assert "the gateway's /query" in answer["queries"]
+        schema = await opened.execute(introspect)
+        assert schema["__schema"]["subscriptionType"]["name"] == "Subscription"
+    async with start(graphql_introspection=False) as url, session(url) as opened:
+        with pytest.raises(TransportQueryError, match="introspection"):
+            await opened.execute(introspect)
