@@ -108,12 +108,13 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .waterfall { display: grid; grid-template-columns: minmax(22rem, 34%) 1fr; }
 .waterfall > div { border-bottom: 1px solid #f0f0f0; }
 .axis { font-size: 12px; color: #666; position: relative; height: 1.3rem; }
-.axis span { position: absolute; transform: translateX(-50%); }
+.axis span { position: absolute; transform: translateX(-50%); white-space: nowrap; }
 .axis span:first-child { transform: none; } .axis span:last-child { transform: translateX(-100%); }
 .name { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; padding: .15rem 0; }
 .name .svc { display: inline-block; width: .6rem; height: .6rem; border-radius: 50%;
   margin-right: .35rem; }
 .name label { cursor: pointer; }
+.name .of { color: #888; font-size: 12px; margin-left: .4rem; }
 .track { position: relative; min-height: 1.5rem; }
 .bar { position: absolute; top: .3rem; height: .9rem; border-radius: 2px; min-width: 2px; }
 .ms { position: absolute; top: .15rem; font-size: 12px; color: #444; white-space: nowrap; }
@@ -150,14 +151,18 @@ def trace_page(trace_id: str, spans: list[Span]) -> str:
         left = (span.start_ns - start) / total * 100
         width = (span.end_ns - span.start_ns) / total * 100
         label = f"{span.service} · {span.kind}"
-        details = "\n".join(f"{key} = {value!r}" for key, value in span.attributes.items())
+        details = "\n".join(
+            f"{key} = {json.dumps(value, ensure_ascii=False)}"
+            for key, value in span.attributes.items()
+        )
         error = " error" if span.status.get("code") == "error" else ""
         colour = colour_of(span.service)
         place = _duration_place(left, width)
         rows.append(
             f"<div class='name' style='padding-left:{depth * 1.1:.1f}rem' "
             f"title='{escape(label)}'><span class='svc' style='background:{colour}'></span>"
-            f"<label for='a{index}'>{escape(span.name)}</label></div>"
+            f"<label for='a{index}'>{escape(span.name)}</label>"
+            f"<span class='of'>{escape(span.service)}</span></div>"
             f"<div class='track' title='{escape(label + chr(10) + details)}'>"
             f"<div class='bar{error}' style='left:{left:.3f}%;width:{width:.3f}%;"
             f"background:{colour}'></div>"
