@@ -60,20 +60,24 @@ def _own(stack: ExitStack, name: str, server: LocalServer) -> str:
     return stack.enter_context(running(server)).url()
 
 
-def start_traces(stack: ExitStack) -> dict[str, str]:
-    """The trace receiver and viewer (devstack/traces.py); the services' OTEL settings."""
+def start_traces(stack: ExitStack) -> TraceReceiver:
+    """The trace receiver and viewer (devstack/traces.py), running."""
     receiver = TraceReceiver(OTLP_PORT, VIEWER_PORT, SPANS_FILE)
     receiver.store.load()
     stack.callback(receiver.start().stop)
     say(f"receiving traces on {receiver.otlp_endpoint} (spans in {SPANS_FILE.relative_to(REPO)})")
-    say(f"  traces        {receiver.viewer_url}")
+    return receiver
+
+
+def exporting_to(receiver: TraceReceiver) -> dict[str, str]:
+    """The services' settings that send their spans to `receiver` soon after they end."""
     return {
         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.otlp_endpoint,
         "OTEL_BSP_SCHEDULE_DELAY": TRACES_SCHEDULE_DELAY_MS,
     }
 
 
-def announce_when_healthy(ports: Ports) -> None:
+def announce_when_healthy(ports: Ports, traces_url: str | None) -> None:
     try:
         for service in SERVICES:
             wait_healthy(ports.health_url(service), 120)
@@ -84,13 +88,16 @@ def announce_when_healthy(ports: Ports) -> None:
     say(f"  web page      http://127.0.0.1:{ports.gateway}/")
     say(f"  GraphQL       {ports.graphql_url}")
     say(f"  WebSocket     {ports.websocket_url}")
+    if traces_url is not None:
+        say(f"  traces        {traces_url}")
     say("Ctrl-C stops everything")
 
 
 def up(traces: bool = False) -> int:
     ports = Ports()
     with ExitStack() as stack:
-        tracing = start_traces(stack) if traces else {}
+        receiver = start_traces(stack) if traces else None
+        tracing = {} if receiver is None else exporting_to(receiver)
         database_url, rabbitmq_url = start_infrastructure(stack)
         say("migrating the database")
         migrate(database_url)
@@ -104,7 +111,10 @@ def up(traces: bool = False) -> int:
                 **service_environment(name, ports, database_url, rabbitmq_url),
             }
             manager.add_process(name, command, env=env, cwd=str(REPO))
-        threading.Thread(target=announce_when_healthy, args=(ports,), daemon=True).start()
+        traces_url = None if receiver is None else receiver.viewer_url
+        threading.Thread(
+            target=announce_when_healthy, args=(ports, traces_url), daemon=True
+        ).start()
         manager.loop()
         return manager.returncode or 0
 
