@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -182,6 +182,18 @@ def shutdown_tracing() -> None:
     except Exception as error:  # a collector that is down must not fail the stop
         log.warning("tracing_flush_failed", error=repr(error))
     _uninstall()
+
+
+_NO_SPAN: AbstractContextManager[None] = nullcontext()
+
+
+def current_span(tracer: Tracer, name: str, **options: Any) -> AbstractContextManager[Span | None]:
+    """`tracer.start_as_current_span(name, ...)` while tracing is on; off, a block with no
+    span at all (None), not even the API's no-op one, which still sets the context."""
+    if _provider is None:
+        return _NO_SPAN
+    span: AbstractContextManager[Span] = tracer.start_as_current_span(name, **options)
+    return span
 
 
 def tracer(name: str) -> Tracer:

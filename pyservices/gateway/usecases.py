@@ -35,8 +35,8 @@ async def send_tasks(
         wait = task_buckets.take(caller.key, len(messages))
         if wait:
             raise RateLimited("tasks", wait)
-    with tracer.start_as_current_span("sendTask") as span:
-        if span.is_recording():
+    with tracing.current_span(tracer, "sendTask") as span:
+        if span is not None and span.is_recording():
             span.set_attribute("binconv.messages", len(messages))
             span.set_attribute("binconv.bytes", sum(len(m.encode()) for m in messages))
         return await tasks.send_tasks(messages, owner=caller.owner)

@@ -64,9 +64,9 @@ async def receive_tasks(
                 await turn.enter_async_context(gate.turn())
                 waited = True
         new = domain.new_tasks(received, limits, owner())
-        with tracer.start_as_current_span("tasks.insert") as span:
+        with tracing.current_span(tracer, "tasks.insert") as span:
             trace_context = None
-            if span.is_recording():
+            if span is not None and span.is_recording():
                 span.set_attribute("binconv.messages", len(new))
                 span.set_attribute("binconv.task.ids", [str(task.id) for task in new])
                 trace_context = tracing.traceparent(span)

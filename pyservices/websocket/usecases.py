@@ -47,16 +47,14 @@ def push_processed_task(body: bytes, registry: ClientRegistry) -> FanOut | None:
             "malformed_processed_event", error=str(error), body=body[:200].decode(errors="replace")
         )
         return None
-    if tracing.enabled():
-        with tracer.start_as_current_span(
-            "task.processed push", kind=tracing.SpanKind.CONSUMER
-        ) as span:
-            fan_out = registry.broadcast(frame_of(event), event.owner)
+    with tracing.current_span(
+        tracer, "task.processed push", kind=tracing.SpanKind.CONSUMER
+    ) as span:
+        fan_out = registry.broadcast(frame_of(event), event.owner)
+        if span is not None:
             span.set_attribute("binconv.task.id", event.id)
             span.set_attribute("binconv.subscribers", fan_out.delivered)
             span.set_attribute("binconv.bytes", len(body))
-    else:
-        fan_out = registry.broadcast(frame_of(event), event.owner)
     END_TO_END_SECONDS.observe(max(0.0, seconds_since_created(event, datetime.now(UTC))))
     if fan_out.dropped:
         FRAMES_DROPPED.inc(len(fan_out.dropped))
