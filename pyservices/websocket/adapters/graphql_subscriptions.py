@@ -196,7 +196,7 @@ class _Refused(Exception):
         self.code, self.reason = code, reason
 
 
-def _close_reason(text: str) -> str:
+def close_reason(text: str) -> str:
     encoded = text.encode()
     if len(encoded) <= MAX_CLOSE_REASON_BYTES:
         return text
@@ -210,7 +210,7 @@ class _TransportHandler(BaseGraphQLTransportWSHandler[ConnectionContext, None]):
         except _Refused as refused:
             log.info("graphql_connection_refused", code=refused.code, reason=refused.reason)
             with contextlib.suppress(Exception):
-                await self.websocket.close(code=refused.code, reason=_close_reason(refused.reason))
+                await self.websocket.close(code=refused.code, reason=close_reason(refused.reason))
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         limit = self.context.max_subscriptions
