@@ -7,8 +7,8 @@ import pytest
 from pyservices.common.auth import AuthFailed
 from pyservices.websocket.adapters.graphql_subscriptions import (
     MAX_CLOSE_REASON_BYTES,
-    close_reason,
     bearer_of,
+    close_reason,
 )
 
 
