@@ -137,10 +137,12 @@ def stack(engine: Engine) -> Iterator[Stack]:
     engine.env["AUTH_JWT_SECRET"] = secrets.token_hex(32)
     for name in PUBLISHED_PORTS:
         engine.env[f"{name}_PUBLISHED_PORT"] = str(free_port())
+    # Services of a profile (jaeger: `tracing`) start only when it is asked for, as in
+    # a plain `compose up`.
     services = [
         name
-        for name in compose_services()
-        if not (engine.name == "podman" and name in NOT_RUN_ON_PODMAN)
+        for name, spec in compose_services().items()
+        if not (engine.name == "podman" and name in NOT_RUN_ON_PODMAN) and not spec.get("profiles")
     ]
     started = time.monotonic()
     try:
