@@ -330,3 +330,11 @@ async def test_the_one_query_says_where_queries_are_and_introspection_follows_it
     async with start(graphql_introspection=False) as url, session(url) as opened:
         with pytest.raises(TransportQueryError, match="introspection"):
             await opened.execute(introspect)
+
+
+async def test_a_stopping_service_closes_its_connections_with_1001(start: StartService) -> None:
+    async with start() as url:
+        connection = await connect_raw(url)
+        assert (await message(connection))["type"] == "connection_ack"
+
+    assert await closed(connection) == (1001, "shutdown")
