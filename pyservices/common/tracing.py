@@ -1,8 +1,9 @@
 """OpenTelemetry tracing, on only when an OTLP endpoint is set (docs/tracing.md).
 
-Off (the default), nothing is installed: the API's no-op tracer makes our own spans
-nearly free, and the services check `enabled()` once where tracing would cost per task
-(trace headers, outbox columns) so that nothing extra is formatted, stored or sent.
+Off (the default), nothing is installed: `current_span` opens no span at all, the
+no-op tracer serves the rest, and the services check `enabled()` once per batch where
+tracing would cost per task (trace headers, outbox columns), so that nothing extra is
+formatted, stored or sent.
 
 On, one TracerProvider per process exports over OTLP HTTP/protobuf in batches, with the
 sampler the standard variables choose (OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG),
