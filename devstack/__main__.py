@@ -77,6 +77,19 @@ def exporting_to(receiver: TraceReceiver) -> dict[str, str]:
     }
 
 
+def environment_of(
+    service: str, ports: Ports, database_url: str, rabbitmq_url: str, tracing: dict[str, str]
+) -> dict[str, str]:
+    """One service's environment: this process's (so OTEL_EXPORTER_OTLP_ENDPOINT or a
+    sampler exported before `just up` reaches every service), then --traces' settings,
+    then the stack's own."""
+    return {
+        **os.environ,
+        **tracing,
+        **service_environment(service, ports, database_url, rabbitmq_url),
+    }
+
+
 def announce_when_healthy(ports: Ports, traces_url: str | None) -> None:
     try:
         for service in SERVICES:
@@ -105,11 +118,7 @@ def up(traces: bool = False) -> int:
         for name, command in procfile_commands().items():
             # The Procfile says `python`: run the services with this interpreter.
             command = command.replace("python ", f"{sys.executable} ", 1)
-            env = {
-                **os.environ,
-                **tracing,
-                **service_environment(name, ports, database_url, rabbitmq_url),
-            }
+            env = environment_of(name, ports, database_url, rabbitmq_url, tracing)
             manager.add_process(name, command, env=env, cwd=str(REPO))
         traces_url = None if receiver is None else receiver.viewer_url
         threading.Thread(

@@ -16,6 +16,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from devstack.__main__ import environment_of, exporting_to
+from devstack.stack import SERVICES, Ports
 from devstack.trace_view import tree_order
 from devstack.traces import Span, SpanStore, TraceReceiver, receiving
 
@@ -190,3 +192,25 @@ def test_the_waterfall_puts_children_under_parents_and_orphans_at_the_top() -> N
         ("late-child", 1),
         ("orphan", 0),
     ]
+
+
+def test_just_up_passes_the_callers_tracing_settings_to_every_service(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector.example:4318")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+    ports = Ports.free()
+
+    for service in SERVICES:
+        env = environment_of(service, ports, "postgresql://db", "amqp://mq", tracing={})
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://collector.example:4318"
+        assert env["OTEL_TRACES_SAMPLER"] == "parentbased_traceidratio"
+
+
+def test_up_with_traces_points_every_service_at_its_own_receiver(receiver: TraceReceiver) -> None:
+    tracing = exporting_to(receiver)
+
+    for service in SERVICES:
+        env = environment_of(service, Ports.free(), "postgresql://db", "amqp://mq", tracing)
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == receiver.otlp_endpoint
+        assert int(env["OTEL_BSP_SCHEDULE_DELAY"]) <= 500  # a trace shows at once
