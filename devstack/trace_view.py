@@ -101,6 +101,7 @@ body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5rem; color: #222; }
 a { color: #1f5fa8; text-decoration: none; } a:hover { text-decoration: underline; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: .3rem .6rem; border-bottom: 1px solid #eee; }
+td { white-space: nowrap; } td.services { white-space: normal; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .chip { display: inline-block; padding: 0 .4rem; margin: 0 .2rem .1rem 0; border-radius: 3px;
   color: #fff; font-size: 12px; }
@@ -129,14 +130,14 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 def traces_page(spans: list[Span]) -> str:
     rows = "".join(
         f"<tr><td><a href='/trace/{s.trace_id}'>{escape(s.root)}</a></td>"
-        f"<td>{''.join(_chip(service) for service in s.services)}</td>"
+        f"<td class='services'>{''.join(_chip(service) for service in s.services)}</td>"
         f"<td class='num'>{s.spans}</td><td class='num'>{s.duration_ms:.1f} ms</td>"
         f"<td>{_clock(s.start_ns)}</td><td><code>{s.trace_id}</code></td></tr>"
         for s in newest_traces(spans)
     )
     body = (
-        f"<h1>Traces</h1><p>The newest {LISTED_TRACES} of {len(group_traces(spans))} traces "
-        f"({len(spans)} spans). Reload for new ones.</p>"
+        f"<h1>Traces</h1><p>{len(group_traces(spans))} traces, {len(spans)} spans received; "
+        f"the newest {LISTED_TRACES} at most below, newest first. Reload for new ones.</p>"
         "<table><tr><th>root span</th><th>services</th><th class='num'>spans</th>"
         f"<th class='num'>duration</th><th>started (UTC)</th><th>trace id</th></tr>{rows}</table>"
     )
