@@ -35,6 +35,8 @@ from pyservices.common.migrations import migrate
 STATE_DIR = REPO / ".stack"
 POSTGRES_PORT = int(os.environ.get("STACK_POSTGRES_PORT", "55432"))
 RABBITMQ_PORT = int(os.environ.get("STACK_RABBITMQ_PORT", "55672"))
+OTLP_RECEIVER_PORT = int(os.environ.get("STACK_OTLP_PORT", str(OTLP_PORT)))
+TRACE_VIEWER_PORT = int(os.environ.get("STACK_TRACE_VIEWER_PORT", str(VIEWER_PORT)))
 # Spans leave a service this often (the SDK's default is 5 s): a trace appears at once.
 TRACES_SCHEDULE_DELAY_MS = "200"
 
@@ -62,7 +64,15 @@ def _own(stack: ExitStack, name: str, server: LocalServer) -> str:
 
 def start_traces(stack: ExitStack) -> TraceReceiver:
     """The trace receiver and viewer (devstack/traces.py), running."""
-    receiver = TraceReceiver(OTLP_PORT, VIEWER_PORT, SPANS_FILE)
+    try:
+        receiver = TraceReceiver(OTLP_RECEIVER_PORT, TRACE_VIEWER_PORT, SPANS_FILE)
+    except OSError as exc:
+        raise SystemExit(
+            f"cannot receive traces on ports {OTLP_RECEIVER_PORT} and {TRACE_VIEWER_PORT} "
+            f"({exc.strerror}): if `just traces` runs already, use "
+            f"OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:{OTLP_RECEIVER_PORT} just up instead"
+            "; or set STACK_OTLP_PORT and STACK_TRACE_VIEWER_PORT"
+        ) from exc
     receiver.store.load()
     stack.callback(receiver.start().stop)
     say(f"receiving traces on {receiver.otlp_endpoint} (spans in {SPANS_FILE.relative_to(REPO)})")
