@@ -225,7 +225,6 @@ class TraceReceiver:
         self.store = SpanStore(file)
         self._otlp = _OtlpServer(otlp_port, self.store)
         self._viewer = ViewerServer(viewer_port, self.store)
-        self._threads: list[threading.Thread] = []
 
     @property
     def otlp_endpoint(self) -> str:
@@ -238,9 +237,7 @@ class TraceReceiver:
 
     def start(self) -> TraceReceiver:
         for server in (self._otlp, self._viewer):
-            thread = threading.Thread(target=server.serve_forever, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+            threading.Thread(target=server.serve_forever, daemon=True).start()
         return self
 
     def stop(self) -> None:
