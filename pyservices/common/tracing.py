@@ -188,10 +188,16 @@ def shutdown_tracing() -> None:
 _NO_SPAN: AbstractContextManager[None] = nullcontext()
 
 
-def current_span(tracer: Tracer, name: str, **options: Any) -> AbstractContextManager[Span | None]:
+def current_span(
+    tracer: Tracer, name: str, *, continuing: bool = False, **options: Any
+) -> AbstractContextManager[Span | None]:
     """`tracer.start_as_current_span(name, ...)` while tracing is on; off, a block with no
-    span at all (None), not even the API's no-op one, which still sets the context."""
+    span at all (None), not even the API's no-op one, which still sets the context.
+    `continuing`: only within a trace already current (one a message carried in);
+    without one, no span either: the sampling was decided where the trace began."""
     if _provider is None:
+        return _NO_SPAN
+    if continuing and not trace.get_current_span().get_span_context().is_valid:
         return _NO_SPAN
     span: AbstractContextManager[Span] = tracer.start_as_current_span(name, **options)
     return span

@@ -94,14 +94,16 @@ async def record_processed_tasks(
         acks = [_ack(item, results[index][0], found) for index, item in enumerate(checked)]
     except BaseException as error:
         for span in spans or ():
-            span.record_exception(error)
-            span.set_status(tracing.StatusCode.ERROR)
-            span.end()
+            if span is not None:
+                span.record_exception(error)
+                span.set_status(tracing.StatusCode.ERROR)
+                span.end()
         raise
     if spans is not None:
         for span, ack in zip(spans, acks, strict=True):
-            span.set_attribute("binconv.result", ack.status.value)
-            span.end()
+            if span is not None:
+                span.set_attribute("binconv.result", ack.status.value)
+                span.end()
     for ack in acks:
         if ack.status is not AckStatus.ACCEPTED:
             log.warning(
@@ -112,12 +114,18 @@ async def record_processed_tasks(
 
 def _record_spans(
     results: Sequence[RawResult], checked: list[ProcessedResult | Ack]
-) -> list[tracing.Span]:
-    """One `result.record` span per result, each the child of the context it came with;
-    a valid result takes its own span's context, for its task.processed event."""
-    spans = []
+) -> list[tracing.Span | None]:
+    """A `result.record` span for each result that came with a trace context, its child;
+    a valid result takes its own span's context, for its task.processed event. A result
+    without one (its trace sampled out, or an older worker) gets no span: the sampling
+    was decided where the trace began."""
+    spans: list[tracing.Span | None] = []
     for index, (raw_id, _, trace_context) in enumerate(results):
-        span = tracer.start_span("result.record", tracing.context_of(trace_context))
+        parent = tracing.context_of(trace_context)
+        if parent is None:
+            spans.append(None)
+            continue
+        span = tracer.start_span("result.record", parent)
         span.set_attribute("binconv.task.id", raw_id)
         item = checked[index]
         if isinstance(item, ProcessedResult):

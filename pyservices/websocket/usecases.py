@@ -48,7 +48,7 @@ def push_processed_task(body: bytes, registry: ClientRegistry) -> FanOut | None:
         )
         return None
     with tracing.current_span(
-        tracer, "task.processed push", kind=tracing.SpanKind.CONSUMER
+        tracer, "task.processed push", continuing=True, kind=tracing.SpanKind.CONSUMER
     ) as span:
         fan_out = registry.broadcast(frame_of(event), event.owner)
         if span is not None:

@@ -73,10 +73,11 @@ async def process_batch(
 async def _process_traced(
     parsed: list[tuple[Delivery, TaskCreated]], converter: Converter, submitter: ResultSubmitter
 ) -> None:
-    """`process_batch` with a `task.process receive` span per task, the child of the
-    relay's publish span (the delivery's `traceparent`), and in it a `convert` span.
-    The batch is converted in one call: each task's `convert` span is that call. The
-    result carries the receive span's context to the task service."""
+    """`process_batch` with a `task.process receive` span per task whose delivery carried
+    a trace (the relay's publish span, in its `traceparent` header), and in it a
+    `convert` span: the batch is converted in one call, and each task's `convert` span
+    is that call. The result carries the receive span's context to the task service. A
+    delivery without a trace gets no span: the sampling was decided where it began."""
     received = [receive_span(delivery, event) for delivery, event in parsed]
     started, started_ns = time.perf_counter(), time.time_ns()
     codes = convert(converter, [event.message for _, event in parsed])
@@ -84,34 +85,39 @@ async def _process_traced(
     metrics.CONVERSION_SECONDS.observe(time.perf_counter() - started)
     ready = []
     for (delivery, event), code, span in zip(parsed, codes, received, strict=True):
-        converting = tracer.start_span(
-            "convert",
-            trace.set_span_in_context(span),
-            start_time=started_ns,
-            attributes={"binconv.task.id": event.id, "binconv.bytes": len(delivery.body)},
-        )
-        if code is None:
-            converting.set_status(tracing.StatusCode.ERROR, "no UTF-8 form")
+        if span is not None:
+            converting = tracer.start_span(
+                "convert",
+                trace.set_span_in_context(span),
+                start_time=started_ns,
+                attributes={"binconv.task.id": event.id, "binconv.bytes": len(delivery.body)},
+            )
+            if code is None:
+                converting.set_status(tracing.StatusCode.ERROR, "no UTF-8 form")
+                span.set_attribute("binconv.dead_lettered", DeadLetterReason.UNCONVERTIBLE.value)
+            else:
+                converting.set_attribute("binconv.binary_bytes", len(code))
             converting.end(ended_ns)
-            span.set_attribute("binconv.dead_lettered", DeadLetterReason.UNCONVERTIBLE.value)
-            span.end()
+        if code is None:
             await dead_letter(
                 delivery, DeadLetterReason.UNCONVERTIBLE, "no UTF-8 form", task_id=event.id
             )
             continue
-        converting.set_attribute("binconv.binary_bytes", len(code))
-        converting.end(ended_ns)
-        context = tracing.traceparent(span) or ""
+        context = "" if span is None else tracing.traceparent(span) or ""
         ready.append(Pending(delivery, ProcessedResult(event.id, code, context)))
     submitter.submit(ready)
     for span in received:
-        if span.is_recording():
+        if span is not None:
             span.end()
 
 
-def receive_span(delivery: Delivery, event: TaskCreated) -> tracing.Span:
-    """The consumer span of one delivery, continued from its `traceparent` header."""
+def receive_span(delivery: Delivery, event: TaskCreated) -> tracing.Span | None:
+    """The consumer span of one delivery, continued from its `traceparent` header; None
+    when it has none."""
     headers = delivery.headers
+    parent = tracing.context_of(tracing.header_text(headers, tracing.TRACEPARENT))
+    if parent is None:
+        return None
     count = headers.get(DELIVERY_COUNT_HEADER)
     attributes: dict[str, str | int | float | bool] = {
         "binconv.task.id": event.id,
@@ -122,7 +128,6 @@ def receive_span(delivery: Delivery, event: TaskCreated) -> tracing.Span:
     published = headers.get(tracing.PUBLISHED_AT_MS)
     if isinstance(published, int):
         attributes["binconv.queue.wait_ms"] = max(0, time.time_ns() // 1_000_000 - published)
-    parent = tracing.context_of(tracing.header_text(headers, tracing.TRACEPARENT))
     return tracer.start_span(
         "task.process receive", parent, kind=tracing.SpanKind.CONSUMER, attributes=attributes
     )

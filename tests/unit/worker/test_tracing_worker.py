@@ -86,16 +86,21 @@ async def test_each_task_continues_the_trace_of_its_delivery(
     assert sent == {task_id: traceparent_of(span) for task_id, span in receives.items()}
 
 
-async def test_a_delivery_without_a_traceparent_starts_a_trace(
+async def test_a_delivery_without_a_traceparent_is_not_traced(
     monkeypatch: pytest.MonkeyPatch, service: FakeTaskService, submitter: ResultSubmitter
 ) -> None:
+    # Its trace was sampled out where it began (or the relay does not trace).
     with tracing_on(monkeypatch, "binconv-worker") as exporter:
-        delivery = FakeDelivery(task_body("t1", "A"))
-        await process_batch([delivery], FakeConverter(), submitter)
-        await settled(delivery)
-        receive = one(exporter.get_finished_spans(), "task.process receive")
-    assert receive.parent is None
-    assert service.streams[-1].sent[0].trace_context == traceparent_of(receive)
+        traced = FakeDelivery(task_body("t1", "A"), headers={"traceparent": PUBLISH_SPAN})
+        untraced = FakeDelivery(task_body("t2", "A"))
+        await process_batch([traced, untraced], FakeConverter(), submitter)
+        await settled(traced)
+        await settled(untraced)
+        spans = exporter.get_finished_spans()
+    assert {attr(span, "binconv.task.id") for span in spans} == {"t1"}
+    sent = {result.task_id: result.trace_context for result in service.streams[-1].sent}
+    assert sent["t2"] == ""
+    assert sent["t1"] == traceparent_of(one(spans, "task.process receive"))
 
 
 async def test_off_no_result_carries_a_trace_context(
