@@ -19,7 +19,7 @@ from bench import (
     reliability,
     scaling_report,
     soak_report,
-    tracing,
+    tracing_report,
 )
 from bench.peers import report as peers_report
 
@@ -41,7 +41,7 @@ BLOCKS: dict[str, tuple[str, Callable[[Any], str]]] = {
     "bench-soak": ("soak", _soak),
     "bench-big": ("big", big_report.markdown),
     "bench-peers": ("peers", peers_report.markdown),
-    "bench-tracing": ("tracing", tracing.markdown),
+    "bench-tracing": ("tracing", tracing_report.markdown),
     "reliability": ("reliability", reliability.render),
 }
 

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -25,24 +25,11 @@ from bench.peers import pipeline, workloads
 from bench.peers.runner import run_system
 from bench.peers.servers import Servers
 from bench.peers.system import System
+from bench.tracing_report import MODES, Mode, table
 from devstack.infra import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT = ROOT / "bench" / "results" / "tracing.json"
-
-
-@dataclass(frozen=True)
-class Mode:
-    name: str
-    sampler_ratio: float | None  # None: tracing off (no endpoint set)
-
-    def label(self) -> str:
-        if self.sampler_ratio is None:
-            return "off (OTEL_EXPORTER_OTLP_ENDPOINT unset)"
-        return f"on, sampling {self.sampler_ratio:.0%}"
-
-
-MODES = (Mode("off", None), Mode("ratio-0.01", 0.01), Mode("ratio-1", 1.0))
 
 
 def _wait_listening(port: int, seconds: float) -> None:
@@ -120,54 +107,6 @@ def _line(figures: dict[str, Any]) -> str:
         f"median {figures['median_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms, "
         f"{figures['tasks_per_second']:,.0f} tasks/s, services' CPU "
         f"{services * 1000 / figures['tasks']:.2f} s per 1,000 tasks"
-    )
-
-
-def _span(values: list[float], form: str) -> str:
-    low, high = min(values), max(values)
-    low_text, high_text = form.format(low), form.format(high)
-    return low_text if low_text == high_text else f"{low_text} to {high_text}"
-
-
-def table(result: dict[str, Any]) -> str:
-    lines = [
-        "| tracing | median | p99 | tasks/s | services' CPU s per 1,000 tasks | spans exported "
-        "per task |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for mode in MODES:
-        runs = result["runs"][mode.name]
-        cpu = [
-            (run["cpu_seconds"]["services"] + run["cpu_seconds"]["workers"]) * 1000 / run["tasks"]
-            for run in runs
-        ]
-        # The sink counts every span of the run: the warm-up, both workloads.
-        spans = [run["exported"].get("spans", 0) / _tasks_sent(result) for run in runs]
-        lines.append(
-            f"| {mode.label()} | {_span([r['median_ms'] for r in runs], '{:.1f} ms')} "
-            f"| {_span([r['p99_ms'] for r in runs], '{:.1f} ms')} "
-            f"| {_span([r['tasks_per_second'] for r in runs], '{:,.0f}')} "
-            f"| {_span(cpu, '{:.2f}')} | {_span(spans, '{:.2f}')} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def _tasks_sent(result: dict[str, Any]) -> int:
-    sizes = result["sizes"]
-    return int(sizes["latency_tasks"] + sizes["throughput_tasks"] + sizes["latency_batch"])
-
-
-def markdown(result: dict[str, Any]) -> str:
-    sizes = result["sizes"]
-    return (
-        table(result)
-        + f"\n{len(result['runs']['off'])} rounds of the three on fresh servers, commit "
-        f"`{result['commit']}`; the peer benchmark's workloads (latency: "
-        f"{sizes['latency_tasks']} tasks in batches of {sizes['latency_batch']}; "
-        f"throughput: {sizes['throughput_tasks']:,} tasks in batches of "
-        f"{sizes['throughput_batch']} from {sizes['clients']} clients), "
-        "exporting over OTLP/HTTP to a sink that only counts. Each cell is the range over "
-        "the rounds. Reproducing: `just bench-tracing` (about 4 minutes).\n"
     )
 
 
