@@ -85,6 +85,10 @@ reliability:
 bench-peers *args:
     python -m bench.peers "$@"
 
+# what tracing costs: off, sampling 1 % and 100 %, in rounds on fresh local servers
+bench-tracing *args:
+    python -m bench.tracing "$@"
+
 # regenerate the gRPC stubs from protos/task.proto
 proto:
     python -m grpc_tools.protoc -I protos --python_out=pyservices/common/proto --grpc_python_out=pyservices/common/proto --mypy_out=pyservices/common/proto protos/task.proto
@@ -96,15 +100,15 @@ lock *args:
 
 # format Python and Rust
 fmt:
-    ruff format pyservices devstack tests bench
-    ruff check --fix pyservices devstack tests bench
+    ruff format pyservices devstack tests bench examples
+    ruff check --fix pyservices devstack tests bench examples
     cargo fmt --manifest-path binconv/Cargo.toml
 
 # lint Python and Rust
 lint:
-    ruff format --check pyservices devstack tests bench
-    ruff check pyservices devstack tests bench
-    mypy  # pyservices, devstack, tests and bench: the files list in pyproject.toml
+    ruff format --check pyservices devstack tests bench examples
+    ruff check pyservices devstack tests bench examples
+    mypy  # pyservices, devstack, tests, bench and examples: the files list in pyproject.toml
     cargo fmt --manifest-path binconv/Cargo.toml --check
     cargo clippy --manifest-path binconv/Cargo.toml --all-targets -- -D warnings
 
