@@ -76,7 +76,7 @@ def ingress_backends() -> dict[str, tuple[Container, int]]:
     return found
 
 
-def test_the_ingress_routes_the_page_and_query_to_the_gateway_and_ws_and_graphql_to_the_websocket() -> None:
+def test_the_ingress_routes_query_to_the_gateway_and_ws_and_graphql_to_the_websocket() -> None:
     routes = {path: c.command for path, (c, _) in ingress_backends().items()}
     assert routes == {"/": "gateway", "/ws": "websocket", "/graphql": "websocket"}
 

@@ -27,7 +27,8 @@ from tests.unit.common.traced import (
 
 pytestmark = pytest.mark.integration
 
-METHOD = "/binconv.task.v1.TaskService/ReceiveTaskToProcess"  # the instrumentation names it with a leading slash
+# The instrumentation names it with a leading slash.
+METHOD = "/binconv.task.v1.TaskService/ReceiveTaskToProcess"
 WORKER_SPAN = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
