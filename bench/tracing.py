@@ -113,12 +113,10 @@ def _line(figures: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="just bench-tracing")
     parser.add_argument("--rounds", type=int, default=3)
-    defaults = workloads.Sizes()
-    for field, value in asdict(defaults).items():
-        parser.add_argument(f"--{field.replace('_', '-')}", type=int, default=value)
+    workloads.Sizes.add_arguments(parser)
     parser.add_argument("--no-save", action="store_true", help="print only")
     args = parser.parse_args()
-    sizes = workloads.Sizes(**{field: getattr(args, field) for field in asdict(defaults)})
+    sizes = workloads.Sizes.from_arguments(args)
     load_average = list(os.getloadavg())
     runs = run(args.rounds, sizes)
     result = {

@@ -65,12 +65,10 @@ def versions() -> dict[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="just bench-peers")
     parser.add_argument("--systems", nargs="+", choices=list(SYSTEMS), default=list(SYSTEMS))
-    defaults = workloads.Sizes()
-    for field, value in asdict(defaults).items():
-        parser.add_argument(f"--{field.replace('_', '-')}", type=int, default=value)
+    workloads.Sizes.add_arguments(parser)
     parser.add_argument("--no-save", action="store_true", help="print only")
     args = parser.parse_args()
-    sizes = workloads.Sizes(**{field: getattr(args, field) for field in asdict(defaults)})
+    sizes = workloads.Sizes.from_arguments(args)
     load_average = list(os.getloadavg())
     systems = run([SYSTEMS[name] for name in args.systems], sizes)
     result = {

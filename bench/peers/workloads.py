@@ -9,10 +9,11 @@ the system spent meanwhile, by role, with the clients' own beside them.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import resource
 import statistics
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import binconv
 from bench.peers import cpu
@@ -28,6 +29,16 @@ class Sizes:
     throughput_tasks: int = 5000
     throughput_batch: int = 100
     clients: int = 8
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """An option per size (`--latency-tasks` ...), defaulting to these."""
+        for field, value in asdict(cls()).items():
+            parser.add_argument(f"--{field.replace('_', '-')}", type=int, default=value)
+
+    @classmethod
+    def from_arguments(cls, args: argparse.Namespace) -> Sizes:
+        return cls(**{field: getattr(args, field) for field in asdict(cls())})
 
 
 def _check(messages: list[str], codes: list[str]) -> None:
