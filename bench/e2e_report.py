@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-# The issue's targets: median and p99 latency under these, throughput at least this.
-MEDIAN_MS = 15.0
-P99_MS = 50.0
-TASKS_PER_SECOND = 1000.0
+# Issue 16's targets (they were 15 ms, 50 ms and 1,000 tasks/s before it): median and
+# p99 latency from the sendTask response to the frame at most these, throughput at least.
+MEDIAN_MS = 8.0
+P99_MS = 20.0
+TASKS_PER_SECOND = 2000.0
 
 
 def mark(met: bool) -> str:
@@ -20,8 +21,8 @@ def target_checks(figures: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
     """(measure, result, target, met) for each target."""
     median, p99, rate = figures["median_ms"], figures["p99_ms"], figures["tasks_per_second"]
     return [
-        ("latency, median", f"{median:.1f} ms", f"< {MEDIAN_MS:g} ms", median < MEDIAN_MS),
-        ("latency, p99", f"{p99:.1f} ms", f"< {P99_MS:g} ms", p99 < P99_MS),
+        ("latency, median", f"{median:.1f} ms", f"≤ {MEDIAN_MS:g} ms", median <= MEDIAN_MS),
+        ("latency, p99", f"{p99:.1f} ms", f"≤ {P99_MS:g} ms", p99 <= P99_MS),
         (
             "throughput",
             f"{rate:,.0f} tasks/s",
