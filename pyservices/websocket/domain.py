@@ -261,16 +261,28 @@ class ResultFilter:
     def __init__(self, ids: frozenset[str] | None) -> None:
         self.ids = ids
         self._sent: set[str] = set()
+        # Queued for sending, not sent yet: a redelivery of the same result is not queued
+        # twice (each copy would hold client budget).
+        self._queued: set[str] = set()
 
     def wants(self, task_id: str) -> bool:
-        return self.ids is None or (task_id in self.ids and task_id not in self._sent)
+        return self.ids is None or (
+            task_id in self.ids and task_id not in self._sent and task_id not in self._queued
+        )
+
+    def queued(self, task_id: str) -> None:
+        """`task_id`'s result waits to be sent: not wanted again meanwhile."""
+        if self.ids is not None:
+            self._queued.add(task_id)
 
     def take(self, task_id: str) -> bool:
         """True, once per id, when the result of `task_id` is to be sent."""
-        if not self.wants(task_id):
+        if self.ids is None:
+            return True
+        if task_id not in self.ids or task_id in self._sent:
             return False
-        if self.ids is not None:
-            self._sent.add(task_id)
+        self._queued.discard(task_id)
+        self._sent.add(task_id)
         return True
 
     @property

@@ -29,11 +29,19 @@ log = get_logger(__name__)
 
 
 class TaskSubscription:
-    """One subscription's filter and the frames waiting for it."""
+    """One subscription's filter and the frames waiting for it.
 
-    def __init__(self, wanted: ResultFilter) -> None:
+    While its tasks are looked up (`looking_up`), the results offered are not queued,
+    only their ids noted (`arrived`): the client can read nothing before the lookup
+    ends, so frames queued meanwhile would count against its budget as if it were too
+    slow (a 1,000-id subscription could fill the whole budget). Their results are read
+    again afterwards."""
+
+    def __init__(self, wanted: ResultFilter, looking_up: bool) -> None:
         self.filter = wanted
         self.frames: asyncio.Queue[Frame] = asyncio.Queue()  # bounded by the feed's budget
+        self.looking_up = looking_up
+        self.arrived: set[str] = set()
 
 
 class SubscriptionFeed:
@@ -50,10 +58,15 @@ class SubscriptionFeed:
         if event is None:  # every frame the registry fans out is made by frame_of
             return True
         for subscription in self.subscriptions:
-            if subscription.filter.wants(event.id):
-                if not self.budget.admit(frame):
-                    return False
-                subscription.frames.put_nowait(frame)
+            if not subscription.filter.wants(event.id):
+                continue
+            if subscription.looking_up:
+                subscription.arrived.add(event.id)
+                continue
+            if not self.budget.admit(frame):
+                return False
+            subscription.filter.queued(event.id)
+            subscription.frames.put_nowait(frame)
         return True
 
     def drop(self, reason: str) -> None:
@@ -78,10 +91,17 @@ async def subscribe_processed_tasks(
     two is not missed: a result found both ways is sent once.
     """
     wanted = subscribed_ids(ids)
-    subscription = TaskSubscription(ResultFilter(wanted))
+    subscription = TaskSubscription(ResultFilter(wanted), looking_up=bool(wanted))
     feed.subscriptions.add(subscription)
     try:
         found = await _processed(sorted(wanted), lookup, owner, concurrency) if wanted else []
+        # From here results are queued; those that came during the lookup and were not
+        # processed yet when it asked are read again (they are now: a result is
+        # published only once it is recorded).
+        subscription.looking_up = False
+        again = subscription.arrived - {event.id for event in found}
+        if again:
+            found += await _processed(sorted(again), lookup, owner, concurrency)
     except BaseException:
         feed.subscriptions.discard(subscription)
         raise

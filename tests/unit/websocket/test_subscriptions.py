@@ -174,3 +174,40 @@ async def test_a_connection_that_stops_reading_is_dropped_as_too_slow() -> None:
 
     assert [len(f.dropped) for f in fan_outs] == [0, 1]  # one budget for both
     assert connection.drop_reason == TOO_SLOW and len(registry) == 0
+
+
+async def test_results_that_come_during_the_lookup_hold_no_budget_and_are_sent_once() -> None:
+    """The client can read nothing before the lookup ends: the results offered meanwhile
+    must not count as if it were too slow, however many the subscription names."""
+    connection, registry, lookup = feed(frames=10), ClientRegistry(), FakeTaskLookup()
+    registry.add(connection)
+    ids = [lookup.add() for _ in range(30)]
+
+    class BusyLookup(FakeTaskLookup):
+        """All 30 are processed and pushed, twice, while the first is being looked up."""
+
+        async def processed(self, task_id: str, owner: str | None) -> TaskProcessed | None:
+            found = await lookup.processed(task_id, owner)
+            if task_id == min(ids) and found is None:
+                for other in ids * 2:
+                    fan_out = registry.broadcast(frame_of(lookup.process(other, A)))
+                    assert not fan_out.dropped
+            return found
+
+    events = await subscribe_processed_tasks(ids, connection, BusyLookup(), None, 1)
+
+    assert connection.drop_reason is None
+    assert sorted([i async for i in _ids(events)]) == sorted(ids)
+    assert connection.budget.frames == 0
+
+
+async def test_a_result_delivered_twice_is_queued_once() -> None:
+    connection, registry, lookup = feed(frames=1), ClientRegistry(), FakeTaskLookup()
+    registry.add(connection)
+    first, second = lookup.add(), lookup.add()
+    events = await subscribe_processed_tasks([first, second], connection, lookup, None, 1)
+
+    result_of_first = frame_of(lookup.process(first, A))
+    assert not registry.broadcast(result_of_first).dropped
+    assert not registry.broadcast(result_of_first).dropped  # a redelivery: not queued again
+    assert await take(events, 1) == [first]
