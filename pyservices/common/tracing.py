@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
@@ -74,12 +74,17 @@ def configure_tracing(
     service_name: str,
     instrument: Collection[str] = (),
     *,
+    follow_callers: bool = True,
     exporter: SpanExporter | None = None,
     environ: Mapping[str, str] = os.environ,
 ) -> bool:
     """Turn tracing on if `requested`, once per process; returns whether it is on.
 
     `service_name` is the resource's `service.name` unless OTEL_SERVICE_NAME is set.
+    `follow_callers=False` (the public gateway): a trace context in a request's headers
+    is not followed, so every trace starts here and is sampled here; otherwise any
+    caller could send a sampled `traceparent` and have every request traced (a 1 %
+    ratio made 100 %, at its cost) under a trace id of its choosing.
     `exporter` replaces the OTLP exporter (tests pass an in-memory one, whose spans are
     then exported one by one as they end).
     """
@@ -101,6 +106,7 @@ def configure_tracing(
         processor = SimpleSpanProcessor(exporter)
     provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
+    propagate.set_global_textmap(_PROPAGATOR if follow_callers else _InjectOnly())
     # Queries only inside a traced step: a health probe's `SELECT 1` or the relay's
     # claim would otherwise each start a trace of their own.
     queries = TracerProvider(resource=resource, sampler=ParentBased(ALWAYS_OFF))
@@ -109,6 +115,14 @@ def configure_tracing(
     _set_provider(provider)
     log.info("tracing_on", service_name=name, instrumentations=sorted(instrument))
     return True
+
+
+class _InjectOnly(TraceContextTextMapPropagator):
+    """Sends the current trace context on (the gRPC client's metadata) but takes none
+    from what comes in (the HTTP instrumentation's request headers)."""
+
+    def extract(self, carrier: Any, context: Context | None = None, getter: Any = None) -> Context:
+        return context if context is not None else Context()
 
 
 def _set_provider(provider: TracerProvider | None) -> None:
@@ -177,6 +191,7 @@ def shutdown_tracing() -> None:
     if provider is None:
         return
     _set_provider(None)
+    propagate.set_global_textmap(_PROPAGATOR)
     try:
         provider.force_flush(FLUSH_MILLIS)
         provider.shutdown()

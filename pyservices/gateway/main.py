@@ -10,7 +10,9 @@ from pyservices.gateway.settings import GatewaySettings
 
 
 async def run(settings: GatewaySettings, stop: asyncio.Event) -> None:
-    tracing.configure_tracing("binconv-gateway", ("grpc_client",))
+    tracing.configure_tracing(
+        "binconv-gateway", ("grpc_client",), follow_callers=settings.tracing_follow_callers
+    )
     await lifecycle.serve(build(settings), stop)
 
 

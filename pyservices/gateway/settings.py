@@ -35,6 +35,10 @@ class GatewaySettings(CommonSettings, TaskServiceAddress, AuthSettings):
     # carries no messages. Keep it at least 1 MiB above MAX_PAGE_BYTES.
     grpc_max_receive_bytes: int = 17 * 1024 * 1024
     graphql_introspection: bool = True
+    # With tracing on: follow a trace context (`traceparent`) sent by the caller. Off by
+    # default, since any caller could then have every request traced at a sampled-down
+    # ratio and choose trace ids; turn it on behind a proxy you trust to start traces.
+    tracing_follow_callers: bool = False
     graphql_max_depth: int = 10
     graphql_max_aliases: int = 15
     # 1,000 messages written inline in a document are about 1,010 tokens.

@@ -32,6 +32,7 @@ def tracing_on(
     monkeypatch: pytest.MonkeyPatch,
     service_name: str = "binconv-test",
     instrument: Collection[str] = (),
+    follow_callers: bool = True,
     **environment: str,
 ) -> Iterator[InMemorySpanExporter]:
     """Tracing on as `configure_tracing` turns it on, exporting to memory."""
@@ -41,7 +42,9 @@ def tracing_on(
     tracing.shutdown_tracing()
     _reset_global_provider()
     exporter = InMemorySpanExporter()
-    assert tracing.configure_tracing(service_name, instrument, exporter=exporter)
+    assert tracing.configure_tracing(
+        service_name, instrument, follow_callers=follow_callers, exporter=exporter
+    )
     try:
         yield exporter
     finally:
