@@ -68,7 +68,12 @@ async def relay_batch(
             events, spans = _publish_spans(events, large_task_bytes)
         # All publishes in flight at once: the confirms come back together. The claim
         # is what bounds this: its byte budget is the bytes in flight.
-        outcomes = await publisher.publish_many(events)
+        try:
+            outcomes = await publisher.publish_many(events)
+        except BaseException as error:  # cancelled (a stop), or the publisher broke
+            if spans is not None:
+                _end_spans(spans, [error] * len(spans))
+            raise
         if spans is not None:
             _end_spans(spans, outcomes)
         confirmed = [

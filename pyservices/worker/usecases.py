@@ -79,6 +79,20 @@ async def _process_traced(
     is that call. The result carries the receive span's context to the task service. A
     delivery without a trace gets no span: the sampling was decided where it began."""
     received = [receive_span(delivery, event) for delivery, event in parsed]
+    try:
+        await _convert_traced(parsed, converter, submitter, received)
+    finally:  # ended however the batch went (a dead-letter that failed, a cancel)
+        for span in received:
+            if span is not None:
+                span.end()
+
+
+async def _convert_traced(
+    parsed: list[tuple[Delivery, TaskCreated]],
+    converter: Converter,
+    submitter: ResultSubmitter,
+    received: list[tracing.Span | None],
+) -> None:
     started, started_ns = time.perf_counter(), time.time_ns()
     codes = convert(converter, [event.message for _, event in parsed])
     ended_ns = time.time_ns()
@@ -106,9 +120,6 @@ async def _process_traced(
         context = "" if span is None else tracing.traceparent(span) or ""
         ready.append(Pending(delivery, ProcessedResult(event.id, code, context)))
     submitter.submit(ready)
-    for span in received:
-        if span is not None:
-            span.end()
 
 
 def receive_span(delivery: Delivery, event: TaskCreated) -> tracing.Span | None:
