@@ -99,6 +99,9 @@ class ClientConnections:
             return None
         try:
             await self._follow(owner)
+        except asyncio.CancelledError:  # the connection's handler stopped (a shutdown)
+            await self.close(client, caller, owner)
+            raise
         except Exception:
             log.warning("owner_follow_failed", exc_info=True)
             await self.close(client, caller, owner)

@@ -176,6 +176,29 @@ class TestOwnersFollowed:
         events.reachable = True
         assert await clients.open(FakeClient(), "alice", "alice") is None
 
+    async def test_a_client_cancelled_while_its_owner_is_followed_counts_nothing(
+        self,
+    ) -> None:
+        clients, events = connections(per_caller=1)
+        follow = events.follow
+        started = asyncio.Event()
+
+        async def slow_follow(owner: str) -> None:
+            started.set()
+            await asyncio.sleep(3600)  # the broker takes its time; a shutdown comes first
+            await follow(owner)
+
+        events.follow = slow_follow  # type: ignore[method-assign]
+        opening = asyncio.create_task(clients.open(FakeClient(), "alice", "alice"))
+        await started.wait()
+        opening.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await opening
+
+        assert len(clients.registry) == 0 and clients.limits.held("alice") == 0
+        events.follow = follow  # type: ignore[method-assign]
+        assert await clients.open(FakeClient(), "alice", "alice") is None
+
     async def test_in_open_mode_no_owner_is_followed(self) -> None:
         events = FakeProcessedEvents(lambda body: None)
         clients = ClientConnections(ClientRegistry(), ConnectionLimits(10, 10), events)
