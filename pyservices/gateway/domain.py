@@ -86,12 +86,15 @@ class Caller:
     key: str
 
 
-def check_encodable(messages: Sequence[str]) -> None:
-    """Raise InvalidInput naming the first message that is not encodable as UTF-8."""
+def check_encodable(messages: Sequence[str]) -> int:
+    """The messages' size in UTF-8 bytes; InvalidInput naming the first message that is
+    not encodable as UTF-8."""
+    size = 0
     for index, message in enumerate(messages):
         try:
-            message.encode("utf-8")
+            size += len(message.encode("utf-8"))
         except UnicodeEncodeError:
             raise InvalidInput(
                 f"messages[{index}]: not valid Unicode text (contains a lone surrogate)"
             ) from None
+    return size

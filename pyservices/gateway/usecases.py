@@ -30,7 +30,7 @@ async def send_tasks(
 ) -> list[Task]:
     """Store the messages as the caller's tasks, each message one token of the caller's
     tasks-per-second bucket (RateLimited when it holds too few)."""
-    check_encodable(messages)
+    size = check_encodable(messages)
     if task_buckets is not None:
         wait = task_buckets.take(caller.key, len(messages))
         if wait:
@@ -38,7 +38,7 @@ async def send_tasks(
     with tracing.current_span(tracer, "sendTask") as span:
         if span is not None and span.is_recording():
             span.set_attribute("binconv.messages", len(messages))
-            span.set_attribute("binconv.bytes", sum(len(m.encode()) for m in messages))
+            span.set_attribute("binconv.bytes", size)
         return await tasks.send_tasks(messages, owner=caller.owner)
 
 
