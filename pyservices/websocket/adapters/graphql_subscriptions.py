@@ -311,6 +311,8 @@ class SubscriptionEndpoint(GraphQL[ConnectionContext, None]):
                 if context.feed.dropped.is_set():
                     await close_dropped(context.websocket, context.feed.drop_reason, failed=False)
                 handling.cancel()
+            else:  # the client closed, or the protocol ended it: counted as on /ws
+                DISCONNECTS.labels("client closed").inc()
             await asyncio.gather(handling, dropped, return_exceptions=True)
 
     async def on_ws_connect(self, context: ConnectionContext) -> UnsetType | dict[str, object]:
