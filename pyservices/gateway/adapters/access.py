@@ -24,6 +24,7 @@ from pyservices.gateway.adapters.graphql_errors import (
 )
 from pyservices.gateway.domain import Caller
 from pyservices.gateway.limits import TokenBuckets
+from pyservices.gateway.metrics import REQUESTS_REFUSED
 
 log = get_logger(__name__)
 
@@ -51,6 +52,7 @@ class CallerAccess:
                 token = bearer_token(_header(scope, b"authorization"))
                 sub = (await self._verifier.verify(token)).sub
             except AuthFailed as refusal:
+                REQUESTS_REFUSED.labels("unauthenticated").inc()
                 log.info("request_unauthenticated", reason=str(refusal))
                 challenge = b'Bearer error="invalid_token"'
                 await send_error_response(
@@ -58,6 +60,7 @@ class CallerAccess:
                 )
                 return
             except AuthUnavailable as refusal:
+                REQUESTS_REFUSED.labels("auth unavailable").inc()
                 log.warning("auth_keys_unavailable", error=repr(refusal.__cause__))
                 await send_error_response(
                     send, 503, f"{refusal}; retry", UNAVAILABLE, [(b"retry-after", b"1")]
@@ -66,6 +69,7 @@ class CallerAccess:
             caller = Caller(owner=sub, key=sub)
         wait = self._buckets.take(caller.key)
         if wait:
+            REQUESTS_REFUSED.labels("rate limited").inc()
             seconds = retry_after_seconds(wait)
             await send_error_response(
                 send,

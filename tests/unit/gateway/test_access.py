@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pyservices.common.auth import AuthSettings, TokenVerifier, mint
 from pyservices.gateway.adapters.http import create_app
 from pyservices.gateway.limits import TokenBuckets
+from pyservices.gateway.metrics import REQUESTS_REFUSED
 from tests.support.client import send_task_mutation
 from tests.unit.gateway.gateway_fakes import FakeTaskService
 
@@ -146,6 +147,20 @@ class TestRateLimits:
         [error] = over.json()["errors"]
         assert error["extensions"] == {"code": "RATE_LIMITED", "retryAfter": 2, "retryable": True}
         assert other.status_code == 200
+
+    async def test_refusals_are_counted_by_reason(self, service: FakeTaskService) -> None:
+        def refused(reason: str) -> float:
+            return float(REQUESTS_REFUSED.labels(reason)._value.get())
+
+        before = {reason: refused(reason) for reason in ("unauthenticated", "rate limited")}
+        verifier = TokenVerifier(AuthSettings(auth_jwt_secret=SECRET))
+        async with client_of(service, verifier, TokenBuckets(rate=0.5, burst=1)) as client:
+            await call(client, LIST, {})
+            await call(client, LIST, bearer("alice"))
+            await call(client, LIST, bearer("alice"))
+
+        assert refused("unauthenticated") == before["unauthenticated"] + 1
+        assert refused("rate limited") == before["rate limited"] + 1
 
     async def test_a_caller_over_its_task_rate_gets_a_rate_limited_error(
         self, service: FakeTaskService
