@@ -36,13 +36,11 @@ from tests.integration.websocket.subscription_client import (
 )
 from tests.integration.websocket.task_service_harness import (
     TaskService,
-    running_task_service,
     unused_port,
 )
 from tests.integration.websocket.websocket_harness import (
     Publisher,
     StartService,
-    open_publisher,
     service_starter,
 )
 
@@ -50,18 +48,6 @@ pytestmark = pytest.mark.integration
 
 SECONDS = 20.0
 A, B = "01000001", "01000010"
-
-
-@pytest.fixture
-async def publisher(rabbitmq_url: str) -> AsyncIterator[Publisher]:
-    async with open_publisher(rabbitmq_url) as opened:
-        yield opened
-
-
-@pytest.fixture
-async def tasks(database_url: str) -> AsyncIterator[TaskService]:
-    async with running_task_service(database_url) as service:
-        yield service
 
 
 @pytest.fixture

@@ -19,11 +19,10 @@ from tests.integration.websocket.subscription_client import (
     session,
     subscribed,
 )
-from tests.integration.websocket.task_service_harness import TaskService, running_task_service
+from tests.integration.websocket.task_service_harness import TaskService
 from tests.integration.websocket.websocket_harness import (
     Publisher,
     StartService,
-    open_publisher,
     service_starter,
 )
 
@@ -35,18 +34,6 @@ A = "01000001"
 
 def bearer(sub: str, expires_in: float = 3600.0) -> str:
     return f"Bearer {mint(SECRET, sub, expires_in)}"
-
-
-@pytest.fixture
-async def publisher(rabbitmq_url: str) -> AsyncIterator[Publisher]:
-    async with open_publisher(rabbitmq_url) as opened:
-        yield opened
-
-
-@pytest.fixture
-async def tasks(database_url: str) -> AsyncIterator[TaskService]:
-    async with running_task_service(database_url) as service:
-        yield service
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import jwt
@@ -22,7 +21,6 @@ from pyservices.websocket.adapters.handshake import SUBPROTOCOL
 from tests.integration.websocket.websocket_harness import (
     Publisher,
     StartService,
-    open_publisher,
     service_starter,
 )
 
@@ -35,12 +33,6 @@ SECONDS = 20.0
 @pytest.fixture
 def start_service(rabbitmq_url: str) -> StartService:
     return service_starter(rabbitmq_url)
-
-
-@pytest.fixture
-async def publisher(rabbitmq_url: str) -> AsyncIterator[Publisher]:
-    async with open_publisher(rabbitmq_url) as opened:
-        yield opened
 
 
 def token(sub: str, expires_in: float = 3600.0) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -33,12 +32,6 @@ LARGEST_BINARY_CODE = "01" * (256 * 1024)
 @pytest.fixture
 def start_service(rabbitmq_url: str) -> StartService:
     return service_starter(rabbitmq_url)
-
-
-@pytest.fixture
-async def publisher(rabbitmq_url: str) -> AsyncIterator[Publisher]:
-    async with open_publisher(rabbitmq_url) as opened:
-        yield opened
 
 
 async def receive(
