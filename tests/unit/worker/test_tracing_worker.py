@@ -4,9 +4,7 @@ child of the relay's publish span named by the delivery's `traceparent` header, 
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -32,21 +30,6 @@ from tests.unit.worker.worker_fakes import (
 )
 
 PUBLISH_SPAN = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-
-
-@pytest.fixture
-def service() -> FakeTaskService:
-    return FakeTaskService()
-
-
-@pytest.fixture
-async def submitter(service: FakeTaskService) -> AsyncIterator[ResultSubmitter]:
-    stop = asyncio.Event()
-    subject = ResultSubmitter(service, backoff_cap=0.05)
-    running = asyncio.create_task(subject.run(stop))
-    yield subject
-    stop.set()
-    await asyncio.wait_for(running, 2)
 
 
 async def test_each_task_continues_the_trace_of_its_delivery(

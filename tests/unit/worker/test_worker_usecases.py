@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -17,21 +16,6 @@ from tests.unit.worker.worker_fakes import (
     settled,
     task_body,
 )
-
-
-@pytest.fixture
-def service() -> FakeTaskService:
-    return FakeTaskService()
-
-
-@pytest.fixture
-async def submitter(service: FakeTaskService) -> AsyncIterator[ResultSubmitter]:
-    stop = asyncio.Event()
-    subject = ResultSubmitter(service, backoff_cap=0.05)
-    running = asyncio.create_task(subject.run(stop))
-    yield subject
-    stop.set()
-    await asyncio.wait_for(running, 2)
 
 
 class TestProcessBatch:
