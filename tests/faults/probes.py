@@ -57,13 +57,10 @@ def rss_mib(pid: int) -> float:
     return status_mib(pid, "VmRSS")
 
 
-async def connect_and_never_read(port: int) -> asyncio.StreamWriter:
-    """A WebSocket client that completes the handshake and then reads nothing at all."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills up sooner
-    sock.setblocking(False)
-    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
-    reader, writer = await asyncio.open_connection(sock=sock)
+async def websocket_handshake(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: int
+) -> None:
+    """Upgrade a fresh connection to the WebSocket service's /ws by hand (RFC 6455)."""
     key = base64.b64encode(os.urandom(16)).decode()
     writer.write(
         f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
@@ -72,6 +69,16 @@ async def connect_and_never_read(port: int) -> asyncio.StreamWriter:
     )
     answer = await reader.readuntil(b"\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 101"), answer
+
+
+async def connect_and_never_read(port: int) -> asyncio.StreamWriter:
+    """A WebSocket client that completes the handshake and then reads nothing at all."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills up sooner
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    await websocket_handshake(reader, writer, port)
     transport = writer.transport
     assert isinstance(transport, asyncio.ReadTransport)
     transport.pause_reading()

@@ -6,8 +6,6 @@ deployed memory limit."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
 import struct
 import time
 
@@ -19,6 +17,7 @@ from pyservices.websocket.domain import TRY_AGAIN_LATER
 from pyservices.websocket.settings import WebSocketSettings
 from tests.faults.conftest import FaultStack
 from tests.faults.maximum import memory_limits_mib, peak_rss_mib
+from tests.faults.probes import websocket_handshake
 from tests.support.client import send_task_mutation
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]
@@ -37,14 +36,7 @@ class RawClient:
     @classmethod
     async def connect(cls, port: int) -> RawClient:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        key = base64.b64encode(os.urandom(16)).decode()
-        writer.write(
-            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
-        )
-        answer = await reader.readuntil(b"\r\n\r\n")
-        assert answer.startswith(b"HTTP/1.1 101"), answer
+        await websocket_handshake(reader, writer, port)
         return cls(reader, writer)
 
     async def frame(self) -> tuple[int, bytes]:
