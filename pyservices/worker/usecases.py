@@ -53,73 +53,69 @@ async def process_batch(
             await dead_letter(delivery, DeadLetterReason.MALFORMED, str(exc))
     if not parsed:
         return
-    if tracing.enabled():
-        await _process_traced(parsed, converter, submitter)
-        return
-    started = time.perf_counter()
-    codes = convert(converter, [event.message for _, event in parsed])
-    metrics.CONVERSION_SECONDS.observe(time.perf_counter() - started)
-    ready = []
-    for (delivery, event), code in zip(parsed, codes, strict=True):
-        if code is None:
-            await dead_letter(
-                delivery, DeadLetterReason.UNCONVERTIBLE, "no UTF-8 form", task_id=event.id
-            )
-        else:
-            ready.append(Pending(delivery, ProcessedResult(event.id, code)))
-    submitter.submit(ready)
-
-
-async def _process_traced(
-    parsed: list[tuple[Delivery, TaskCreated]], converter: Converter, submitter: ResultSubmitter
-) -> None:
-    """`process_batch` with a `task.process receive` span per task whose delivery carried
-    a trace (the relay's publish span, in its `traceparent` header), and in it a
-    `convert` span: the batch is converted in one call, and each task's `convert` span
-    is that call. The result carries the receive span's context to the task service. A
-    delivery without a trace gets no span: the sampling was decided where it began."""
-    received = [receive_span(delivery, event) for delivery, event in parsed]
+    # A `task.process receive` span per delivery that carried a trace (None for the
+    # others, and for all while tracing is off: nothing more is done per task then).
+    received: list[tracing.Span | None] = (
+        [receive_span(delivery, event) for delivery, event in parsed]
+        if tracing.enabled()
+        else [None] * len(parsed)
+    )
     try:
-        await _convert_traced(parsed, converter, submitter, received)
+        await _convert(parsed, converter, submitter, received)
     finally:  # ended however the batch went (a dead-letter that failed, a cancel)
         for span in received:
             if span is not None:
                 span.end()
 
 
-async def _convert_traced(
+async def _convert(
     parsed: list[tuple[Delivery, TaskCreated]],
     converter: Converter,
     submitter: ResultSubmitter,
     received: list[tracing.Span | None],
 ) -> None:
+    """Convert every message in one call and hand the results on; an unconvertible one
+    is dead-lettered. A traced task's `convert` span is that one call, under its receive
+    span, whose context the result carries to the task service."""
     started, started_ns = time.perf_counter(), time.time_ns()
     codes = convert(converter, [event.message for _, event in parsed])
     ended_ns = time.time_ns()
     metrics.CONVERSION_SECONDS.observe(time.perf_counter() - started)
     ready = []
     for (delivery, event), code, span in zip(parsed, codes, received, strict=True):
+        context = ""
         if span is not None:
-            converting = tracer.start_span(
-                "convert",
-                trace.set_span_in_context(span),
-                start_time=started_ns,
-                attributes={"binconv.task.id": event.id, "binconv.bytes": len(delivery.body)},
-            )
-            if code is None:
-                converting.set_status(tracing.StatusCode.ERROR, "no UTF-8 form")
-                span.set_attribute("binconv.dead_lettered", DeadLetterReason.UNCONVERTIBLE.value)
-            else:
-                converting.set_attribute("binconv.binary_bytes", len(code))
-            converting.end(ended_ns)
+            _convert_span(span, event.id, len(delivery.body), code, started_ns, ended_ns)
+            context = tracing.traceparent(span) or ""
         if code is None:
             await dead_letter(
                 delivery, DeadLetterReason.UNCONVERTIBLE, "no UTF-8 form", task_id=event.id
             )
-            continue
-        context = "" if span is None else tracing.traceparent(span) or ""
-        ready.append(Pending(delivery, ProcessedResult(event.id, code, context)))
+        else:
+            ready.append(Pending(delivery, ProcessedResult(event.id, code, context)))
     submitter.submit(ready)
+
+
+def _convert_span(
+    received: tracing.Span,
+    task_id: str,
+    body_bytes: int,
+    code: str | None,
+    started_ns: int,
+    ended_ns: int,
+) -> None:
+    converting = tracer.start_span(
+        "convert",
+        trace.set_span_in_context(received),
+        start_time=started_ns,
+        attributes={"binconv.task.id": task_id, "binconv.bytes": body_bytes},
+    )
+    if code is None:
+        converting.set_status(tracing.StatusCode.ERROR, "no UTF-8 form")
+        received.set_attribute("binconv.dead_lettered", DeadLetterReason.UNCONVERTIBLE.value)
+    else:
+        converting.set_attribute("binconv.binary_bytes", len(code))
+    converting.end(ended_ns)
 
 
 def receive_span(delivery: Delivery, event: TaskCreated) -> tracing.Span | None:
