@@ -40,6 +40,7 @@ from aio_pika.abc import (
 )
 
 from pyservices.common import tracing
+from pyservices.common.acks import AckBatcher
 from pyservices.common.lifecycle import SHUTDOWN_STEP_SECONDS, bounded_step
 from pyservices.common.logging import get_logger
 from pyservices.common.topology import (
@@ -93,6 +94,9 @@ class ProcessedEventsConsumer(ProcessedEvents):
         self._connection: AbstractRobustConnection | None = None
         self._queue: AbstractQueue | None = None
         self._consumer_tag: str | None = None
+        # Each event is acked once, right after it is handled, in the order they arrive:
+        # one multiple ack per loop turn settles them all.
+        self._acks = AckBatcher(multiple=True)
 
     async def start(self) -> None:
         connection = await aio_pika.connect_robust(
@@ -146,7 +150,7 @@ class ProcessedEventsConsumer(ProcessedEvents):
                 self._handle(message.body)
         except Exception:  # never let one event stop the consumer
             log.exception("processed_event_failed", message_id=message.message_id)
-        await message.ack()
+        self._acks.ack(message)
 
     async def follow(self, owner: str) -> None:
         if not self._by_owner:
@@ -201,6 +205,7 @@ class ProcessedEventsConsumer(ProcessedEvents):
     async def stop(self) -> None:
         queue, tag, running = self._queue, self._consumer_tag, self.is_running()
         self._consumer_tag = None
+        await bounded_step(self._acks.flushed(), "acks_flush")
         if queue is not None and tag is not None:
             # Cancel even when disconnected: aio-pika forgets the consumer at once and
             # would otherwise restore it on a reconnect; the broker's answer may never come.

@@ -12,6 +12,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
+from pyservices.common.acks import AckBatcher
 from pyservices.common.lifecycle import SHUTDOWN_STEP_SECONDS, bounded_step
 from pyservices.common.logging import get_logger
 from pyservices.common.topology import PROCESS_QUEUE, declare_process_queue
@@ -21,10 +22,18 @@ log = get_logger(__name__)
 
 
 class AmqpDelivery(Delivery):
-    __slots__ = ("_message", "body")
+    """Acked through the consumer's `AckBatcher`: the acks of a loop turn go out in one
+    write, each its own frame (a delivery never settled stays unacked)."""
 
-    def __init__(self, message: AbstractIncomingMessage) -> None:
+    __slots__ = ("_message", "_acks", "_settled", "body")
+
+    def __init__(self, message: AbstractIncomingMessage, acks: AckBatcher) -> None:
         self._message = message
+        self._acks = acks
+        # Only the first settlement counts. Checked here, not left to aio-pika, which
+        # knows nothing of a batched ack: a second settlement of a tag would close the
+        # channel (RabbitMQ: unknown delivery tag).
+        self._settled = False
         self.body = message.body
 
     @property
@@ -36,12 +45,14 @@ class AmqpDelivery(Delivery):
         return bool(self._message.redelivered)
 
     async def ack(self) -> None:
-        try:
-            await self._message.ack()
-        except Exception as exc:  # the channel is gone: the broker redelivers it
-            log.warning("delivery_ack_failed", error=repr(exc))
+        if not self._settled:
+            self._settled = True
+            self._acks.ack(self._message)
 
     async def reject(self) -> None:
+        if self._settled:
+            return
+        self._settled = True
         try:
             await self._message.reject(requeue=False)
         except Exception as exc:  # the channel is gone: the broker redelivers it
@@ -65,6 +76,7 @@ class TaskConsumer(DeliverySource):
         self._tag: str | None = None
         self._on_message: Callable[[AbstractIncomingMessage], Awaitable[None]] | None = None
         self._stopped = False
+        self._acks = AckBatcher()
 
     @classmethod
     async def connect(
@@ -82,7 +94,7 @@ class TaskConsumer(DeliverySource):
 
     async def start(self, on_delivery: Callable[[Delivery], None]) -> None:
         async def on_message(message: AbstractIncomingMessage) -> None:
-            on_delivery(AmqpDelivery(message))
+            on_delivery(AmqpDelivery(message, self._acks))
 
         self._on_message = on_message
         # A robust queue consumes again by itself after a reconnect.
@@ -125,4 +137,5 @@ class TaskConsumer(DeliverySource):
         return self.connected
 
     async def close(self) -> None:
+        await bounded_step(self._acks.flushed(), "acks_flush")
         await bounded_step(self._connection.close(), "broker_connection_close")
