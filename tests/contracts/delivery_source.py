@@ -141,6 +141,21 @@ class DeliverySourceContract:
         await until_equal(queue.queued, 1)
         assert await queue.dead_letters() == []
 
+    async def test_an_ack_settles_only_its_own_delivery_whatever_the_order(
+        self, source: DeliverySource, received: Received, queue: QueueSide
+    ) -> None:
+        # Acks may leave together, but never as one that also acks earlier deliveries:
+        # the first is settled by no one, so it must come back.
+        _, second, third, fourth = await handed_over(queue, received, b"1", b"2", b"3", b"4")
+        await fourth.ack()
+        await second.ack()
+        await third.reject()
+
+        await source.close()
+
+        await until_equal(queue.queued, 1)
+        assert await queue.dead_letters() == [b"3"]
+
     async def test_settling_after_close_never_raises_and_changes_nothing(
         self, source: DeliverySource, received: Received, queue: QueueSide
     ) -> None:
