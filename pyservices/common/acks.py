@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import asyncio
 
-from aio_pika.abc import AbstractIncomingMessage
 import aiormq
+from aio_pika.abc import AbstractIncomingMessage
 from aiormq import spec
 from aiormq.abc import ChannelFrame
 from aiormq.exceptions import ChannelInvalidStateError
@@ -27,6 +27,9 @@ from aiormq.exceptions import ChannelInvalidStateError
 from pyservices.common.logging import get_logger
 
 log = get_logger(__name__)
+
+# How long acks wait for room in a connection's write queue before they are dropped.
+ACK_QUEUE_SECONDS = 10.0
 
 
 class AckBatcher:
@@ -61,15 +64,50 @@ class AckBatcher:
             while self._tags:
                 tags, self._tags = self._tags, {}
                 for channel, channel_tags in tags.items():
-                    if channel.is_closed:
+                    if not _open(channel):
                         continue
                     if self._multiple:
                         frames = [spec.Basic.Ack(delivery_tag=max(channel_tags), multiple=True)]
                     else:
                         frames = [spec.Basic.Ack(delivery_tag=tag) for tag in channel_tags]
                     try:
-                        await channel.write_queue.put(ChannelFrame.marshall(channel.number, frames))
+                        await _send(channel, ChannelFrame.marshall(channel.number, frames))
                     except Exception as exc:  # the channel is gone: the broker redelivers
                         log.warning("delivery_ack_failed", error=repr(exc))
         finally:
             self._flushing = None
+
+
+def _open(channel: aiormq.Channel) -> bool:
+    """Whether frames may still go on `channel`. A channel the broker closed has queued
+    its CloseOk before `is_closed` turns true; a frame after that would be refused with
+    the whole connection (CHANNEL_ERROR). aiormq's own `basic_ack` checks the same
+    private event."""
+    closed_by_broker = getattr(channel, "_Channel__close_event", None)
+    return not channel.is_closed and not (
+        isinstance(closed_by_broker, asyncio.Event) and closed_by_broker.is_set()
+    )
+
+
+async def _send(channel: aiormq.Channel, frame: ChannelFrame) -> None:
+    """Queue `frame` for the connection's writer. The queue is short (aiormq's frame
+    buffer): when a stalled socket has filled it, wait for room, but give up when the
+    channel closes or after `ACK_QUEUE_SECONDS`, so that one dead connection never holds
+    up the acks of the next (its unacked deliveries come again anyway)."""
+    queue = channel.write_queue
+    try:
+        queue.put_nowait(frame)
+        return
+    except asyncio.QueueFull:
+        pass
+    put = asyncio.ensure_future(queue.put(frame))
+    closing = channel.closing
+    try:
+        await asyncio.wait(
+            [put, closing], timeout=ACK_QUEUE_SECONDS, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        closing.cancel()  # only this observer
+        if not put.done():
+            put.cancel()
+            log.warning("delivery_ack_dropped", reason="the connection's writer is stuck")

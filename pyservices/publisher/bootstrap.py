@@ -27,15 +27,8 @@ POOL_CLOSE_SECONDS = 5.0
 
 
 async def connect_pool(settings: PublisherSettings) -> asyncpg.Pool:
-    # The relay's only writes are deletes of published rows. Losing one in a database
-    # crash republishes that row (at least once, which consumers already handle), so
-    # its commits need not wait for the WAL flush: that wait was the relay's to pay
-    # before its next claim, on every batch.
     return await asyncpg.create_pool(
-        settings.database_url,
-        min_size=1,
-        max_size=max(2, settings.database_pool_max),
-        server_settings={"synchronous_commit": "off"},
+        settings.database_url, min_size=1, max_size=max(2, settings.database_pool_max)
     )
 
 

@@ -205,12 +205,12 @@ class ProcessedEventsConsumer(ProcessedEvents):
     async def stop(self) -> None:
         queue, tag, running = self._queue, self._consumer_tag, self.is_running()
         self._consumer_tag = None
-        await bounded_step(self._acks.flushed(), "acks_flush")
         if queue is not None and tag is not None:
             # Cancel even when disconnected: aio-pika forgets the consumer at once and
             # would otherwise restore it on a reconnect; the broker's answer may never come.
             seconds = SHUTDOWN_STEP_SECONDS if running else 0.1
             await bounded_step(queue.cancel(tag), "consumer_cancel", seconds)
+        await bounded_step(self._acks.flushed(), "acks_flush")
         if queue is not None and running:
             # Not deleted (the broker is gone): the broker expires it after x-expires.
             await bounded_step(queue.delete(if_unused=False, if_empty=False), "queue_delete")
