@@ -17,6 +17,7 @@ again, as it would have for acks lost with the connection.
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 import aiormq
 from aio_pika.abc import AbstractIncomingMessage
@@ -44,12 +45,10 @@ class AckBatcher:
         if tag is None:  # consumed without acks: nothing to send
             return
         try:
-            channel = message.channel
+            channel = cast(aiormq.Channel, message.channel)
         except ChannelInvalidStateError as exc:  # closed: the broker delivers it again
             log.warning("delivery_ack_failed", error=repr(exc))
             return
-        if not isinstance(channel, aiormq.Channel):
-            raise TypeError(f"an aiormq channel, not {type(channel).__name__}")
         self._tags.setdefault(channel, []).append(tag)
         if self._flushing is None:
             self._flushing = asyncio.get_running_loop().create_task(self._flush())
