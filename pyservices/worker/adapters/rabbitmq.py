@@ -25,7 +25,7 @@ class AmqpDelivery(Delivery):
     """Acked through the consumer's `AckBatcher`: the acks of a loop turn go out in one
     write, each its own frame (a delivery never settled stays unacked)."""
 
-    __slots__ = ("_message", "_acks", "_settled", "body")
+    __slots__ = ("_acks", "_message", "_settled", "body")
 
     def __init__(self, message: AbstractIncomingMessage, acks: AckBatcher) -> None:
         self._message = message
