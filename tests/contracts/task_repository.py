@@ -115,6 +115,28 @@ class TaskRepositoryContract:
             for t in stored
         ]
 
+    async def test_event_payloads_escape_text_as_the_event_classes_do(
+        self, repository: TaskRepository, outbox: Outbox
+    ) -> None:
+        # The real repository builds its payloads in SQL: the same bytes as `to_json`.
+        tricky = 'q"b\\s/\n\t\r\b\f\x01\x1f\x7f é 😀 \u2028'
+        owner = 'o"w\\n\ner ✓'
+        stored = await repository.add_tasks(new(tricky, "", owner=owner))
+        await repository.record_processed([ProcessedResult(t.id, A) for t in stored])
+        done = [task for t in stored if (task := await repository.get_task(t.id)) is not None]
+
+        events = await outbox()
+        assert events[:2] == [
+            (TASK_CREATED, t.id, TaskCreated(str(t.id), t.message, t.created_at, owner).to_json())
+            for t in stored
+        ]
+        # The order of one call's results is not promised.
+        assert sorted(events[2:]) == sorted(
+            (TASK_PROCESSED, t.id, TaskProcessed(str(t.id), A, t.created_at, at, owner).to_json())
+            for t in done
+            if (at := t.processed_at) is not None
+        )
+
     async def test_add_tasks_nothing_given_stores_nothing(
         self, repository: TaskRepository, outbox: Outbox
     ) -> None:

@@ -1,9 +1,13 @@
 """The task repository on PostgreSQL (asyncpg): tasks and their outbox events.
 
-Each method is one transaction of a few batched statements (arrays through `unnest`),
-never a round trip per row. Timestamps come from the database (`now()`, fixed for the
-whole transaction) and are read back with RETURNING, so the event payloads carry
-exactly the stored values.
+Each method is one transaction of batched statements (arrays through `unnest`), never a
+round trip per row. Storing tasks or results and their outbox events is one statement
+(data-modifying CTEs), so the usual call is one round trip, not four (BEGIN, the two
+statements, COMMIT): each round trip is a hand-off between two processes, and on two
+shared cores those cost more than the statements (docs/benchmarks.md). Timestamps come
+from the database (`now()`, fixed for the whole transaction) and the event payloads are
+built in the same statement from the stored rows, byte for byte as `TaskCreated.to_json`
+and `TaskProcessed.to_json` build them (the repository's contract compares the bytes).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any
 
 import asyncpg
 
-from pyservices.common.events import TASK_CREATED, TASK_PROCESSED, TaskCreated, TaskProcessed
+from pyservices.common.events import TASK_CREATED, TASK_PROCESSED
 from pyservices.task_service.domain import (
     ALL_FIELDS,
     Cursor,
@@ -45,28 +49,70 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 # Two streams recording overlapping results may lock rows in opposite orders.
 RETRIES_ON_CONFLICT = 3
 
-# One owner for the whole statement ($3, NULL in open mode): a request is one caller's.
-INSERT_TASKS = """
-INSERT INTO tasks (id, message, owner)
-SELECT id, message, $3::text
-FROM unnest($1::uuid[], $2::text[]) WITH ORDINALITY AS r(id, message, n)
-ORDER BY n
-RETURNING id, seq, created_at, updated_at
-"""
 
-INSERT_EVENTS = """
-INSERT INTO outbox (topic, task_id, payload, trace_context)
-SELECT $1::text, id, payload, $4::text FROM unnest($2::uuid[], $3::bytea[]) AS e(id, payload)
-"""
-# Each event its own trace context (results of several traces recorded together).
-INSERT_TRACED_EVENTS = """
-INSERT INTO outbox (topic, task_id, payload, trace_context)
-SELECT $1::text, * FROM unnest($2::uuid[], $3::bytea[], $4::text[])
+def _iso(column: str) -> str:
+    """SQL for a timestamptz as Python's `datetime.isoformat()` writes an aware UTC one:
+    microseconds only when there are any, and the offset as +00:00."""
+    utc = f"({column} AT TIME ZONE 'UTC')"
+    return (
+        f"to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN to_char({utc}, 'US') = "
+        f"'000000' THEN '' ELSE to_char({utc}, '.US') END || '+00:00'"
+    )
+
+
+def _json_text(column: str) -> str:
+    """SQL for a text as a JSON string or null (to_json escapes exactly what orjson does:
+    the quote, the backslash and the control characters, in the same forms)."""
+    return f"coalesce(to_json({column})::text, 'null')"
+
+
+# The payload of TaskCreated.to_json, from an inserted row.
+CREATED_PAYLOAD = (
+    """convert_to('{"id":"' || id || '","message":' || """
+    + _json_text("message")
+    + """ || ',"createdAt":"' || """
+    + _iso("created_at")
+    + """ || '","owner":' || """
+    + _json_text("owner")
+    + """ || '}', 'UTF8')"""
+)
+# The payload of TaskProcessed.to_json, from an updated row.
+PROCESSED_PAYLOAD = (
+    """convert_to('{"id":"' || id || '","binaryCode":' || """
+    + _json_text("binary_code")
+    + """ || ',"createdAt":"' || """
+    + _iso("created_at")
+    + """ || '","processedAt":"' || """
+    + _iso("processed_at")
+    + """ || '","owner":' || """
+    + _json_text("owner")
+    + """ || '}', 'UTF8')"""
+)
+
+# The tasks and their task.created events, in the order given. One owner for the whole
+# statement ($3, NULL in open mode): a request is one caller's. One trace context ($4)
+# for all: a request is one trace.
+INSERT_TASKS = f"""
+WITH inserted AS (
+    INSERT INTO tasks (id, message, owner)
+    SELECT id, message, $3::text
+    FROM unnest($1::uuid[], $2::text[]) WITH ORDINALITY AS r(id, message, n)
+    ORDER BY n
+    RETURNING id, seq, created_at, updated_at, message, owner
+), events AS (
+    INSERT INTO outbox (topic, task_id, payload, trace_context)
+    SELECT '{TASK_CREATED}', id, {CREATED_PAYLOAD}, $4::text
+    FROM inserted
+    ORDER BY seq
+)
+SELECT id, seq, created_at, updated_at FROM inserted
 """
 
 # Duplicate ids in one batch keep their first result. Only tasks not yet processed are
-# updated (a repeat changes nothing); the outer query also names the ids that exist.
-RECORD_PROCESSED = """
+# updated (a repeat changes nothing) and get a task.processed event, with the trace
+# context given for their id ($3, $4: one each, or NULL arrays when untraced); the
+# outer query also names the ids that exist.
+RECORD_PROCESSED = f"""
 WITH input AS (
     SELECT DISTINCT ON (id) id, code
     FROM unnest($1::uuid[], $2::text[]) WITH ORDINALITY AS r(id, code, n)
@@ -77,8 +123,14 @@ WITH input AS (
     FROM input
     WHERE t.id = input.id AND t.processed_at IS NULL
     RETURNING t.id, t.binary_code, t.created_at, t.processed_at, t.owner
+), events AS (
+    INSERT INTO outbox (topic, task_id, payload, trace_context)
+    SELECT '{TASK_PROCESSED}', id, {PROCESSED_PAYLOAD}, traced.context
+    FROM updated
+    LEFT JOIN unnest($3::uuid[], $4::text[]) AS traced(task_id, context) ON task_id = id
+    ORDER BY id
 )
-SELECT input.id, updated.binary_code, updated.created_at, updated.processed_at, updated.owner
+SELECT input.id, updated.processed_at
 FROM input LEFT JOIN updated ON updated.id = input.id
 WHERE updated.id IS NOT NULL OR EXISTS (SELECT 1 FROM tasks WHERE tasks.id = input.id)
 """
@@ -195,17 +247,27 @@ class PostgresTaskRepository(TaskRepository):
     async def add_tasks(
         self, tasks: Sequence[NewTask], trace_context: str | None = None
     ) -> list[Task]:
+        # Statements of at most `insert_chunk_bytes` of messages each, of one owner: one
+        # statement for a whole maximum request held its 64 MiB array, its JSON payloads
+        # and their wire encodings at once. Several statements share one transaction;
+        # one (the usual request) is a transaction by itself.
+        chunks = list(chunks_by_size(tasks, self._insert_chunk_bytes))
+        if not chunks:
+            return []
         stored: list[Task] = []
-        async with self._transaction() as conn:
-            # Statements of at most `insert_chunk_bytes` of messages each, of one owner:
-            # one statement for a whole maximum request held its 64 MiB array, its JSON
-            # payloads and their wire encodings at once. Still one transaction.
-            for chunk in chunks_by_size(tasks, self._insert_chunk_bytes):
-                ids, owner = [task.id for task in chunk], chunk[0].owner
-                messages = [task.message for task in chunk]
-                rows = await conn.fetch(INSERT_TASKS, ids, messages, owner)
+        many = len(chunks) > 1
+        async with self._transaction() if many else self._connection() as conn:
+            for chunk in chunks:
+                owner = chunk[0].owner
+                rows = await conn.fetch(
+                    INSERT_TASKS,
+                    [task.id for task in chunk],
+                    [task.message for task in chunk],
+                    owner,
+                    trace_context,
+                )
                 stamps = {row["id"]: row for row in rows}
-                done = [
+                stored += [
                     Task(
                         t.id,
                         t.message,
@@ -217,11 +279,6 @@ class PostgresTaskRepository(TaskRepository):
                     )
                     for t in chunk
                 ]
-                payloads = [
-                    TaskCreated(str(t.id), t.message, t.created_at, owner).to_json() for t in done
-                ]
-                await conn.execute(INSERT_EVENTS, TASK_CREATED, ids, payloads, trace_context)
-                stored.extend(done)
         return stored
 
     async def backlog(self) -> int:
@@ -236,42 +293,28 @@ class PostgresTaskRepository(TaskRepository):
         ids = [result.task_id for result in results]
         codes = [result.binary_code for result in results]
         # Only when tracing: the first result's context for each id (as its code is).
-        traced: dict[uuid.UUID, str | None] | None = None
+        traced_ids: list[uuid.UUID] | None = None
+        contexts: list[str | None] | None = None
         if any(result.trace_context for result in results):
-            traced = {}
+            traced: dict[uuid.UUID, str | None] = {}
             for result in results:
-                traced.setdefault(result.task_id, result.trace_context)
+                traced.setdefault(result.task_id, result.trace_context or None)
+            traced_ids, contexts = list(traced), list(traced.values())
         for attempt in range(1, RETRIES_ON_CONFLICT + 1):
             try:
-                return await self._record_processed(ids, codes, traced)
+                async with self._connection() as conn:
+                    rows = await conn.fetch(RECORD_PROCESSED, ids, codes, traced_ids, contexts)
             except asyncpg.TransactionRollbackError:  # deadlock or serialization failure
                 if attempt == RETRIES_ON_CONFLICT:
                     raise
+                continue
+            return Recorded(
+                found=frozenset(row["id"] for row in rows),
+                newly_processed=frozenset(
+                    row["id"] for row in rows if row["processed_at"] is not None
+                ),
+            )
         raise AssertionError("unreachable")
-
-    async def _record_processed(
-        self,
-        ids: list[uuid.UUID],
-        codes: list[str],
-        traced: dict[uuid.UUID, str | None] | None,
-    ) -> Recorded:
-        async with self._transaction() as conn:
-            rows = await conn.fetch(RECORD_PROCESSED, ids, codes)
-            updated = [row for row in rows if row["processed_at"] is not None]
-            if updated:
-                payloads = [_processed_event(row).to_json() for row in updated]
-                event_ids = [row["id"] for row in updated]
-                if traced is None:
-                    await conn.execute(INSERT_EVENTS, TASK_PROCESSED, event_ids, payloads, None)
-                else:
-                    contexts = [traced.get(event_id) for event_id in event_ids]
-                    await conn.execute(
-                        INSERT_TRACED_EVENTS, TASK_PROCESSED, event_ids, payloads, contexts
-                    )
-        return Recorded(
-            found=frozenset(row["id"] for row in rows),
-            newly_processed=frozenset(row["id"] for row in updated),
-        )
 
     async def list_tasks(
         self,
@@ -313,12 +356,6 @@ class PostgresTaskRepository(TaskRepository):
     async def _transaction(self) -> AsyncIterator[asyncpg.Connection]:
         async with self._connection() as conn, conn.transaction():
             yield conn
-
-
-def _processed_event(row: Any) -> TaskProcessed:
-    return TaskProcessed(
-        str(row["id"]), row["binary_code"], row["created_at"], row["processed_at"], row["owner"]
-    )
 
 
 async def fetch_page(
