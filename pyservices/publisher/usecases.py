@@ -44,6 +44,10 @@ tracer = tracing.tracer(__name__)
 
 # While task.created events are held back, how often the queue depth is read again.
 HOLD_BACK_RECHECK_SECONDS = 1.0
+# The backlog gauges are read after a drain at most this often: a count after every
+# drain was one more query per notification. A gauge is scraped every few seconds
+# anyway; it is at most one fallback poll late (the empty drain then reads it).
+BACKLOG_INTERVAL_SECONDS = 1.0
 PROCESSED_ONLY = frozenset({TASK_PROCESSED})
 
 
@@ -181,6 +185,7 @@ class OutboxRelay:
         self._large_task_bytes = large_task_bytes
         self.holding_back = False
         self.failures = 0
+        self._backlog_measured = -BACKLOG_INTERVAL_SECONDS  # monotonic seconds
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -196,8 +201,10 @@ class OutboxRelay:
                     await _wait_any(stop, self._publisher.reconnected, seconds=delay)
                 continue
             self.failures = 0
-            with contextlib.suppress(Exception):  # a metric is not worth a retry
-                await measure_backlog(self._store)
+            if time.monotonic() - self._backlog_measured >= BACKLOG_INTERVAL_SECONDS:
+                self._backlog_measured = time.monotonic()
+                with contextlib.suppress(Exception):  # a metric is not worth a retry
+                    await measure_backlog(self._store)
             # Rows held back wait for the queue to shrink, which no NOTIFY announces.
             poll = min(HOLD_BACK_RECHECK_SECONDS, self._fallback_poll)
             await _wait_any(
