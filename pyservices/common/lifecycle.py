@@ -72,6 +72,13 @@ class _Pool(Protocol):
     def terminate(self) -> None: ...
 
 
+async def keep_session(_connection: object) -> None:
+    """A pool's `reset` that sends nothing: asyncpg's default runs a reset query (advisory
+    locks, cursors, LISTEN, settings) on every release, one more round trip per use,
+    for session state these services never create. asyncpg still rolls back a
+    transaction left open before it calls this."""
+
+
 async def close_pool(pool: _Pool, seconds: float = SHUTDOWN_STEP_SECONDS) -> None:
     """Close a database pool gracefully, or terminate it once `seconds` have passed."""
     try:

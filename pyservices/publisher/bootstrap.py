@@ -28,7 +28,10 @@ POOL_CLOSE_SECONDS = 5.0
 
 async def connect_pool(settings: PublisherSettings) -> asyncpg.Pool:
     return await asyncpg.create_pool(
-        settings.database_url, min_size=1, max_size=max(2, settings.database_pool_max)
+        settings.database_url,
+        min_size=1,
+        max_size=max(2, settings.database_pool_max),
+        reset=lifecycle.keep_session,
     )
 
 

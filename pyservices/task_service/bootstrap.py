@@ -126,6 +126,7 @@ def build(
             max_size=settings.database_pool_max,
             command_timeout=settings.database_command_timeout_seconds,
             timeout=settings.database_acquire_timeout_seconds,
+            reset=lifecycle.keep_session,
         )
         repository = PostgresTaskRepository(
             pool, settings.database_acquire_timeout_seconds, settings.insert_chunk_bytes

@@ -22,6 +22,7 @@ from typing import Any
 import asyncpg
 
 from pyservices.common.events import TASK_CREATED, TASK_PROCESSED
+from pyservices.common.lifecycle import keep_session
 from pyservices.task_service.domain import (
     ALL_FIELDS,
     Cursor,
@@ -212,6 +213,7 @@ async def create_pool(
         max_size=max_size,
         command_timeout=command_timeout,
         timeout=connect_timeout,
+        reset=keep_session,
     )
 
 
