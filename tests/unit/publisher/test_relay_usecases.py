@@ -4,7 +4,7 @@ import asyncio
 
 from prometheus_client import REGISTRY
 
-from pyservices.publisher.domain import ClaimLimits, OutboxEvent
+from pyservices.publisher.domain import Backlog, ClaimLimits, OutboxEvent
 from pyservices.publisher.usecases import OutboxRelay, measure_backlog, relay_batch
 from tests.unit.publisher.relay_fakes import FakeOutbox, FakePublisher, event, limits
 
@@ -137,6 +137,35 @@ class TestOutboxRelay:
             arrived = await asyncio.wait_for(broker.arrived.get(), 2)
 
             assert arrived.id == 1
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, 2)
+
+    async def test_the_backlog_is_counted_after_a_drain_at_most_once_a_second(self) -> None:
+        store, broker, wakeup, stop = (
+            FakeOutbox(),
+            FakePublisher(),
+            asyncio.Event(),
+            asyncio.Event(),
+        )
+        counted = 0
+        count_backlog = store.backlog
+
+        async def backlog() -> Backlog:
+            nonlocal counted
+            counted += 1
+            return await count_backlog()
+
+        store.backlog = backlog  # type: ignore[method-assign]
+        running = asyncio.create_task(relay(store, broker, wakeup, fallback_poll=30).run(stop))
+        try:
+            for task_id in range(1, 6):  # five notifications in well under a second
+                store.add(event(task_id))
+                wakeup.set()
+                await asyncio.wait_for(broker.arrived.get(), 2)
+            await asyncio.sleep(0.05)
+
+            assert counted == 1  # the first drain's count, none of the next four
         finally:
             stop.set()
             await asyncio.wait_for(running, 2)
