@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 STACK_DATABASE_URL = (
     os.environ.get("DATABASE_URL")
     or LocalPostgres(
-        ROOT / ".stack" / "postgres", int(os.environ.get("STACK_POSTGRES_PORT", "55432"))
+        ROOT / ".stack" / "postgres", int(os.environ.get("STACK_POSTGRES_PORT", "27432"))
     ).url()
 )
 PRELOAD_CHUNK = 100_000
