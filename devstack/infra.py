@@ -25,10 +25,21 @@ from typing import Any, Protocol, TypeVar
 REPO = Path(__file__).resolve().parents[1]
 
 
+_PORTS_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on now, and never one this process handed out before: the
+    kernel may give a just-closed port again, and two services of one stack then got
+    the same one (the second could not listen, the first answered both health checks,
+    and the page was the other service's "Not Found")."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _PORTS_GIVEN:
+            _PORTS_GIVEN.add(port)
+            return port
 
 
 class LocalServer(Protocol):
