@@ -13,6 +13,7 @@ stays `{id, binaryCode}`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,11 @@ import orjson
 
 TASK_CREATED = "task.created"
 TASK_PROCESSED = "task.processed"
+# The AMQP `type` of a `task.process` message that carries several task.created events
+# (the relay groups short, untraced tasks of one claim): its body is a JSON array of
+# them, and its headers `message_ids` and `task_ids` list each event's outbox row id and
+# task id, in order. A message without this type carries one event, as always.
+TASK_CREATED_BATCH = "task.created.batch"
 
 
 class MalformedEvent(ValueError):
@@ -84,6 +90,23 @@ class TaskProcessed:
             processed_at=_time(data, "processedAt"),
             owner=_owner(data),
         )
+
+
+def join_created(payloads: Sequence[bytes]) -> bytes:
+    """The body of a `task.created.batch` message: the events as one JSON array."""
+    return b"[" + b",".join(payloads) + b"]"
+
+
+def split_created(body: bytes) -> list[bytes]:
+    """The events of a `task.created.batch` body, each as compact JSON: byte for byte
+    what was joined when that was compact (as the outbox's payloads are)."""
+    try:
+        events = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedEvent(f"a batch body that is not JSON: {exc}") from exc
+    if not isinstance(events, list) or not events:
+        raise MalformedEvent("a batch body that is not a non-empty JSON array")
+    return [orjson.dumps(event) for event in events]
 
 
 def _load(body: bytes) -> dict[str, Any]:

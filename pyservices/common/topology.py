@@ -32,6 +32,10 @@ LARGE_PROCESS_QUEUE = "task.process.large"
 WORK_QUEUES = (PROCESS_QUEUE, LARGE_PROCESS_QUEUE)
 # A task.created event (its JSON) over this many bytes is a large task.
 LARGE_TASK_BYTES = 16 * 1024
+# Short tasks travel several to a message (`events.TASK_CREATED_BATCH`), up to this many
+# body bytes: a worker takes its whole prefetch of them before its byte budget can pause
+# anything, and 256 such messages are 16 MiB.
+TASKS_MESSAGE_BYTES = 64 * 1024
 PROCESSED_EXCHANGE = "task.processed"
 PROCESSED_BY_OWNER_EXCHANGE = "task.processed.owner"
 DEAD_LETTER_EXCHANGE = "task.process.dlx"

@@ -41,6 +41,7 @@ async def connect_publisher(settings: PublisherSettings) -> AmqpEventPublisher:
         settings.publish_timeout_seconds,
         reconnect_interval=settings.broker_reconnect_seconds,
         large_task_bytes=settings.large_task_bytes,
+        tasks_per_message=settings.tasks_per_message,
     )
 
 

@@ -102,8 +102,9 @@ class EventPublisher(abc.ABC):
 
     @abc.abstractmethod
     async def tasks_waiting(self) -> Mapping[str, int]:
-        """Messages ready in each work queue, one entry per queue of `WORK_QUEUES`
-        (may be a moment old)."""
+        """Tasks ready in each work queue, one entry per queue of `WORK_QUEUES` (may be
+        a moment old). At least the true count: where a message may carry several tasks,
+        each ready message counts as the most it may carry."""
 
     @abc.abstractmethod
     async def publish(self, event: OutboxEvent) -> None:

@@ -21,6 +21,11 @@ class PublisherSettings(CommonSettings, DatabaseSettings, BrokerSettings):
     # A task.created event over this many bytes goes to task.process.large, consumed
     # beside task.process, so short tasks never queue behind large ones.
     large_task_bytes: int = Field(default=LARGE_TASK_BYTES, ge=1)
+    # Short, untraced tasks of one claim bound for task.process travel up to this many to
+    # a message (`task.created.batch`): one message, confirm and delivery instead of one
+    # per task. 1 sends one task per message, the only form workers before it understood
+    # (set it while such workers still run).
+    tasks_per_message: int = Field(default=100, ge=1)
     # While the work queues hold more tasks than this, task.created events stay in the
     # outbox (task.processed ones still go): the workers are behind, and the outbox
     # backlog then makes the task service refuse new work (MAX_BACKLOG_EVENTS) instead of

@@ -20,6 +20,8 @@ from tests.contracts.collected import QUIET_SECONDS, SECONDS, Collected
 
 T = TypeVar("T")
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+# Three tasks' events, compact JSON as the outbox stores them.
+BATCH = [b'{"id":"t1","message":"a"}', '{"id":"t2","message":"é🚀"}'.encode(), b'{"id":"t3"}']
 
 
 class QueueSide(Protocol):
@@ -27,6 +29,10 @@ class QueueSide(Protocol):
 
     async def publish(self, *bodies: bytes, headers: Mapping[str, str] | None = None) -> None:
         """Queue each body, in order (queued once this returns), with these headers."""
+
+    async def publish_batch(self, *bodies: bytes) -> None:
+        """Queue one `task.created.batch` message carrying these tasks (queued once this
+        returns)."""
 
     async def queued(self) -> int:
         """How many messages wait in the queue, handed to no one."""
@@ -252,3 +258,61 @@ class DeliverySourceContract:
         await queue.publish(b"one", b"two")
         assert [d.body for d in await received.take(2)] == [b"one", b"two"]
         assert await received.none_more()  # one consumer: nothing handed over twice
+
+    # A message of several tasks (`task.created.batch`, as the relay sends short tasks)
+    async def test_a_message_of_several_tasks_is_handed_over_one_delivery_per_task(
+        self, source: DeliverySource, received: Received, queue: QueueSide
+    ) -> None:
+        await queue.publish_batch(*BATCH)
+
+        deliveries = await received.take(len(BATCH))
+
+        assert [d.body for d in deliveries] == BATCH
+        assert not any(d.redelivered for d in deliveries)
+        for delivery in deliveries:
+            await delivery.ack()
+        await source.close()
+        await asyncio.sleep(QUIET_SECONDS)  # a settlement lost would show up as queued
+        assert await queue.queued() == 0
+        assert await queue.dead_letters() == []
+
+    async def test_a_message_of_several_tasks_stays_until_all_are_acked_then_comes_back_split(
+        self, source: DeliverySource, received: Received, queue: QueueSide, reopen: Reopen
+    ) -> None:
+        await queue.publish_batch(*BATCH)
+        first, second, _ = await received.take(len(BATCH))
+        await first.ack()
+        await second.ack()
+
+        await source.close()
+        await until_equal(queue.queued, 1)  # the whole message: one task was not acked
+        again = Received()
+        await (await reopen()).start(again)
+
+        # Delivered again, it is split: each task comes as a message of its own.
+        singles = await again.take(len(BATCH))
+        assert sorted(d.body for d in singles) == sorted(BATCH)
+        for delivery in singles:
+            await delivery.ack()
+        await asyncio.sleep(QUIET_SECONDS)
+        assert await queue.queued() == 0
+        assert await queue.dead_letters() == []
+
+    async def test_a_task_refused_from_a_message_of_several_is_dead_lettered_alone(
+        self, received: Received, queue: QueueSide
+    ) -> None:
+        await queue.publish_batch(*BATCH)
+        first, refused, third = await received.take(len(BATCH))
+
+        await refused.reject()
+        await first.ack()  # too late: the message went back whole
+        await third.ack()
+
+        # It comes back split; refused again, alone, only that task is dead-lettered.
+        singles = await received.take(len(BATCH))
+        assert sorted(d.body for d in singles) == sorted(BATCH)
+        for delivery in singles:
+            await (delivery.reject() if delivery.body == refused.body else delivery.ack())
+        await until_equal(queue.dead_letters, [refused.body])
+        await asyncio.sleep(QUIET_SECONDS)
+        assert await queue.queued() == 0

@@ -15,11 +15,18 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnec
 from aiormq.abc import ChannelFrame
 from pamqp.header import ContentHeader
 
-from pyservices.common.events import TASK_CREATED, TASK_PROCESSED
+from pyservices.common.events import (
+    TASK_CREATED,
+    TASK_CREATED_BATCH,
+    TASK_PROCESSED,
+    join_created,
+)
 from pyservices.common.lifecycle import bounded_step
 from pyservices.common.logging import get_logger
 from pyservices.common.topology import (
     LARGE_TASK_BYTES,
+    PROCESS_QUEUE,
+    TASKS_MESSAGE_BYTES,
     WORK_QUEUES,
     declare_process_queue,
     declare_processed_routing,
@@ -43,6 +50,11 @@ class AmqpEventPublisher(EventPublisher):
     """`task.created` -> queue `task.process`; `task.processed` -> fanout `task.processed`,
     with its owner's routing key for the direct exchange bound behind it.
 
+    Short created events without a trace context travel together: those of one
+    `publish_many` go to task.process as `task.created.batch` messages of up to
+    `tasks_per_message` events and `TASKS_MESSAGE_BYTES` (one confirm for all of them).
+    A traced event goes alone, its trace context in its own headers.
+
     Created events are mandatory: a message the broker cannot route (the queue was
     deleted) comes back as a failure and its row stays. Processed events are not: a
     fanout with no WebSocket service bound has nobody to tell, so dropping is right.
@@ -59,6 +71,7 @@ class AmqpEventPublisher(EventPublisher):
         processed: AbstractExchange,
         timeout: float,
         large_task_bytes: int = LARGE_TASK_BYTES,
+        tasks_per_message: int = 1,
     ) -> None:
         super().__init__()
         connection.reconnect_callbacks.add(self._on_reconnected)
@@ -68,6 +81,7 @@ class AmqpEventPublisher(EventPublisher):
         self._processed = processed
         self._timeout = timeout
         self._large_task_bytes = large_task_bytes
+        self._tasks_per_message = max(1, tasks_per_message)
         self._tasks_waiting: tuple[dict[str, int], float] = ({}, -QUEUE_DEPTH_TTL_SECONDS)
         self._watch_blocking()
 
@@ -79,13 +93,16 @@ class AmqpEventPublisher(EventPublisher):
         *,
         reconnect_interval: float = 1.0,
         large_task_bytes: int = LARGE_TASK_BYTES,
+        tasks_per_message: int = 1,
     ) -> AmqpEventPublisher:
         connection = await aio_pika.connect_robust(url, reconnect_interval=reconnect_interval)
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         for queue in WORK_QUEUES:
             await declare_process_queue(channel, queue)
         processed = await declare_processed_routing(channel)
-        return cls(connection, channel, processed, publish_timeout, large_task_bytes)
+        return cls(
+            connection, channel, processed, publish_timeout, large_task_bytes, tasks_per_message
+        )
 
     async def tasks_waiting(self) -> dict[str, int]:
         depths, read_at = self._tasks_waiting
@@ -98,7 +115,9 @@ class AmqpEventPublisher(EventPublisher):
                 declared = await asyncio.wait_for(
                     channel.queue_declare(queue, passive=True), self._timeout
                 )
-                depths[queue] = int(declared.message_count or 0)
+                # The broker counts messages: as tasks, each could be a full batch.
+                per_message = self._tasks_per_message if queue == PROCESS_QUEUE else 1
+                depths[queue] = int(declared.message_count or 0) * per_message
             self._tasks_waiting = (depths, time.monotonic())
         return dict(depths)
 
@@ -113,12 +132,22 @@ class AmqpEventPublisher(EventPublisher):
             # would only wait in the socket and time out (then go again as a duplicate).
             return [BrokerBlocked("the broker blocks publishes (resource alarm)") for _ in events]
         outcomes: list[BaseException | None] = [None] * len(events)
-        routed: list[tuple[int, _Route]] = []
+        # Each message with the indexes of the events it carries.
+        routed: list[tuple[list[int], _Route]] = []
+        together: list[int] = []
         for index, event in enumerate(events):
+            if self._travels_together(event):
+                together.append(index)
+                continue
             try:
-                routed.append((index, self._route(event)))
+                routed.append(([index], self._route(event)))
             except ValueError as error:
                 outcomes[index] = error
+        sizes = [len(events[index].payload) for index in together]
+        for positions in message_groups(sizes, self._tasks_per_message):
+            group = [together[position] for position in positions]
+            route = self._route(events[group[0]]) if len(group) == 1 else _batch(events, group)
+            routed.append((group, route))
         if not routed:
             return outcomes
         # A robust channel waits for a reconnect: bound the wait so the batch fails,
@@ -130,20 +159,32 @@ class AmqpEventPublisher(EventPublisher):
                 channel = await self._channel.get_underlay_channel()
                 confirmations = await _write_together(channel, [route for _, route in routed])
         except Exception as error:  # nothing was written: every routed event failed
-            for index, _ in routed:
-                outcomes[index] = error
+            for indexes, _ in routed:
+                for index in indexes:
+                    outcomes[index] = error
             return outcomes
         remaining = max(0.0, deadline - asyncio.get_running_loop().time())
         await asyncio.wait(confirmations, timeout=remaining)
-        for (index, _), confirmation in zip(routed, confirmations, strict=True):
+        for (indexes, _), confirmation in zip(routed, confirmations, strict=True):
+            outcome: BaseException | None
             if not confirmation.done():
                 confirmation.cancel()  # a late confirm is then ignored
-                outcomes[index] = TimeoutError("the broker did not confirm in time")
+                outcome = TimeoutError("the broker did not confirm in time")
             elif confirmation.cancelled():
-                outcomes[index] = asyncio.CancelledError("the channel closed")
+                outcome = asyncio.CancelledError("the channel closed")
             else:
-                outcomes[index] = confirmation.exception()
+                outcome = confirmation.exception()
+            for index in indexes:  # a message's events share its fate
+                outcomes[index] = outcome
         return outcomes
+
+    def _travels_together(self, event: OutboxEvent) -> bool:
+        return (
+            self._tasks_per_message > 1
+            and event.topic == TASK_CREATED
+            and event.trace_context is None
+            and work_queue_for(len(event.payload), self._large_task_bytes) == PROCESS_QUEUE
+        )
 
     def _route(self, event: OutboxEvent) -> _Route:
         headers: dict[str, Any] = {"task_id": event.task_id}
@@ -209,6 +250,44 @@ class AmqpEventPublisher(EventPublisher):
 
     async def close(self) -> None:
         await bounded_step(self._connection.close(), "broker_connection_close")
+
+
+def message_groups(
+    sizes: Sequence[int], per_message: int, max_bytes: int = TASKS_MESSAGE_BYTES
+) -> list[list[int]]:
+    """The positions of payloads of these sizes, in consecutive runs of at most
+    `per_message` and (with the array's brackets and commas) `max_bytes` of body; a
+    payload too big for any company goes alone."""
+    groups: list[list[int]] = []
+    size = 0
+    for position, payload_bytes in enumerate(sizes):
+        length = payload_bytes + 1  # and its comma or a bracket
+        if groups and len(groups[-1]) < per_message and size + length <= max_bytes:
+            groups[-1].append(position)
+            size += length
+        else:
+            groups.append([position])
+            size = length + 1  # and the closing bracket
+    return groups
+
+
+def _batch(events: Sequence[OutboxEvent], group: list[int]) -> _Route:
+    """One `task.created.batch` message to task.process for these events. Its message id
+    is the first row's (a returned message names it); the headers list every row's."""
+    first = events[group[0]]
+    properties = aiormq.spec.Basic.Properties(
+        content_type="application/json",
+        delivery_mode=int(aio_pika.DeliveryMode.PERSISTENT),
+        priority=0,
+        message_id=str(first.id),
+        message_type=TASK_CREATED_BATCH,
+        headers={
+            "message_ids": [str(events[i].id) for i in group],
+            "task_ids": [events[i].task_id for i in group],
+        },
+    )
+    body = join_created([events[i].payload for i in group])
+    return _Route("", PROCESS_QUEUE, True, str(first.id), properties, body)
 
 
 @dataclass(frozen=True, slots=True)

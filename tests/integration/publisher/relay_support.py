@@ -17,7 +17,12 @@ import httpx
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 from prometheus_client.parser import text_string_to_metric_families
 
-from pyservices.common.events import TaskCreated, TaskProcessed
+from pyservices.common.events import (
+    TASK_CREATED_BATCH,
+    TaskCreated,
+    TaskProcessed,
+    split_created,
+)
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,52 @@ async def take(queue: AbstractQueue, count: int, within: float) -> list[Abstract
         return [await asyncio.wait_for(got.get(), within) for _ in range(count)]
     finally:
         await queue.cancel(tag)
+
+
+@dataclass(frozen=True)
+class TaskMessage:
+    """One task.created event as the worker sees it, whether it came alone or in a
+    `task.created.batch` message."""
+
+    message_id: str | None
+    task_id: str
+    body: bytes
+
+
+def tasks_in(messages: list[AbstractIncomingMessage]) -> list[TaskMessage]:
+    tasks = []
+    for message in messages:
+        if message.type != TASK_CREATED_BATCH:
+            tasks.append(
+                TaskMessage(message.message_id, str(message.headers["task_id"]), message.body)
+            )
+            continue
+        message_ids, task_ids = message.headers["message_ids"], message.headers["task_ids"]
+        assert isinstance(message_ids, list) and isinstance(task_ids, list)
+        for message_id, task_id, body in zip(
+            message_ids, task_ids, split_created(message.body), strict=True
+        ):
+            tasks.append(TaskMessage(str(message_id), str(task_id), body))
+    return tasks
+
+
+async def take_tasks(queue: AbstractQueue, count: int, within: float) -> list[TaskMessage]:
+    """The next `count` tasks from a work queue, batches taken apart."""
+    tasks: list[TaskMessage] = []
+    enough = asyncio.Event()
+
+    async def on_message(message: AbstractIncomingMessage) -> None:
+        await message.ack()
+        tasks.extend(tasks_in([message]))
+        if len(tasks) >= count:
+            enough.set()
+
+    tag = await queue.consume(on_message)
+    try:
+        await asyncio.wait_for(enough.wait(), within)
+    finally:
+        await queue.cancel(tag)
+    return tasks
 
 
 async def metric(base_url: str, name: str) -> float:

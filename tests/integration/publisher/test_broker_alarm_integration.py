@@ -23,6 +23,7 @@ from tests.integration.publisher.relay_support import (
     metric,
     outbox_ids,
     take,
+    tasks_in,
     wait_until_empty,
 )
 
@@ -115,7 +116,7 @@ async def every_task_arrives(queue: AbstractQueue, task_ids: set[str], within: f
 
     async def on_message(message: AbstractIncomingMessage) -> None:
         await message.ack()
-        missing.discard(str(message.headers["task_id"]))
+        missing.difference_update(task.task_id for task in tasks_in([message]))
         if not missing:
             all_came.set()
 

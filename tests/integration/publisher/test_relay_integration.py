@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 
 from devstack.infra import LocalRabbitMQ
+from pyservices.common.events import TASK_CREATED_BATCH
 from pyservices.common.topology import (
     LARGE_PROCESS_QUEUE,
     declare_process_queue,
@@ -24,6 +25,8 @@ from tests.integration.publisher.relay_support import (
     outbox_ids,
     processed,
     take,
+    take_tasks,
+    tasks_in,
     wait_until_empty,
 )
 
@@ -36,7 +39,7 @@ async def test_publishes_each_row_where_its_topic_goes_then_removes_it(
     work = await declare_process_queue(broker)
     results = await broker.declare_queue(exclusive=True)
     await results.bind(await declare_processed_exchange(broker))
-    await relays()
+    await relays(tasks_per_message=1)  # one task per message, the form older workers read
     rows = [*created(3), processed(str(uuid.uuid4()))]
 
     await insert(database_url, rows)
@@ -48,8 +51,29 @@ async def test_publishes_each_row_where_its_topic_goes_then_removes_it(
     first = tasks[0]
     assert first.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
     assert first.content_type == "application/json"
+    assert first.type is None
     assert first.message_id is not None and first.message_id.isdigit()
     assert first.headers["task_id"] == rows[0][1]
+    await wait_until_empty(database_url)
+
+
+async def test_short_tasks_of_a_claim_go_together_in_one_message(
+    database_url: str, broker: aio_pika.abc.AbstractChannel, relays: Relays
+) -> None:
+    work = await declare_process_queue(broker)
+    await relays()  # as deployed: up to 100 tasks to a message
+    rows = created(3)
+
+    await insert(database_url, rows)
+
+    [message] = await take(work, 1, within=5)
+    assert message.type == TASK_CREATED_BATCH
+    assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+    assert message.body == b"[" + b",".join(r[2] for r in rows) + b"]"
+    tasks = tasks_in([message])
+    assert [(t.task_id, t.body) for t in tasks] == [(r[1], r[2]) for r in rows]
+    assert all(t.message_id is not None and t.message_id.isdigit() for t in tasks)
+    assert message.message_id == tasks[0].message_id
     await wait_until_empty(database_url)
 
 
@@ -94,8 +118,8 @@ async def test_two_relays_at_once_publish_every_row_exactly_once(
     await asyncio.gather(relays(outbox_batch_size=100), relays(outbox_batch_size=100))
 
     await wait_until_empty(database_url, within=30)
-    messages = await take(work, 2000, within=10)
-    ids = [m.message_id for m in messages]
+    tasks = await take_tasks(work, 2000, within=10)
+    ids = [t.message_id for t in tasks]
     assert len(set(ids)) == len(ids) == 2000
     queued = await broker.declare_queue("task.process", passive=True)
     assert queued.declaration_result.message_count == 0

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Mapping
 import aio_pika
 import pytest
 
+from pyservices.common.events import TASK_CREATED_BATCH, join_created
 from pyservices.common.topology import DEAD_LETTER_QUEUE, PROCESS_QUEUE, declare_process_queue
 from pyservices.worker.adapters.rabbitmq import TaskConsumer
 from pyservices.worker.ports import DeliverySource
@@ -32,6 +33,16 @@ class AmqpQueueSide:
                 ),
                 routing_key=PROCESS_QUEUE,
             )
+
+    async def publish_batch(self, *bodies: bytes) -> None:
+        await self._channel.default_exchange.publish(
+            aio_pika.Message(
+                join_created(bodies),
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                type=TASK_CREATED_BATCH,
+            ),
+            routing_key=PROCESS_QUEUE,
+        )
 
     async def queued(self) -> int:
         declared = await self._channel.declare_queue(PROCESS_QUEUE, passive=True)

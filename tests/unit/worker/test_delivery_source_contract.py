@@ -18,6 +18,9 @@ class FakeQueueSide:
     async def publish(self, *bodies: bytes, headers: Mapping[str, str] | None = None) -> None:
         self._fake.publish(*bodies, headers=headers)
 
+    async def publish_batch(self, *bodies: bytes) -> None:
+        self._fake.publish_batch(*bodies)
+
     async def queued(self) -> int:
         return len(self._fake.queued)
 

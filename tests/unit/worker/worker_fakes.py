@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from prometheus_client import REGISTRY
 
-from pyservices.common.events import TaskCreated
+from pyservices.common.events import MalformedEvent, TaskCreated, join_created, split_created
 from pyservices.worker.domain import (
     AckStatus,
     ProcessedResult,
@@ -51,10 +51,13 @@ class FakeDelivery(Delivery):
         source: FakeDeliverySource | None = None,
         headers: Mapping[str, object] | None = None,
         redelivered: bool = False,
+        *,
+        batch: bool = False,
     ) -> None:
         self.body = body
         self._headers = headers or {}
         self._redelivered = redelivered
+        self.batch = batch  # a message of several tasks, handed over one per task
         self.acks = 0
         self.rejects = 0
         self.settled = asyncio.Event()
@@ -76,6 +79,15 @@ class FakeDelivery(Delivery):
         self.rejects += 1
         self._settle(dead=True)
 
+    async def requeue(self) -> None:
+        """Back to the front of the queue, delivered again soon (as the broker does)."""
+        source = self._source
+        if source is not None and not self.settled.is_set() and source.connected:
+            source.unsettled.remove(self)
+            source.queued.appendleft((self.body, self._headers, True, self.batch))
+            asyncio.get_running_loop().call_soon(source._hand_over)
+        self.settled.set()
+
     def _settle(self, *, dead: bool) -> None:
         source = self._source
         if source is not None and not self.settled.is_set() and source.connected:
@@ -83,6 +95,29 @@ class FakeDelivery(Delivery):
             if dead:
                 source.dead.append(self.body)
         self.settled.set()
+
+
+class FakeTaskOfBatch(Delivery):
+    """One task of a batch message: the message is acked once all its tasks are, and
+    queued again whole as soon as one is refused."""
+
+    def __init__(self, whole: FakeDelivery, left: list[int], body: bytes) -> None:
+        self._whole = whole
+        self._left = left  # shared by the message's tasks
+        self._settled = False
+        self.body = body
+
+    async def ack(self) -> None:
+        if not self._settled:
+            self._settled = True
+            self._left[0] -= 1
+            if self._left[0] == 0:
+                await self._whole.ack()
+
+    async def reject(self) -> None:
+        if not self._settled:
+            self._settled = True
+            await self._whole.requeue()
 
 
 class FakeConverter(Converter):
@@ -176,8 +211,9 @@ class FakeDeliverySource(DeliverySource):
     def __init__(self) -> None:
         self.paused = False
         self.changes: list[str] = []
-        # Each queued message: its body, its headers, whether it was delivered before.
-        self.queued: collections.deque[tuple[bytes, Mapping[str, object], bool]] = (
+        # Each queued message: its body, its headers, whether it was delivered before,
+        # whether it is a batch of several tasks.
+        self.queued: collections.deque[tuple[bytes, Mapping[str, object], bool, bool]] = (
             collections.deque()
         )
         self.unsettled: list[FakeDelivery] = []
@@ -216,18 +252,44 @@ class FakeDeliverySource(DeliverySource):
         self.disconnect()
 
     def publish(self, *bodies: bytes, headers: Mapping[str, object] | None = None) -> None:
-        self.queued.extend((body, headers or {}, False) for body in bodies)
+        self.queued.extend((body, headers or {}, False, False) for body in bodies)
+        self._hand_over()
+
+    def publish_batch(self, *bodies: bytes) -> None:
+        """One message carrying these tasks (`task.created.batch`)."""
+        self.queued.append((join_created(bodies), {}, False, True))
         self._hand_over()
 
     def disconnect(self) -> None:
         """The connection is gone for good: what it held unsettled is queued again."""
         self.connected = False
-        self.queued.extendleft(reversed([(d.body, d.headers, True) for d in self.unsettled]))
+        self.queued.extendleft(
+            reversed([(d.body, d.headers, True, d.batch) for d in self.unsettled])
+        )
         self.unsettled.clear()
 
     def _hand_over(self) -> None:
         while self.queued and self.connected and self.consuming and self._on_delivery:
-            body, headers, redelivered = self.queued.popleft()
+            body, headers, redelivered, batch = self.queued.popleft()
+            if batch:
+                self._hand_over_batch(body, headers, redelivered)
+                continue
             delivery = FakeDelivery(body, self, headers, redelivered)
             self.unsettled.append(delivery)
             self._on_delivery(delivery)
+
+    def _hand_over_batch(self, body: bytes, headers: Mapping[str, object], again: bool) -> None:
+        try:
+            tasks = split_created(body)
+        except MalformedEvent:  # dead-lettered as it came
+            self.dead.append(body)
+            return
+        if again:  # delivered again: split, each task queued on its own
+            self.queued.extend((task, {}, False, False) for task in tasks)
+            return
+        whole = FakeDelivery(body, self, headers, batch=True)
+        self.unsettled.append(whole)
+        left = [len(tasks)]
+        for task in tasks:
+            assert self._on_delivery is not None
+            self._on_delivery(FakeTaskOfBatch(whole, left, task))
