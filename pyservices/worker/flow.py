@@ -79,6 +79,10 @@ class CountedDelivery(Delivery):
     def redelivered(self) -> bool:
         return self._delivery.redelivered
 
+    @property
+    def with_others(self) -> bool:
+        return self._delivery.with_others
+
     async def ack(self) -> None:
         self._release()
         await self._delivery.ack()

@@ -27,6 +27,13 @@ class Delivery(abc.ABC):
         settle it)."""
         return False
 
+    @property
+    def with_others(self) -> bool:
+        """Whether it came in one message with other tasks (`task.created.batch`): then
+        `reject` sends that whole message back, to come back as one message per task,
+        and this task is dead-lettered only when refused again, alone."""
+        return False
+
     @abc.abstractmethod
     async def ack(self) -> None:
         """Done with it: the broker forgets it."""

@@ -230,6 +230,9 @@ async def dead_letter(
     delivery: Delivery, reason: DeadLetterReason, detail: str, task_id: str | None = None
 ) -> None:
     await delivery.reject()
+    if delivery.with_others:  # its message went back, to come back one per task
+        log.info("task_refused_in_batch", task_id=task_id, reason=reason.value, detail=detail)
+        return
     metrics.DEAD_LETTERED.labels(reason=reason.value).inc()
     log.warning("task_dead_lettered", task_id=task_id, reason=reason.value, detail=detail)
 

@@ -116,6 +116,10 @@ class TaskOfBatch(Delivery):
     def headers(self) -> Mapping[str, object]:
         return self._headers
 
+    @property
+    def with_others(self) -> bool:
+        return True
+
     async def ack(self) -> None:
         if not self._settled:
             self._settled = True

@@ -11,6 +11,7 @@ from pyservices.worker.usecases import TaskProcessor, process_batch, take_batch
 from tests.unit.worker.worker_fakes import (
     FakeConverter,
     FakeDelivery,
+    FakeDeliverySource,
     FakeTaskService,
     dead_lettered,
     settled,
@@ -72,6 +73,26 @@ class TestProcessBatch:
         await settled(bad, good)
 
         assert (bad.rejects, good.acks) == (1, 1)
+        assert dead_lettered("unconvertible") - before == 1
+
+    async def test_a_poison_task_in_a_message_of_several_is_dead_lettered_alone_counted_once(
+        self, submitter: ResultSubmitter
+    ) -> None:
+        before = dead_lettered("unconvertible")
+        source = FakeDeliverySource()
+        processor = TaskProcessor(FakeConverter(refuse=frozenset({"poison"})), submitter, 256)
+        running = asyncio.create_task(processor.run())
+        await source.start(processor.receive)
+        poison = task_body("p", "poison")
+
+        source.publish_batch(task_body("a"), poison, task_body("b"))
+        # Refused in the batch, the message goes back and comes back one per task.
+        async with asyncio.timeout(2):
+            while source.queued or source.unsettled or not source.dead:
+                await asyncio.sleep(0.01)
+        running.cancel()
+
+        assert source.dead == [poison]
         assert dead_lettered("unconvertible") - before == 1
 
     async def test_converts_a_whole_batch_in_one_call(self, submitter: ResultSubmitter) -> None:

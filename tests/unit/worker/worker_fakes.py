@@ -107,6 +107,10 @@ class FakeTaskOfBatch(Delivery):
         self._settled = False
         self.body = body
 
+    @property
+    def with_others(self) -> bool:
+        return True
+
     async def ack(self) -> None:
         if not self._settled:
             self._settled = True
