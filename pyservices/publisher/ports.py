@@ -103,8 +103,8 @@ class EventPublisher(abc.ABC):
     @abc.abstractmethod
     async def tasks_waiting(self) -> Mapping[str, int]:
         """Tasks ready in each work queue, one entry per queue of `WORK_QUEUES` (may be
-        a moment old). At least the true count: where a message may carry several tasks,
-        each ready message counts as the most it may carry."""
+        a moment old). Where a message may carry several tasks, an estimate: the
+        messages ready times the tasks per message published lately."""
 
     @abc.abstractmethod
     async def publish(self, event: OutboxEvent) -> None:

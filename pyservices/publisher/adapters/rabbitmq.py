@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -44,6 +45,8 @@ log = get_logger(__name__)
 
 # How long a reading of task.process's depth serves the relay's batches.
 QUEUE_DEPTH_TTL_SECONDS = 1.0
+# How fast the tasks-per-message figure follows what the batches sent.
+TASKS_PER_MESSAGE_SMOOTHING = 0.25
 
 
 class AmqpEventPublisher(EventPublisher):
@@ -82,6 +85,9 @@ class AmqpEventPublisher(EventPublisher):
         self._timeout = timeout
         self._large_task_bytes = large_task_bytes
         self._tasks_per_message = max(1, tasks_per_message)
+        # Tasks per task.process message lately: the queue's depth is counted in
+        # messages, and each may carry several tasks.
+        self.tasks_per_message_sent = 1.0
         self._tasks_waiting: tuple[dict[str, int], float] = ({}, -QUEUE_DEPTH_TTL_SECONDS)
         self._watch_blocking()
 
@@ -115,9 +121,9 @@ class AmqpEventPublisher(EventPublisher):
                 declared = await asyncio.wait_for(
                     channel.queue_declare(queue, passive=True), self._timeout
                 )
-                # The broker counts messages: as tasks, each could be a full batch.
-                per_message = self._tasks_per_message if queue == PROCESS_QUEUE else 1
-                depths[queue] = int(declared.message_count or 0) * per_message
+                # The broker counts messages: read as tasks at the recent tasks per message.
+                per_message = self.tasks_per_message_sent if queue == PROCESS_QUEUE else 1.0
+                depths[queue] = math.ceil(int(declared.message_count or 0) * per_message)
             self._tasks_waiting = (depths, time.monotonic())
         return dict(depths)
 
@@ -144,10 +150,16 @@ class AmqpEventPublisher(EventPublisher):
             except ValueError as error:
                 outcomes[index] = error
         sizes = [len(events[index].payload) for index in together]
-        for positions in message_groups(sizes, self._tasks_per_message):
+        groups = message_groups(sizes, self._tasks_per_message)
+        for positions in groups:
             group = [together[position] for position in positions]
             route = self._route(events[group[0]]) if len(group) == 1 else _batch(events, group)
             routed.append((group, route))
+        if groups:
+            sent = len(together) / len(groups)
+            self.tasks_per_message_sent += (
+                sent - self.tasks_per_message_sent
+            ) * TASKS_PER_MESSAGE_SMOOTHING
         if not routed:
             return outcomes
         # A robust channel waits for a reconnect: bound the wait so the batch fails,

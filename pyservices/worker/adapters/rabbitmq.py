@@ -5,7 +5,13 @@ one delivery per task and acked once every one of them is. If one is refused, th
 message goes back to the queue, and a batch delivered again is split: each task is
 published back to the queue as a message of its own (confirmed) before the batch is
 acked. So a task that is refused, or that crashes the worker, ends up alone, dead-lettered
-by itself or by the queue's delivery limit, and never takes the others with it.
+by itself or by the queue's delivery limit, and does not take the others with it.
+
+Splitting publishes on a connection of its own, opened when first needed: a broker in a
+memory or disk alarm blocks a connection that publishes, and stops reading from it, and
+the consuming connection must go on acking. A split the broker does not confirm is tried
+again after a pause, for as long as the batch is held, rather than sent back: every
+delivery counts against the queue's delivery limit.
 """
 
 from __future__ import annotations
@@ -22,16 +28,20 @@ from aio_pika.abc import (
 )
 
 from pyservices.common.acks import AckBatcher
+from pyservices.common.backoff import backoff_delay
 from pyservices.common.events import TASK_CREATED_BATCH, MalformedEvent, split_created
 from pyservices.common.lifecycle import SHUTDOWN_STEP_SECONDS, bounded_step
 from pyservices.common.logging import get_logger
 from pyservices.common.topology import PROCESS_QUEUE, declare_process_queue
+from pyservices.worker import metrics
 from pyservices.worker.ports import Delivery, DeliverySource
 
 log = get_logger(__name__)
 
-# The most a split may wait for the broker's confirms before the batch is sent back.
+# The most one try of a split waits for the broker's confirms; then the tasks not
+# confirmed are published again after a pause of at most SPLIT_RETRY_MAX_SECONDS.
 SPLIT_SECONDS = 10.0
+SPLIT_RETRY_MAX_SECONDS = 5.0
 
 
 class AmqpDelivery(Delivery):
@@ -146,12 +156,19 @@ class TaskConsumer(DeliverySource):
         connection: AbstractRobustConnection,
         channel: AbstractChannel,
         queue: AbstractQueue,
-        publishing: AbstractChannel,
+        url: str,
+        reconnect_interval: float = 1.0,
     ) -> None:
         self._connection = connection
         self._channel = channel
-        self._publishing = publishing  # confirmed, for splitting batches
         self._queue = queue
+        self._url = url
+        self._reconnect_interval = reconnect_interval
+        # For splitting batches, on a connection of its own (opened when first needed).
+        self._publishing: AbstractChannel | None = None
+        self._publishing_connection: AbstractRobustConnection | None = None
+        self._publishing_opened = asyncio.Lock()
+        self._splits: set[asyncio.Task[object]] = set()
         self._tag: str | None = None
         self._on_message: Callable[[AbstractIncomingMessage], Awaitable[None]] | None = None
         self._stopped = False
@@ -170,8 +187,7 @@ class TaskConsumer(DeliverySource):
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=prefetch)
         declared = await declare_process_queue(channel, queue)
-        publishing = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        return cls(connection, channel, declared, publishing)
+        return cls(connection, channel, declared, url, reconnect_interval)
 
     async def start(self, on_delivery: Callable[[Delivery], None]) -> None:
         async def on_message(message: AbstractIncomingMessage) -> None:
@@ -182,8 +198,9 @@ class TaskConsumer(DeliverySource):
             try:
                 bodies = split_created(message.body)
             except MalformedEvent as exc:
-                log.warning("task_batch_malformed", error=str(exc))
                 await delivery.reject()  # dead-lettered as it came
+                metrics.DEAD_LETTERED.labels(reason="malformed").inc()
+                log.warning("task_dead_lettered", reason="malformed", detail=str(exc))
                 return
             if message.redelivered:
                 await self._split(message, delivery, bodies)
@@ -200,12 +217,12 @@ class TaskConsumer(DeliverySource):
         self, message: AbstractIncomingMessage, whole: AmqpDelivery, bodies: list[bytes]
     ) -> None:
         """Publish each task of a batch delivered again to the queue on its own, as the
-        relay would have, then ack the batch; if the broker does not confirm them all,
-        send the batch back instead (the tasks that went are then there twice)."""
+        relay would have, then ack the batch. The tasks the broker did not confirm go
+        again after a pause, until all are confirmed or this connection is lost (the
+        batch then comes back, and the tasks that went are there twice)."""
         message_ids = _strings(message.headers.get("message_ids"), len(bodies))
         task_ids = _strings(message.headers.get("task_ids"), len(bodies))
-        exchange = self._publishing.default_exchange
-        singles = [
+        pending = [
             aio_pika.Message(
                 body,
                 content_type="application/json",
@@ -215,18 +232,58 @@ class TaskConsumer(DeliverySource):
             )
             for body, message_id, task_id in zip(bodies, message_ids, task_ids, strict=True)
         ]
-        publishes = (
-            exchange.publish(single, routing_key=self._queue.name, mandatory=True)
-            for single in singles
-        )
+        task = asyncio.current_task()
+        if task is not None:
+            self._splits.add(task)
         try:
-            await asyncio.wait_for(asyncio.gather(*publishes), SPLIT_SECONDS)
-        except Exception as exc:
-            log.warning("task_batch_split_failed", tasks=len(bodies), error=repr(exc))
-            await whole.requeue()
-            return
-        log.info("task_batch_split", tasks=len(bodies), message_id=message.message_id)
-        await whole.ack()
+            attempt = 0
+            while pending:
+                outcomes = await asyncio.gather(
+                    *(self._publish_alone(single) for single in pending), return_exceptions=True
+                )
+                failed = [o for o in outcomes if isinstance(o, BaseException)]
+                pending = [s for s, o in zip(pending, outcomes, strict=True) if o is not None]
+                if not pending:
+                    break
+                attempt += 1
+                delay = backoff_delay(attempt, initial=0.5, cap=SPLIT_RETRY_MAX_SECONDS)
+                log.warning(
+                    "task_batch_split_retry",
+                    left=len(pending),
+                    retry_in=delay,
+                    error=repr(failed[0]),
+                )
+                await asyncio.sleep(delay)
+                if not self.connected:  # the batch goes back by itself
+                    return
+            log.info("task_batch_split", tasks=len(bodies), message_id=message.message_id)
+            await whole.ack()
+        finally:
+            if task is not None:
+                self._splits.discard(task)
+
+    async def _publish_alone(self, single: aio_pika.Message) -> BaseException | None:
+        try:
+            channel = await self._publishing_channel()
+            publish = channel.default_exchange.publish(
+                single, routing_key=self._queue.name, mandatory=True
+            )
+            await asyncio.wait_for(publish, SPLIT_SECONDS)
+        except Exception as exc:  # not confirmed: published again later
+            return exc
+        return None
+
+    async def _publishing_channel(self) -> AbstractChannel:
+        async with self._publishing_opened:
+            if self._publishing is None:
+                connection = await aio_pika.connect_robust(
+                    self._url, reconnect_interval=self._reconnect_interval
+                )
+                self._publishing_connection = connection
+                self._publishing = await connection.channel(
+                    publisher_confirms=True, on_return_raises=True
+                )
+            return self._publishing
 
     @property
     def consuming(self) -> bool:
@@ -265,7 +322,11 @@ class TaskConsumer(DeliverySource):
         return self.connected
 
     async def close(self) -> None:
+        if self._splits:  # a split's batch acked, not split again by the next worker
+            await bounded_step(asyncio.wait(set(self._splits)), "batch_splits")
         await bounded_step(self._acks.flushed(), "acks_flush")
+        if self._publishing_connection is not None:
+            await bounded_step(self._publishing_connection.close(), "split_connection_close")
         await bounded_step(self._connection.close(), "broker_connection_close")
 
 

@@ -8,6 +8,7 @@ from pyservices.worker.domain import AckStatus
 from pyservices.worker.ports import Delivery
 from pyservices.worker.results import ResultSubmitter
 from pyservices.worker.usecases import TaskProcessor, process_batch, take_batch
+from tests.contracts.delivery_source import until_equal
 from tests.unit.worker.worker_fakes import (
     FakeConverter,
     FakeDelivery,
@@ -86,13 +87,14 @@ class TestProcessBatch:
         poison = task_body("p", "poison")
 
         source.publish_batch(task_body("a"), poison, task_body("b"))
+
+        async def left() -> tuple[int, int, list[bytes]]:
+            return len(source.queued), len(source.unsettled), source.dead
+
         # Refused in the batch, the message goes back and comes back one per task.
-        async with asyncio.timeout(2):
-            while source.queued or source.unsettled or not source.dead:
-                await asyncio.sleep(0.01)
+        await until_equal(left, (0, 0, [poison]))
         running.cancel()
 
-        assert source.dead == [poison]
         assert dead_lettered("unconvertible") - before == 1
 
     async def test_converts_a_whole_batch_in_one_call(self, submitter: ResultSubmitter) -> None:
