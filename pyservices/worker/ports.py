@@ -48,7 +48,9 @@ class DeliverySource(abc.ABC):
 
     @abc.abstractmethod
     async def start(self, on_delivery: Callable[[Delivery], None]) -> None:
-        """Hand each delivery to `on_delivery`, unsettled, in the order queued."""
+        """Hand each delivery to `on_delivery`, unsettled, in the order queued: a
+        message of several tasks as one delivery per task, in its order (split into
+        one message per task if it is delivered again, which then queue at the back)."""
 
     @property
     @abc.abstractmethod
