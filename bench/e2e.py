@@ -35,15 +35,13 @@ import httpx
 from bench import e2e_report, readme
 from binconv import reference
 from devstack.infra import LocalPostgres
+from devstack.stack import POSTGRES_PORT, STATE_DIR
 from tests.support.client import GraphQLClient, ResultFeed, result_feed
 
 ROOT = Path(__file__).resolve().parents[1]
 # The database of `just up` (devstack), unless DATABASE_URL names another.
 STACK_DATABASE_URL = (
-    os.environ.get("DATABASE_URL")
-    or LocalPostgres(
-        ROOT / ".stack" / "postgres", int(os.environ.get("STACK_POSTGRES_PORT", "27432"))
-    ).url()
+    os.environ.get("DATABASE_URL") or LocalPostgres(STATE_DIR / "postgres", POSTGRES_PORT).url()
 )
 PRELOAD_CHUNK = 100_000
 PRELOAD_MESSAGE = "preloaded ✓"

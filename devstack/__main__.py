@@ -23,7 +23,10 @@ from honcho.manager import Manager
 
 from devstack.infra import REPO, LocalPostgres, LocalRabbitMQ, LocalServer, running
 from devstack.stack import (
+    POSTGRES_PORT,
+    RABBITMQ_PORT,
     SERVICES,
+    STATE_DIR,
     Ports,
     procfile_commands,
     service_environment,
@@ -32,13 +35,6 @@ from devstack.stack import (
 from devstack.traces import OTLP_PORT, SPANS_FILE, VIEWER_PORT, TraceReceiver, add_arguments, serve
 from pyservices.common.migrations import migrate
 
-STATE_DIR = REPO / ".stack"
-# Below Linux's range of ephemeral ports (32768-60999): a client connection that has
-# just closed holds its local port in TIME_WAIT for a minute, and RabbitMQ does not
-# listen with SO_REUSEADDR. With 55672, `just up` right after `just bench-peers` (many
-# connections) failed twice with could_not_start_listener.
-POSTGRES_PORT = int(os.environ.get("STACK_POSTGRES_PORT", "27432"))
-RABBITMQ_PORT = int(os.environ.get("STACK_RABBITMQ_PORT", "27672"))
 OTLP_RECEIVER_PORT = int(os.environ.get("STACK_OTLP_PORT", str(OTLP_PORT)))
 TRACE_VIEWER_PORT = int(os.environ.get("STACK_TRACE_VIEWER_PORT", str(VIEWER_PORT)))
 # Spans leave a service this often (the SDK's default is 5 s): a trace appears at once.

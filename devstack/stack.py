@@ -6,6 +6,7 @@ test harness in `tests/support` (which starts, kills and restarts them one by on
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 import urllib.error
@@ -16,6 +17,15 @@ from dataclasses import dataclass, fields
 from honcho.environ import parse_procfile
 
 from devstack.infra import REPO, free_port
+
+# Where `just up` keeps its servers' data, and their ports.
+STATE_DIR = REPO / ".stack"
+# Below Linux's range of ephemeral ports (32768-60999): a client connection that has
+# just closed holds its local port in TIME_WAIT for a minute, and RabbitMQ does not
+# listen with SO_REUSEADDR. With 55672, `just up` right after `just bench-peers` (many
+# connections) failed twice with could_not_start_listener.
+POSTGRES_PORT = int(os.environ.get("STACK_POSTGRES_PORT", "27432"))
+RABBITMQ_PORT = int(os.environ.get("STACK_RABBITMQ_PORT", "27672"))
 
 SERVICES = ("task_service", "publisher", "worker", "websocket", "gateway")
 

@@ -18,7 +18,7 @@ from pyservices.common.ops import HealthCheck
 from pyservices.task_service import usecases
 from pyservices.task_service.adapters.grpc_server import build_server
 from pyservices.task_service.adapters.grpc_servicer import TaskServicer
-from pyservices.task_service.adapters.postgres import PostgresTaskRepository
+from pyservices.task_service.adapters.postgres import PostgresTaskRepository, new_pool
 from pyservices.task_service.ports import RepositoryUnavailable, TaskRepository
 from pyservices.task_service.settings import TaskServiceSettings
 
@@ -120,13 +120,11 @@ def build(
     pool = None
     if repository is None:
         # Created here, connected in `start`: a pool that connects on demand.
-        pool = asyncpg.create_pool(
+        pool = new_pool(
             settings.database_url,
-            min_size=0,
-            max_size=settings.database_pool_max,
-            command_timeout=settings.database_command_timeout_seconds,
-            timeout=settings.database_acquire_timeout_seconds,
-            reset=lifecycle.keep_session,
+            settings.database_pool_max,
+            settings.database_command_timeout_seconds,
+            settings.database_acquire_timeout_seconds,
         )
         repository = PostgresTaskRepository(
             pool, settings.database_acquire_timeout_seconds, settings.insert_chunk_bytes

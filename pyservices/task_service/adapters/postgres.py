@@ -202,12 +202,13 @@ FROM tasks WHERE id = $1 AND ($4::text IS NULL OR owner = $4)
 """
 
 
-async def create_pool(
+def new_pool(
     dsn: str, max_size: int, command_timeout: float, connect_timeout: float
 ) -> asyncpg.Pool:
     """A pool that connects on demand, so the service starts (and reports itself
-    unhealthy) while PostgreSQL is down, and recovers by itself when it is back."""
-    return await asyncpg.create_pool(
+    unhealthy) while PostgreSQL is down, and recovers by itself when it is back.
+    Not yet initialised: the service's `start` awaits it (`create_pool` here)."""
+    return asyncpg.create_pool(
         dsn,
         min_size=0,
         max_size=max_size,
@@ -215,6 +216,13 @@ async def create_pool(
         timeout=connect_timeout,
         reset=keep_session,
     )
+
+
+async def create_pool(
+    dsn: str, max_size: int, command_timeout: float, connect_timeout: float
+) -> asyncpg.Pool:
+    """`new_pool`, initialised."""
+    return await new_pool(dsn, max_size, command_timeout, connect_timeout)
 
 
 # Characters of messages in one INSERT statement (a maximum request is 64 MiB).
