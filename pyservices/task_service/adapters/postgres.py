@@ -274,7 +274,7 @@ class PostgresTaskRepository(TaskRepository):
                     [task.id for task in chunk],
                     [task.message for task in chunk],
                     owner,
-                    trace_context,
+                    trace_context or None,  # as for results: no context is NULL, not ""
                 )
                 stamps = {row["id"]: row for row in rows}
                 stored += [
