@@ -38,6 +38,11 @@ LARGE_TASK_BYTES = 16 * 1024
 TASKS_MESSAGE_BYTES = 64 * 1024
 PROCESSED_EXCHANGE = "task.processed"
 PROCESSED_BY_OWNER_EXCHANGE = "task.processed.owner"
+# The worker's way back into the work queues, to split a message of several tasks
+# delivered again into one message per task: a direct exchange bound to each work queue
+# with the queue's name as key. Its own exchange, so that the worker's broker user may
+# publish tasks there and nowhere else (docs/deploy.md, "One RabbitMQ user per service").
+SPLIT_EXCHANGE = "task.process.split"
 DEAD_LETTER_EXCHANGE = "task.process.dlx"
 DEAD_LETTER_QUEUE = "task.process.dead"
 DELIVERY_LIMIT = 5
@@ -68,6 +73,19 @@ async def declare_process_queue(
     )
     await dead.bind(dlx, routing_key=DEAD_LETTER_QUEUE)
     return await channel.declare_queue(name, durable=True, arguments=PROCESS_QUEUE_ARGUMENTS)
+
+
+async def declare_split_route(
+    channel: aio_pika.abc.AbstractChannel, queue: str
+) -> aio_pika.abc.AbstractExchange:
+    """`SPLIT_EXCHANGE`, bound to the work queue `queue` (already declared) by its name
+    (the worker's declaration, for the lane it consumes)."""
+    split = await channel.declare_exchange(
+        SPLIT_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
+    )
+    declared = await channel.get_queue(queue, ensure=False)
+    await declared.bind(split, routing_key=queue)
+    return split
 
 
 async def declare_processed_exchange(

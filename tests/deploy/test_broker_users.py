@@ -11,6 +11,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import aio_pika
@@ -157,6 +158,35 @@ async def test_every_service_does_its_own_work_under_its_own_user(
         for worker in workers:
             await worker.stop()
             await worker.close()
+        await publisher.close()
+
+
+@pytest.mark.integration
+async def test_the_worker_splits_a_batch_delivered_again_under_its_own_user(urls: Urls) -> None:
+    publisher = await AmqpEventPublisher.connect(urls["publisher"], 5, tasks_per_message=100)
+    first = await TaskConsumer.connect(urls["worker"], 16)
+    again = await TaskConsumer.connect(urls["worker"], 16)
+    try:
+        ids = [str(uuid.uuid4()) for _ in range(2)]
+        events = [replace(created(task_id), id=n) for n, task_id in enumerate(ids, 1)]
+        assert await publisher.publish_many(events) == [None, None]  # one message
+        taken: asyncio.Queue[Delivery] = asyncio.Queue()
+        await first.start(taken.put_nowait)
+        for _ in ids:
+            assert (await asyncio.wait_for(taken.get(), WAIT_SECONDS)).with_others
+        await first.stop()
+        await first.close()  # unsettled: the batch comes back, redelivered
+
+        singles: asyncio.Queue[Delivery] = asyncio.Queue()
+        await again.start(singles.put_nowait)  # splits it through task.process.split
+        for _ in ids:
+            single = await asyncio.wait_for(singles.get(), WAIT_SECONDS)
+            assert not single.with_others
+            await single.ack()
+        await again.stop()
+    finally:
+        await first.close()
+        await again.close()
         await publisher.close()
 
 

@@ -45,8 +45,8 @@ log = get_logger(__name__)
 
 # How long a reading of task.process's depth serves the relay's batches.
 QUEUE_DEPTH_TTL_SECONDS = 1.0
-# How fast the tasks-per-message figure follows what the batches sent.
-TASKS_PER_MESSAGE_SMOOTHING = 0.25
+# What the tasks-per-message figure keeps of the past at each publish_many.
+TASKS_PER_MESSAGE_DECAY = 0.75
 
 
 class AmqpEventPublisher(EventPublisher):
@@ -85,9 +85,9 @@ class AmqpEventPublisher(EventPublisher):
         self._timeout = timeout
         self._large_task_bytes = large_task_bytes
         self._tasks_per_message = max(1, tasks_per_message)
-        # Tasks per task.process message lately: the queue's depth is counted in
-        # messages, and each may carry several tasks.
-        self.tasks_per_message_sent = 1.0
+        # Tasks and messages sent to task.process lately (decayed sums), to read the
+        # queue's depth, which the broker counts in messages, as tasks.
+        self._process_sent = (1.0, 1.0)
         self._tasks_waiting: tuple[dict[str, int], float] = ({}, -QUEUE_DEPTH_TTL_SECONDS)
         self._watch_blocking()
 
@@ -150,16 +150,11 @@ class AmqpEventPublisher(EventPublisher):
             except ValueError as error:
                 outcomes[index] = error
         sizes = [len(events[index].payload) for index in together]
-        groups = message_groups(sizes, self._tasks_per_message)
-        for positions in groups:
+        for positions in message_groups(sizes, self._tasks_per_message):
             group = [together[position] for position in positions]
             route = self._route(events[group[0]]) if len(group) == 1 else _batch(events, group)
             routed.append((group, route))
-        if groups:
-            sent = len(together) / len(groups)
-            self.tasks_per_message_sent += (
-                sent - self.tasks_per_message_sent
-            ) * TASKS_PER_MESSAGE_SMOOTHING
+        self._count_sent(routed)
         if not routed:
             return outcomes
         # A robust channel waits for a reconnect: bound the wait so the batch fails,
@@ -189,6 +184,21 @@ class AmqpEventPublisher(EventPublisher):
             for index in indexes:  # a message's events share its fate
                 outcomes[index] = outcome
         return outcomes
+
+    @property
+    def tasks_per_message_sent(self) -> float:
+        """Tasks per task.process message lately, weighted by messages."""
+        tasks, messages = self._process_sent
+        return tasks / messages
+
+    def _count_sent(self, routed: Sequence[tuple[list[int], _Route]]) -> None:
+        to_process = [len(group) for group, route in routed if _to_process_queue(route)]
+        if to_process:
+            tasks, messages = self._process_sent
+            self._process_sent = (
+                tasks * TASKS_PER_MESSAGE_DECAY + sum(to_process),
+                messages * TASKS_PER_MESSAGE_DECAY + len(to_process),
+            )
 
     def _travels_together(self, event: OutboxEvent) -> bool:
         return (
@@ -281,6 +291,10 @@ def message_groups(
             groups.append([position])
             size = length + 1  # and the closing bracket
     return groups
+
+
+def _to_process_queue(route: _Route) -> bool:
+    return route.exchange == "" and route.routing_key == PROCESS_QUEUE
 
 
 def _batch(events: Sequence[OutboxEvent], group: list[int]) -> _Route:

@@ -3,15 +3,17 @@
 A `task.created.batch` message (several tasks, see `common.events`) is handed over as
 one delivery per task and acked once every one of them is. If one is refused, the whole
 message goes back to the queue, and a batch delivered again is split: each task is
-published back to the queue as a message of its own (confirmed) before the batch is
-acked. So a task that is refused, or that crashes the worker, ends up alone, dead-lettered
-by itself or by the queue's delivery limit, and does not take the others with it.
+published back to the work queue as a message of its own, through `task.process.split`
+(confirmed), before the batch is acked. So a task that is refused, or that crashes the
+worker, ends up alone, dead-lettered by itself or by the queue's delivery limit, and
+does not take the others with it.
 
 Splitting publishes on a connection of its own, opened when first needed: a broker in a
 memory or disk alarm blocks a connection that publishes, and stops reading from it, and
-the consuming connection must go on acking. A split the broker does not confirm is tried
-again after a pause, for as long as the batch is held, rather than sent back: every
-delivery counts against the queue's delivery limit.
+the consuming connection must go on acking. A publish of a split that fails is tried
+again after a pause, for as long as the batch is held, rather than the batch sent back
+(every delivery counts against the queue's delivery limit); one that only waits for its
+confirm is left to wait, never sent twice.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 import aio_pika
 from aio_pika.abc import (
     AbstractChannel,
+    AbstractExchange,
     AbstractIncomingMessage,
     AbstractQueue,
     AbstractRobustConnection,
@@ -32,14 +35,19 @@ from pyservices.common.backoff import backoff_delay
 from pyservices.common.events import TASK_CREATED_BATCH, MalformedEvent, split_created
 from pyservices.common.lifecycle import SHUTDOWN_STEP_SECONDS, bounded_step
 from pyservices.common.logging import get_logger
-from pyservices.common.topology import PROCESS_QUEUE, declare_process_queue
+from pyservices.common.topology import (
+    PROCESS_QUEUE,
+    SPLIT_EXCHANGE,
+    declare_process_queue,
+    declare_split_route,
+)
 from pyservices.worker import metrics
 from pyservices.worker.ports import Delivery, DeliverySource
 
 log = get_logger(__name__)
 
-# The most one try of a split waits for the broker's confirms; then the tasks not
-# confirmed are published again after a pause of at most SPLIT_RETRY_MAX_SECONDS.
+# How often a split still waiting for confirms says so; a publish that failed goes
+# again after a pause of at most SPLIT_RETRY_MAX_SECONDS.
 SPLIT_SECONDS = 10.0
 SPLIT_RETRY_MAX_SECONDS = 5.0
 
@@ -165,9 +173,10 @@ class TaskConsumer(DeliverySource):
         self._url = url
         self._reconnect_interval = reconnect_interval
         # For splitting batches, on a connection of its own (opened when first needed).
-        self._publishing: AbstractChannel | None = None
+        self._split_to: AbstractExchange | None = None
         self._publishing_connection: AbstractRobustConnection | None = None
         self._publishing_opened = asyncio.Lock()
+        self._closing = False
         self._splits: set[asyncio.Task[object]] = set()
         self._tag: str | None = None
         self._on_message: Callable[[AbstractIncomingMessage], Awaitable[None]] | None = None
@@ -187,6 +196,7 @@ class TaskConsumer(DeliverySource):
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=prefetch)
         declared = await declare_process_queue(channel, queue)
+        await declare_split_route(channel, queue)
         return cls(connection, channel, declared, url, reconnect_interval)
 
     async def start(self, on_delivery: Callable[[Delivery], None]) -> None:
@@ -216,13 +226,17 @@ class TaskConsumer(DeliverySource):
     async def _split(
         self, message: AbstractIncomingMessage, whole: AmqpDelivery, bodies: list[bytes]
     ) -> None:
-        """Publish each task of a batch delivered again to the queue on its own, as the
-        relay would have, then ack the batch. The tasks the broker did not confirm go
-        again after a pause, until all are confirmed or this connection is lost (the
-        batch then comes back, and the tasks that went are there twice)."""
+        """Publish each task of a batch delivered again to the work queue on its own, as
+        the relay would have (through `SPLIT_EXCHANGE`), then ack the batch.
+
+        A publish that fails (nack, return, channel lost) goes again after a pause; one
+        that waits for its confirm is left to wait, never sent again (the broker may only
+        be slow to read, as in a resource alarm). All this for as long as the consuming
+        connection lives: once it is lost the batch comes back anyway, and the tasks that
+        went are then there twice."""
         message_ids = _strings(message.headers.get("message_ids"), len(bodies))
         task_ids = _strings(message.headers.get("task_ids"), len(bodies))
-        pending = [
+        singles = [
             aio_pika.Message(
                 body,
                 content_type="application/json",
@@ -232,58 +246,63 @@ class TaskConsumer(DeliverySource):
             )
             for body, message_id, task_id in zip(bodies, message_ids, task_ids, strict=True)
         ]
-        task = asyncio.current_task()
-        if task is not None:
-            self._splits.add(task)
+        this = asyncio.current_task()
+        if this is not None:
+            self._splits.add(this)
+        in_flight = {asyncio.ensure_future(self._publish_alone(m)): m for m in singles}
         try:
             attempt = 0
-            while pending:
-                outcomes = await asyncio.gather(
-                    *(self._publish_alone(single) for single in pending), return_exceptions=True
-                )
-                failed = [o for o in outcomes if isinstance(o, BaseException)]
-                pending = [s for s, o in zip(pending, outcomes, strict=True) if o is not None]
-                if not pending:
-                    break
+            while in_flight:
+                done, _ = await asyncio.wait(in_flight, timeout=SPLIT_SECONDS)
+                failed = [(in_flight.pop(t), t.exception()) for t in done]
+                failed = [(single, error) for single, error in failed if error is not None]
+                if not failed:
+                    if in_flight:
+                        log.warning("task_batch_split_unconfirmed", left=len(in_flight))
+                    continue
                 attempt += 1
                 delay = backoff_delay(attempt, initial=0.5, cap=SPLIT_RETRY_MAX_SECONDS)
                 log.warning(
                     "task_batch_split_retry",
-                    left=len(pending),
+                    failed=len(failed),
                     retry_in=delay,
-                    error=repr(failed[0]),
+                    error=repr(failed[0][1]),
                 )
                 await asyncio.sleep(delay)
-                if not self.connected:  # the batch goes back by itself
+                if not self.connected:
                     return
+                for single, _ in failed:
+                    in_flight[asyncio.ensure_future(self._publish_alone(single))] = single
             log.info("task_batch_split", tasks=len(bodies), message_id=message.message_id)
             await whole.ack()
         finally:
-            if task is not None:
-                self._splits.discard(task)
+            for publish in in_flight:
+                publish.cancel()
+            if this is not None:
+                self._splits.discard(this)
 
-    async def _publish_alone(self, single: aio_pika.Message) -> BaseException | None:
-        try:
-            channel = await self._publishing_channel()
-            publish = channel.default_exchange.publish(
-                single, routing_key=self._queue.name, mandatory=True
-            )
-            await asyncio.wait_for(publish, SPLIT_SECONDS)
-        except Exception as exc:  # not confirmed: published again later
-            return exc
-        return None
+    async def _publish_alone(self, single: aio_pika.Message) -> None:
+        exchange = await self._split_exchange()
+        await exchange.publish(single, routing_key=self._queue.name, mandatory=True)
 
-    async def _publishing_channel(self) -> AbstractChannel:
+    async def _split_exchange(self) -> AbstractExchange:
         async with self._publishing_opened:
-            if self._publishing is None:
+            if self._closing:
+                raise RuntimeError("the consumer is closing")
+            if self._split_to is None:
                 connection = await aio_pika.connect_robust(
                     self._url, reconnect_interval=self._reconnect_interval
                 )
-                self._publishing_connection = connection
-                self._publishing = await connection.channel(
-                    publisher_confirms=True, on_return_raises=True
-                )
-            return self._publishing
+                try:
+                    channel = await connection.channel(
+                        publisher_confirms=True, on_return_raises=True
+                    )
+                    exchange = await channel.get_exchange(SPLIT_EXCHANGE, ensure=False)
+                except BaseException:
+                    await connection.close()
+                    raise
+                self._publishing_connection, self._split_to = connection, exchange
+            return self._split_to
 
     @property
     def consuming(self) -> bool:
@@ -322,11 +341,14 @@ class TaskConsumer(DeliverySource):
         return self.connected
 
     async def close(self) -> None:
+        self._closing = True
         if self._splits:  # a split's batch acked, not split again by the next worker
             await bounded_step(asyncio.wait(set(self._splits)), "batch_splits")
         await bounded_step(self._acks.flushed(), "acks_flush")
-        if self._publishing_connection is not None:
-            await bounded_step(self._publishing_connection.close(), "split_connection_close")
+        async with self._publishing_opened:  # none is being opened now, nor will be
+            publishing, self._publishing_connection = self._publishing_connection, None
+        if publishing is not None:
+            await bounded_step(publishing.close(), "split_connection_close")
         await bounded_step(self._connection.close(), "broker_connection_close")
 
 

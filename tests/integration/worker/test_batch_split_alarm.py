@@ -61,10 +61,12 @@ async def test_a_split_waits_out_a_memory_alarm_while_acks_still_flow(
         )
         # Taken once and not settled: the batch comes back redelivered.
         first = await TaskConsumer.connect(url, prefetch=16)
-        taken = Collected[Delivery]()
-        await first.start(taken)
-        await taken.take(len(BATCH))
-        await first.close()
+        try:
+            taken = Collected[Delivery]()
+            await first.start(taken)
+            await taken.take(len(BATCH))
+        finally:
+            await first.close()
         await channel.default_exchange.publish(
             aio_pika.Message(b"plain"), routing_key=PROCESS_QUEUE
         )
@@ -75,21 +77,25 @@ async def test_a_split_waits_out_a_memory_alarm_while_acks_still_flow(
         try:
             received = Collected[Delivery]()
             await consumer.start(received)
-            [plain] = await received.take(1)
-            assert plain.body == b"plain"
-            await until_equal(blocked, True)  # the split's publishes are held
-            await plain.ack()
-            # The plain task's ack went through; the batch is held while its split waits.
-            await until_equal(depths, (0, 1))
+            try:
+                [plain] = await received.take(1)
+                assert plain.body == b"plain"
+                await until_equal(blocked, True)  # the split's publishes are held
+                await plain.ack()
+                # The plain task's ack went through; the batch is held while its split waits.
+                await until_equal(depths, (0, 1))
+                assert await received.none_more()
+            finally:
+                await asyncio.to_thread(own_rabbitmq.ctl, "set_vm_memory_high_watermark", "0.4")
+
+            # Once the alarm is over, the split goes through: one message per task, once
+            # (a publish waiting for its confirm is never sent again).
+            singles = await received.take(len(BATCH))
+            assert sorted(d.body for d in singles) == sorted(BATCH)
+            assert not any(d.with_others for d in singles)
+            for delivery in singles:
+                await delivery.ack()
+            await until_equal(depths, (0, 0))
             assert await received.none_more()
         finally:
-            await asyncio.to_thread(own_rabbitmq.ctl, "set_vm_memory_high_watermark", "0.4")
-
-        # Once the alarm is over, the split goes through: one message per task.
-        singles = await received.take(len(BATCH))
-        assert sorted(d.body for d in singles) == sorted(BATCH)
-        assert not any(d.with_others for d in singles)
-        for delivery in singles:
-            await delivery.ack()
-        await until_equal(depths, (0, 0))
-        await consumer.close()
+            await consumer.close()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pyservices.publisher.adapters.rabbitmq import message_groups
+from pamqp.commands import Basic
+
+from pyservices.common.topology import LARGE_PROCESS_QUEUE, PROCESS_QUEUE
+from pyservices.publisher.adapters.rabbitmq import AmqpEventPublisher, _Route, message_groups
 
 
 def test_no_payloads_no_messages() -> None:
@@ -25,3 +28,18 @@ def test_a_message_stays_within_the_byte_limit_counting_brackets_and_commas() ->
 
 def test_a_payload_over_the_byte_limit_goes_alone() -> None:
     assert message_groups([5, 500, 5], 100, max_bytes=100) == [[0], [1], [2]]
+
+
+def test_the_depth_of_task_process_is_read_at_the_tasks_per_message_sent_lately() -> None:
+    publisher = object.__new__(AmqpEventPublisher)  # only its bookkeeping, no broker
+    publisher._process_sent = (1.0, 1.0)
+    to_process = _Route("", PROCESS_QUEUE, True, "1", Basic.Properties(), b"[]")
+    elsewhere = _Route("", LARGE_PROCESS_QUEUE, True, "2", Basic.Properties(), b"{}")
+
+    for _ in range(30):  # batches of 100, and a single (a traced task) beside each
+        publisher._count_sent([(list(range(100)), to_process), ([0], to_process)])
+    assert 49 < publisher.tasks_per_message_sent < 51  # weighted by messages
+
+    for _ in range(30):  # then one task at a time, and large tasks (not counted)
+        publisher._count_sent([([0], to_process), ([1], elsewhere)])
+    assert publisher.tasks_per_message_sent < 1.1

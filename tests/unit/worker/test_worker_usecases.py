@@ -94,6 +94,7 @@ class TestProcessBatch:
         # Refused in the batch, the message goes back and comes back one per task.
         await until_equal(left, (0, 0, [poison]))
         running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
 
         assert dead_lettered("unconvertible") - before == 1
 
