@@ -30,3 +30,11 @@ CONSUMER_PAUSED = Gauge(
     "1 while a lane's consumption is paused for its byte budget",
     ["lane"],
 )
+BATCH_SPLITS = Counter(
+    "binconv_worker_batch_splits_total",
+    "Messages of several tasks delivered again and split into one message per task",
+)
+BATCH_SPLIT_FAILURES = Counter(
+    "binconv_worker_batch_split_failures_total",
+    "Publishes of a split task that failed and were tried again",
+)

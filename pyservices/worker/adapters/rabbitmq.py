@@ -261,6 +261,7 @@ class TaskConsumer(DeliverySource):
                         log.warning("task_batch_split_unconfirmed", left=len(in_flight))
                     continue
                 attempt += 1
+                metrics.BATCH_SPLIT_FAILURES.inc(len(failed))
                 delay = backoff_delay(attempt, initial=0.5, cap=SPLIT_RETRY_MAX_SECONDS)
                 log.warning(
                     "task_batch_split_retry",
@@ -274,6 +275,7 @@ class TaskConsumer(DeliverySource):
                 for single, _ in failed:
                     in_flight[asyncio.ensure_future(self._publish_alone(single))] = single
             log.info("task_batch_split", tasks=len(bodies), message_id=message.message_id)
+            metrics.BATCH_SPLITS.inc()
             await whole.ack()
         finally:
             for publish in in_flight:
