@@ -76,15 +76,15 @@ async def declare_process_queue(
 
 
 async def declare_split_route(
-    channel: aio_pika.abc.AbstractChannel, queue: str
+    channel: aio_pika.abc.AbstractChannel, queue: aio_pika.abc.AbstractQueue
 ) -> aio_pika.abc.AbstractExchange:
-    """`SPLIT_EXCHANGE`, bound to the work queue `queue` (already declared) by its name
-    (the worker's declaration, for the lane it consumes)."""
+    """`SPLIT_EXCHANGE`, bound to the work queue `queue` (as declared on this channel, so
+    a robust channel binds it again after a reconnect) by its name (the worker's
+    declaration, for the lane it consumes)."""
     split = await channel.declare_exchange(
         SPLIT_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
     )
-    declared = await channel.get_queue(queue, ensure=False)
-    await declared.bind(split, routing_key=queue)
+    await queue.bind(split, routing_key=queue.name)
     return split
 
 

@@ -36,5 +36,5 @@ BATCH_SPLITS = Counter(
 )
 BATCH_SPLIT_FAILURES = Counter(
     "binconv_worker_batch_split_failures_total",
-    "Publishes of a split task that failed and were tried again",
+    "Publishes of a split task that failed (nacked, returned, channel lost or cancelled)",
 )

@@ -47,8 +47,11 @@ from pyservices.worker.ports import Delivery, DeliverySource
 log = get_logger(__name__)
 
 # How often a split still waiting for confirms says so; a publish that failed goes
-# again after a pause of at most SPLIT_RETRY_MAX_SECONDS.
+# again after a pause of at most SPLIT_RETRY_MAX_SECONDS, up to SPLIT_TRIES times
+# (a return: no route to the queue); then the batch goes back to the queue instead, so
+# that a lasting fault ends at the delivery limit rather than holding it for good.
 SPLIT_SECONDS = 10.0
+SPLIT_TRIES = 10
 SPLIT_RETRY_MAX_SECONDS = 5.0
 
 
@@ -193,10 +196,14 @@ class TaskConsumer(DeliverySource):
         reconnect_interval: float = 1.0,
     ) -> TaskConsumer:
         connection = await aio_pika.connect_robust(url, reconnect_interval=reconnect_interval)
-        channel = await connection.channel()
-        await channel.set_qos(prefetch_count=prefetch)
-        declared = await declare_process_queue(channel, queue)
-        await declare_split_route(channel, queue)
+        try:
+            channel = await connection.channel()
+            await channel.set_qos(prefetch_count=prefetch)
+            declared = await declare_process_queue(channel, queue)
+            await declare_split_route(channel, declared)
+        except BaseException:  # e.g. refused by the broker: tried again, not leaked
+            await connection.close()
+            raise
         return cls(connection, channel, declared, url, reconnect_interval)
 
     async def start(self, on_delivery: Callable[[Delivery], None]) -> None:
@@ -229,11 +236,12 @@ class TaskConsumer(DeliverySource):
         """Publish each task of a batch delivered again to the work queue on its own, as
         the relay would have (through `SPLIT_EXCHANGE`), then ack the batch.
 
-        A publish that fails (nack, return, channel lost) goes again after a pause; one
-        that waits for its confirm is left to wait, never sent again (the broker may only
-        be slow to read, as in a resource alarm). All this for as long as the consuming
-        connection lives: once it is lost the batch comes back anyway, and the tasks that
-        went are then there twice."""
+        A publish that fails (nack, return, channel lost) goes again after a pause, up to
+        SPLIT_TRIES rounds, then the batch goes back to the queue; one that waits for its
+        confirm is left to wait, never sent again (the broker may only be slow to read, as
+        in a resource alarm). All this for as long as the consuming connection lives: once
+        it is lost the batch comes back anyway. Either way the tasks that went already are
+        then queued twice (converted twice, recorded once)."""
         message_ids = _strings(message.headers.get("message_ids"), len(bodies))
         task_ids = _strings(message.headers.get("task_ids"), len(bodies))
         singles = [
@@ -254,7 +262,7 @@ class TaskConsumer(DeliverySource):
             attempt = 0
             while in_flight:
                 done, _ = await asyncio.wait(in_flight, timeout=SPLIT_SECONDS)
-                failed = [(in_flight.pop(t), t.exception()) for t in done]
+                failed = [(in_flight.pop(t), _failure(t)) for t in done]
                 failed = [(single, error) for single, error in failed if error is not None]
                 if not failed:
                     if in_flight:
@@ -262,6 +270,10 @@ class TaskConsumer(DeliverySource):
                     continue
                 attempt += 1
                 metrics.BATCH_SPLIT_FAILURES.inc(len(failed))
+                if attempt >= SPLIT_TRIES:
+                    log.warning("task_batch_split_given_up", error=repr(failed[0][1]))
+                    await whole.requeue()
+                    return
                 delay = backoff_delay(attempt, initial=0.5, cap=SPLIT_RETRY_MAX_SECONDS)
                 log.warning(
                     "task_batch_split_retry",
@@ -277,6 +289,9 @@ class TaskConsumer(DeliverySource):
             log.info("task_batch_split", tasks=len(bodies), message_id=message.message_id)
             metrics.BATCH_SPLITS.inc()
             await whole.ack()
+        except Exception:  # whatever it was, the batch must not stay held
+            log.exception("task_batch_split_failed")
+            await whole.requeue()
         finally:
             for publish in in_flight:
                 publish.cancel()
@@ -352,6 +367,14 @@ class TaskConsumer(DeliverySource):
         if publishing is not None:
             await bounded_step(publishing.close(), "split_connection_close")
         await bounded_step(self._connection.close(), "broker_connection_close")
+
+
+def _failure(publish: asyncio.Future[None]) -> BaseException | None:
+    """Why a finished publish failed (None: confirmed); cancelled counts as failed (aiormq
+    closes a connection it finds stuck with CancelledError as its reason)."""
+    if publish.cancelled():
+        return asyncio.CancelledError("the publish was cancelled")
+    return publish.exception()
 
 
 def _strings(value: object, count: int) -> Sequence[str | None]:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import aio_pika
 import pytest
@@ -22,11 +24,21 @@ from pyservices.common.topology import PROCESS_QUEUE, declare_process_queue
 from pyservices.worker.adapters.rabbitmq import TaskConsumer
 from pyservices.worker.ports import Delivery
 from tests.contracts.collected import Collected
-from tests.contracts.delivery_source import BATCH, until_equal
+from tests.contracts.delivery_source import BATCH
 
 pytestmark = pytest.mark.integration
+T = TypeVar("T")
 
 _names = itertools.count(1)
+# Each probe runs rabbitmqctl, an Erlang VM of its own: seconds on a busy machine.
+PROBE_SECONDS = 30.0
+
+
+async def until_equal(probe: Callable[[], Awaitable[T]], expected: T) -> None:
+    deadline = time.monotonic() + PROBE_SECONDS
+    while (seen := await probe()) != expected:
+        assert time.monotonic() < deadline, f"{seen!r}, not {expected!r}"
+        await asyncio.sleep(0.1)
 
 
 @pytest.fixture
