@@ -35,6 +35,21 @@ def servers_dir() -> Iterator[Path]:
         yield Path(directory)
 
 
+@pytest.fixture
+def own_postgres(servers_dir: Path) -> Iterator[LocalPostgres]:
+    """A PostgreSQL of the test's own: stopping it touches no other test."""
+    with running(LocalPostgres(servers_dir / f"own-postgres-{next(_names)}", free_port())) as s:
+        yield s
+
+
+@pytest.fixture
+def own_rabbitmq(servers_dir: Path) -> Iterator[LocalRabbitMQ]:
+    """A RabbitMQ of the test's own: stopping it, or an alarm (node-wide), touches no
+    other test."""
+    with running(LocalRabbitMQ(servers_dir / f"own-rabbitmq-{next(_names)}", free_port())) as s:
+        yield s
+
+
 @pytest.fixture(scope="session")
 def postgres_server(servers_dir: Path) -> Iterator[LocalPostgres]:
     with running(LocalPostgres(servers_dir / "postgres", free_port())) as server:

@@ -11,13 +11,12 @@ import asyncio
 import contextlib
 import itertools
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 
-from devstack.infra import REPO, LocalPostgres, LocalRabbitMQ, Server, free_port, running
+from devstack.infra import REPO, LocalPostgres, LocalRabbitMQ
 from devstack.stack import SERVICES, Ports, exited, wait_healthy
 from pyservices.common.migrations import migrate
 from tests.faults.ledger import Pipeline, install_outbox_audit
@@ -121,22 +120,6 @@ async def fault_stack(
 async def running_stack(fault_stack: FaultStack) -> FaultStack:
     """The five services, as configured by default, on the session's shared servers."""
     return await _started(fault_stack)
-
-
-@pytest.fixture
-def own_postgres(servers_dir: Path) -> Iterator[LocalPostgres]:
-    yield from _own(LocalPostgres, servers_dir / f"own-postgres-{next(_names)}")
-
-
-@pytest.fixture
-def own_rabbitmq(servers_dir: Path) -> Iterator[LocalRabbitMQ]:
-    yield from _own(LocalRabbitMQ, servers_dir / f"own-rabbitmq-{next(_names)}")
-
-
-def _own(kind: Callable[[Path, int], Server], directory: Path) -> Iterator[Server]:
-    """A server of the case's own: stopping it touches no other test."""
-    with running(kind(directory, free_port())) as server:
-        yield server
 
 
 @pytest.fixture

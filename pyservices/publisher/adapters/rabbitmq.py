@@ -214,13 +214,7 @@ class AmqpEventPublisher(EventPublisher):
             headers[TRACEPARENT] = event.trace_context
             # For the consumer's queue-wait figure (whole milliseconds since the epoch).
             headers[PUBLISHED_AT_MS] = int(time.time() * 1000)
-        properties = aiormq.spec.Basic.Properties(
-            content_type="application/json",
-            delivery_mode=int(aio_pika.DeliveryMode.PERSISTENT),
-            priority=0,
-            message_id=str(event.id),
-            headers=headers,
-        )
+        properties = _properties(str(event.id), headers)
         if event.topic == TASK_CREATED:
             queue = work_queue_for(len(event.payload), self._large_task_bytes)
             return _Route("", queue, True, str(event.id), properties, event.payload)
@@ -293,6 +287,20 @@ def message_groups(
     return groups
 
 
+def _properties(
+    message_id: str, headers: dict[str, Any], message_type: str | None = None
+) -> aiormq.spec.Basic.Properties:
+    """A persistent JSON message's properties."""
+    return aiormq.spec.Basic.Properties(
+        content_type="application/json",
+        delivery_mode=int(aio_pika.DeliveryMode.PERSISTENT),
+        priority=0,
+        message_id=message_id,
+        message_type=message_type,
+        headers=headers,
+    )
+
+
 def _to_process_queue(route: _Route) -> bool:
     return route.exchange == "" and route.routing_key == PROCESS_QUEUE
 
@@ -301,17 +309,11 @@ def _batch(events: Sequence[OutboxEvent], group: list[int]) -> _Route:
     """One `task.created.batch` message to task.process for these events. Its message id
     is the first row's (a returned message names it); the headers list every row's."""
     first = events[group[0]]
-    properties = aiormq.spec.Basic.Properties(
-        content_type="application/json",
-        delivery_mode=int(aio_pika.DeliveryMode.PERSISTENT),
-        priority=0,
-        message_id=str(first.id),
-        message_type=TASK_CREATED_BATCH,
-        headers={
-            "message_ids": [str(events[i].id) for i in group],
-            "task_ids": [events[i].task_id for i in group],
-        },
-    )
+    headers: dict[str, Any] = {
+        "message_ids": [str(events[i].id) for i in group],
+        "task_ids": [events[i].task_id for i in group],
+    }
+    properties = _properties(str(first.id), headers, message_type=TASK_CREATED_BATCH)
     body = join_created([events[i].payload for i in group])
     return _Route("", PROCESS_QUEUE, True, str(first.id), properties, body)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Protocol
 
 import aio_pika
 from aio_pika.abc import (
@@ -84,32 +85,37 @@ class AmqpDelivery(Delivery):
             self._acks.ack(self._message)
 
     async def reject(self) -> None:
-        if self._settled:
-            return
-        self._settled = True
-        try:
-            await self._message.reject(requeue=False)
-        except Exception as exc:  # the channel is gone: the broker redelivers it
-            log.warning("delivery_reject_failed", error=repr(exc))
+        await self._refuse(requeue=False)
 
     async def requeue(self) -> None:
         """Back to the queue, to be delivered again (counted by the delivery limit)."""
+        await self._refuse(requeue=True)
+
+    async def _refuse(self, *, requeue: bool) -> None:
         if self._settled:
             return
         self._settled = True
         try:
-            await self._message.nack(requeue=True)
-        except Exception as exc:  # the channel is gone: the broker redelivers it anyway
-            log.warning("delivery_requeue_failed", error=repr(exc))
+            await self._message.reject(requeue=requeue)
+        except Exception as exc:  # the channel is gone: the broker redelivers it
+            log.warning("delivery_refuse_failed", requeue=requeue, error=repr(exc))
 
 
-class _BatchMessage:
+class Requeueable(Protocol):
+    """A delivery that can also be sent back to its queue (the whole of a batch)."""
+
+    async def ack(self) -> None: ...
+
+    async def requeue(self) -> None: ...
+
+
+class BatchMessage:
     """The one message a batch's tasks came in: acked once every task is acked; sent
     back whole as soon as one is refused (it then comes back split)."""
 
     __slots__ = ("_left", "_whole")
 
-    def __init__(self, whole: AmqpDelivery, tasks: int) -> None:
+    def __init__(self, whole: Requeueable, tasks: int) -> None:
         self._whole = whole
         self._left = tasks
 
@@ -127,7 +133,7 @@ class TaskOfBatch(Delivery):
 
     __slots__ = ("_batch", "_headers", "_settled", "body")
 
-    def __init__(self, batch: _BatchMessage, body: bytes, headers: Mapping[str, object]) -> None:
+    def __init__(self, batch: BatchMessage, body: bytes, headers: Mapping[str, object]) -> None:
         self._batch = batch
         self._headers = headers
         self._settled = False
@@ -222,7 +228,7 @@ class TaskConsumer(DeliverySource):
             if message.redelivered:
                 await self._split(message, delivery, bodies)
                 return
-            batch = _BatchMessage(delivery, len(bodies))
+            batch = BatchMessage(delivery, len(bodies))
             for body in bodies:
                 on_delivery(TaskOfBatch(batch, body, message.headers))
 

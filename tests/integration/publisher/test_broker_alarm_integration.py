@@ -4,17 +4,15 @@ relay reports the block at once, stops publishing without losing a row, and resu
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 
 import aio_pika
 import httpx
 import pytest
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 
-from devstack.infra import LocalRabbitMQ, free_port
+from devstack.infra import LocalRabbitMQ
 from pyservices.common.topology import declare_process_queue
 from tests.integration.publisher.relay_support import (
     Relays,
@@ -29,16 +27,7 @@ from tests.integration.publisher.relay_support import (
 
 pytestmark = pytest.mark.integration
 
-_names = itertools.count(1)
 PUBLISH_TIMEOUT = 2.0
-
-
-@pytest.fixture
-def own_rabbitmq(servers_dir: Path) -> Iterator[LocalRabbitMQ]:
-    server = LocalRabbitMQ(servers_dir / f"relay-alarm-rabbitmq-{next(_names)}", free_port())
-    server.start()
-    yield server
-    server.stop()
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], within: float, what: str) -> float:

@@ -6,14 +6,13 @@ Uses a PostgreSQL server of its own, so stopping it disturbs no other test.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 import pytest
 
-from devstack.infra import LocalPostgres, free_port
+from devstack.infra import LocalPostgres
 from pyservices.common.migrations import migrate
 from pyservices.common.proto import task_pb2, task_pb2_grpc
 from pyservices.task_service.adapters.postgres import PostgresTaskRepository, create_pool
@@ -23,16 +22,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def own_postgres(servers_dir: Path) -> Iterator[LocalPostgres]:
-    server = LocalPostgres(servers_dir / "task-service-outage", free_port())
-    server.start()
-    migrate(server.url())
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 async def stub(own_postgres: LocalPostgres) -> AsyncIterator[Any]:
+    migrate(own_postgres.url())
     pool = await create_pool(own_postgres.url(), max_size=4, command_timeout=2, connect_timeout=1)
     server, port = await serve(PostgresTaskRepository(pool, acquire_timeout=1))
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:

@@ -8,17 +8,15 @@ On a RabbitMQ of the test's own, since an alarm is node-wide.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import aio_pika
 import pytest
 
-from devstack.infra import LocalRabbitMQ, free_port
+from devstack.infra import LocalRabbitMQ
 from pyservices.common.events import TASK_CREATED_BATCH, join_created
 from pyservices.common.topology import PROCESS_QUEUE, declare_process_queue
 from pyservices.worker.adapters.rabbitmq import TaskConsumer
@@ -29,7 +27,6 @@ from tests.contracts.delivery_source import BATCH
 pytestmark = pytest.mark.integration
 T = TypeVar("T")
 
-_names = itertools.count(1)
 # Each probe runs rabbitmqctl, an Erlang VM of its own: seconds on a busy machine.
 PROBE_SECONDS = 30.0
 
@@ -39,14 +36,6 @@ async def until_equal(probe: Callable[[], Awaitable[T]], expected: T) -> None:
     while (seen := await probe()) != expected:
         assert time.monotonic() < deadline, f"{seen!r}, not {expected!r}"
         await asyncio.sleep(0.1)
-
-
-@pytest.fixture
-def own_rabbitmq(servers_dir: Path) -> Iterator[LocalRabbitMQ]:
-    server = LocalRabbitMQ(servers_dir / f"split-alarm-rabbitmq-{next(_names)}", free_port())
-    server.start()
-    yield server
-    server.stop()
 
 
 async def test_a_split_waits_out_a_memory_alarm_while_acks_still_flow(

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from prometheus_client import REGISTRY
 
 from pyservices.common.events import MalformedEvent, TaskCreated, join_created, split_created
+from pyservices.worker.adapters.rabbitmq import BatchMessage, TaskOfBatch
 from pyservices.worker.domain import (
     AckStatus,
     ProcessedResult,
@@ -95,33 +96,6 @@ class FakeDelivery(Delivery):
             if dead:
                 source.dead.append(self.body)
         self.settled.set()
-
-
-class FakeTaskOfBatch(Delivery):
-    """One task of a batch message: the message is acked once all its tasks are, and
-    queued again whole as soon as one is refused."""
-
-    def __init__(self, whole: FakeDelivery, left: list[int], body: bytes) -> None:
-        self._whole = whole
-        self._left = left  # shared by the message's tasks
-        self._settled = False
-        self.body = body
-
-    @property
-    def with_others(self) -> bool:
-        return True
-
-    async def ack(self) -> None:
-        if not self._settled:
-            self._settled = True
-            self._left[0] -= 1
-            if self._left[0] == 0:
-                await self._whole.ack()
-
-    async def reject(self) -> None:
-        if not self._settled:
-            self._settled = True
-            await self._whole.requeue()
 
 
 class FakeConverter(Converter):
@@ -293,7 +267,8 @@ class FakeDeliverySource(DeliverySource):
             return
         whole = FakeDelivery(body, self, headers, batch=True)
         self.unsettled.append(whole)
-        left = [len(tasks)]
+        # Settled through the adapter's own bookkeeping: what is faked is the broker.
+        batch = BatchMessage(whole, len(tasks))
         for task in tasks:
             assert self._on_delivery is not None
-            self._on_delivery(FakeTaskOfBatch(whole, left, task))
+            self._on_delivery(TaskOfBatch(batch, task, headers))
